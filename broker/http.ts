@@ -1,0 +1,78 @@
+/**
+ * The HTTP server: health, readiness, metrics and the API routes plugins add.
+ * Built as a fastify app from services; tests use `inject` and never listen.
+ * Every client mistake is a 4xx JSON {error, message}; never a 500 for it.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import type { Registry } from 'prom-client'
+import type { Logger } from './logger.js'
+
+export const BODY_LIMIT = 64 * 1024
+
+export interface HttpDeps {
+  log: Logger
+  metrics: Registry
+  token: string | null
+  /** Listeners up and persistence answering. */
+  ready(): Promise<{ ok: boolean, reason?: string }>
+  /** Routes contributed by plugins (the API, commands, events). */
+  routes: ReadonlyArray<(app: FastifyInstance) => void>
+}
+
+export function bearerMatches (header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false
+  const given = Buffer.from(header.slice(7))
+  const expected = Buffer.from(token)
+  // Constant-time compare; the length check leaks only the length.
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+export function buildHttpApp (deps: HttpDeps): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true })
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
+    if (status >= 500) {
+      deps.log.error({ err: err.message, url: request.url, method: request.method }, 'http handler failed')
+      return reply.code(status).send({ error: 'internal', message: 'internal error' })
+    }
+    const code = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+      ? 'body_too_large'
+      : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+        ? 'unsupported_media_type'
+        : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (err as { name?: string }).name === 'SyntaxError'
+          ? 'bad_json'
+          : (err as { vigilCode?: string }).vigilCode ?? (err.validation !== undefined ? 'bad_request' : 'bad_request')
+    return reply.code(status).send({ error: code, message: err.message })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` })
+  })
+
+  if (deps.token !== null) {
+    const token = deps.token
+    app.addHook('onRequest', async (request, reply) => {
+      if (!request.url.startsWith('/api/')) return
+      if (!bearerMatches(request.headers.authorization, token)) {
+        return reply.code(401).header('www-authenticate', 'Bearer').send({
+          error: 'unauthorized', message: 'this route needs Authorization: Bearer <http.token>'
+        })
+      }
+    })
+  }
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_request, reply) => {
+    const state = await deps.ready()
+    if (state.ok) return { status: 'ready' }
+    return reply.code(503).send({ status: 'unready', reason: state.reason ?? 'not ready' })
+  })
+  app.get('/metrics', async (_request, reply) => {
+    const body = await deps.metrics.metrics()
+    return reply.header('content-type', deps.metrics.contentType).send(body)
+  })
+
+  for (const register of deps.routes) register(app)
+  return app
+}

@@ -1,0 +1,115 @@
+/**
+ * TCP, TLS and WebSocket listeners, each handing connections to Aedes.
+ * Port 0 picks a free port; `ports` reports the real ones.
+ */
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
+import type { Duplex } from 'node:stream'
+import type { Aedes } from 'aedes'
+import { WebSocketServer, createWebSocketStream } from 'ws'
+import type { VigilConfig } from '../config/schema.js'
+import { errorMessage, VigilError } from './errors.js'
+import type { Logger } from './logger.js'
+import { limitPacketSize } from './packet-size.js'
+
+export interface ListenerPorts { mqtt: number, ws: number | null, tls: number | null }
+
+export interface Listeners {
+  readonly ports: ListenerPorts
+  /** Stop accepting new connections; open ones stay until the broker closes them. */
+  stopAccepting(): void
+  close(): Promise<void>
+}
+
+function readPem (value: string, what: string): Buffer {
+  if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value)
+  try {
+    return readFileSync(value)
+  } catch (err) {
+    throw new VigilError('VIGIL_E_TLS', `mqtt.tls.${what}: cannot read ${value}: ${errorMessage(err)}`, err)
+  }
+}
+
+function listen (server: Server | HttpServer, port: number, host: string, name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new VigilError('VIGIL_E_LISTEN', `${name} listener on ${host}:${port}: ${err.message}`, err))
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.removeListener('error', onError)
+      resolve((server.address() as AddressInfo).port)
+    })
+  })
+}
+
+export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], log: Logger): Promise<Listeners> {
+  const sockets = new Set<Socket | Duplex>()
+  const handle = (conn: Socket | Duplex, req?: IncomingMessage): void => {
+    sockets.add(conn)
+    conn.once('close', () => sockets.delete(conn))
+    // A socket error before Aedes attaches its own listener must not crash the process.
+    conn.on('error', () => {})
+    const client = broker.handle(conn, req)
+    limitPacketSize(client, mqtt.maxPacketSize)
+  }
+
+  const servers: Array<Server | HttpServer> = []
+  let wss: WebSocketServer | null = null
+  try {
+    const tcp = createTcpServer({ noDelay: true }, (socket) => handle(socket))
+    servers.push(tcp)
+    const mqttPort = await listen(tcp, mqtt.port, mqtt.host, 'mqtt')
+
+    let tlsPort: number | null = null
+    if (mqtt.tls !== null) {
+      const tls = createTlsServer({
+        cert: readPem(mqtt.tls.cert, 'cert'),
+        key: readPem(mqtt.tls.key, 'key'),
+        ...(mqtt.tls.ca !== undefined ? { ca: readPem(mqtt.tls.ca, 'ca') } : {}),
+        requestCert: mqtt.tls.requestCert,
+        rejectUnauthorized: mqtt.tls.requestCert
+      }, (socket) => handle(socket))
+      tls.on('tlsClientError', (err) => log.debug({ err: errorMessage(err) }, 'tls handshake failed'))
+      servers.push(tls)
+      tlsPort = await listen(tls, mqtt.tls.port, mqtt.host, 'mqtt-tls')
+    }
+
+    let wsPort: number | null = null
+    if (mqtt.ws !== null) {
+      const http = createHttpServer((_req, res) => { res.writeHead(426).end('MQTT over WebSocket only') })
+      // A frame can never usefully exceed the MQTT packet limit (plus framing slack).
+      wss = new WebSocketServer({ server: http, path: mqtt.ws.path, maxPayload: mqtt.maxPacketSize + 16 })
+      wss.on('connection', (ws, req) => {
+        const stream = createWebSocketStream(ws)
+        handle(stream, req)
+      })
+      wss.on('error', (err) => log.warn({ err: errorMessage(err) }, 'websocket server error'))
+      servers.push(http)
+      wsPort = await listen(http, mqtt.ws.port, mqtt.host, 'mqtt-ws')
+    }
+
+    const ports = { mqtt: mqttPort, ws: wsPort, tls: tlsPort }
+    return {
+      ports,
+      stopAccepting () {
+        for (const server of servers) server.close()
+      },
+      async close () {
+        for (const server of servers) server.close()
+        wss?.close()
+        for (const socket of sockets) socket.destroy()
+        await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+          if (!s.listening) return resolve()
+          s.close(() => resolve())
+        })))
+      }
+    }
+  } catch (err) {
+    for (const server of servers) server.close()
+    wss?.close()
+    throw err
+  }
+}

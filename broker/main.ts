@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * The `vigil` CLI: parse args, load config, start, handle signals, exit codes.
+ * Exit 2: bad usage or bad config (one line naming the key). Exit 1: start-up
+ * failure. Exit 0: clean shutdown on SIGTERM/SIGINT.
+ */
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { formatConfig, loadConfig } from '../config/load.js'
+import { errorMessage, VigilError } from './errors.js'
+import { createVigil } from './server.js'
+
+/** A hung flush must not keep a stopping process alive past the orchestrator's patience. */
+const SHUTDOWN_DEADLINE_MS = 9000
+
+const USAGE = `Usage:
+  vigil [--config FILE]        start the broker (or VIGIL_CONFIG=FILE)
+  vigil check-config FILE      validate FILE (+ VIGIL_* env) and print the effective config
+  vigil --help | --version
+
+Config: YAML or JSON; environment overrides VIGIL_<KEY_PATH>, e.g. VIGIL_MQTT_PORT=1884,
+VIGIL_LIVENESS_SILENT_AFTER=30s, VIGIL_PERSISTENCE_REDIS=redis://127.0.0.1:6379.
+See config/default.yaml for every key and its default.`
+
+function version (): string {
+  const pkgPath = fileURLToPath(new URL('../../package.json', import.meta.url))
+  return (JSON.parse(readFileSync(pkgPath, 'utf8')) as { version: string }).version
+}
+
+function fail (code: number, message: string): never {
+  process.stderr.write(`vigil: ${message}\n`)
+  process.exit(code)
+}
+
+export async function main (argv: string[]): Promise<void> {
+  const args = [...argv]
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  if (args.includes('--version') || args.includes('-v')) {
+    process.stdout.write(version() + '\n')
+    return
+  }
+
+  let file: string | undefined
+  let checkOnly = false
+  while (args.length > 0) {
+    const arg = args.shift()!
+    if (arg === '--config' || arg === '-c') {
+      file = args.shift()
+      if (file === undefined) fail(2, '--config needs a FILE')
+    } else if (arg.startsWith('--config=')) {
+      file = arg.slice('--config='.length)
+    } else if (arg === 'check-config') {
+      checkOnly = true
+      file = args.shift()
+      if (file === undefined) fail(2, 'check-config needs a FILE')
+    } else {
+      fail(2, `unknown argument ${arg}\n${USAGE}`)
+    }
+  }
+
+  let config
+  try {
+    config = loadConfig({ file })
+  } catch (err) {
+    fail(2, errorMessage(err))
+  }
+  if (checkOnly) {
+    process.stdout.write(formatConfig(config))
+    return
+  }
+
+  const vigil = createVigil(config)
+  try {
+    await vigil.start()
+  } catch (err) {
+    const code = err instanceof VigilError ? err.code : 'VIGIL_E_LISTEN'
+    vigil.log.fatal({ code, err: errorMessage(err) }, 'start-up failed')
+    fail(err instanceof VigilError && err.code === 'VIGIL_E_CONFIG' ? 2 : 1, `${code}: ${errorMessage(err)}`)
+  }
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    vigil.log.info({ signal }, 'shutting down')
+    const deadline = setTimeout(() => {
+      vigil.log.error({ code: 'VIGIL_E_SHUTDOWN' }, 'shutdown deadline passed; exiting without a complete flush')
+      process.exit(1)
+    }, SHUTDOWN_DEADLINE_MS)
+    deadline.unref()
+    vigil.close().then(() => {
+      vigil.log.info('shutdown complete')
+      vigil.log.flush?.()
+      process.exit(0)
+    }, (err) => {
+      vigil.log.error({ code: 'VIGIL_E_SHUTDOWN', err: errorMessage(err) }, 'shutdown failed')
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+main(process.argv.slice(2)).catch((err) => fail(1, errorMessage(err)))

@@ -1,0 +1,107 @@
+/// <reference path="../types/aedes-persistence-redis.d.ts" />
+/**
+ * Memory vs Redis: the Aedes persistence (sessions, retained, wills) and the
+ * emitter (routing between nodes). In Redis mode every node on the same Redis
+ * acts as one broker. Redis going away never crashes the process: errors are
+ * logged, ioredis reconnects, readiness reports it.
+ */
+import { Redis, type RedisOptions } from 'ioredis'
+import aedesPersistenceRedis from 'aedes-persistence-redis'
+import memoryPersistence from 'aedes-persistence'
+import mqemitterRedis from 'mqemitter-redis'
+import mqemitter from 'mqemitter'
+import { errorMessage, VigilError } from './errors.js'
+import type { Logger } from './logger.js'
+
+export interface PersistenceBundle {
+  readonly mode: 'memory' | 'redis'
+  readonly persistence: { destroy(cb?: (err?: Error) => void): unknown }
+  readonly mq: { close(cb: () => void): void, on(event: string, listener: (...args: unknown[]) => void): unknown }
+  /** The shared command connection in Redis mode. */
+  readonly redis: Redis | null
+  connection(name: string): Redis | null
+  ready(): Promise<{ ok: boolean, reason?: string }>
+  close(): Promise<void>
+}
+
+const REDIS_OPTIONS: RedisOptions = {
+  // Keep commands queued while reconnecting, but not forever: a request fails
+  // after a few retries instead of hanging a CONNECT or an HTTP call.
+  maxRetriesPerRequest: 3,
+  retryStrategy: (times) => Math.min(times * 200, 2000),
+  enableReadyCheck: true
+}
+
+export function createPersistence (redisUrl: string | null, log: Logger): PersistenceBundle {
+  if (redisUrl === null) {
+    return {
+      mode: 'memory',
+      persistence: (memoryPersistence as unknown as () => PersistenceBundle['persistence'])(),
+      // matchEmptyLevels: [MQTT-4.7.1-3], as Aedes configures its default emitter
+      mq: mqemitter({ concurrency: 100, matchEmptyLevels: true }) as unknown as PersistenceBundle['mq'],
+      redis: null,
+      connection: () => null,
+      ready: async () => ({ ok: true }),
+      close: async () => {}
+    }
+  }
+
+  const connections: Redis[] = []
+  const connection = (name: string): Redis => {
+    const conn = new Redis(redisUrl, { ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
+    let lastLogged = 0
+    conn.on('error', (err: Error) => {
+      // ioredis emits on every failed reconnect; one line per 5 s is enough.
+      const now = Date.now()
+      if (now - lastLogged > 5000) {
+        lastLogged = now
+        log.warn({ code: 'VIGIL_E_REDIS', connection: name, err: errorMessage(err) }, 'redis connection error')
+      }
+    })
+    connections.push(conn)
+    return conn
+  }
+
+  const commands = connection('commands')
+  const persistence = aedesPersistenceRedis({ conn: connection('persistence') })
+  const mq = mqemitterRedis({
+    pubConn: connection('emitter-pub'),
+    subConn: connection('emitter-sub'),
+    concurrency: 100,
+    matchEmptyLevels: true
+  }) as unknown as PersistenceBundle['mq']
+  mq.on('error', (err) => { log.warn({ code: 'VIGIL_E_REDIS', err: errorMessage(err) }, 'redis emitter error') })
+
+  return {
+    mode: 'redis',
+    persistence,
+    mq,
+    redis: commands,
+    connection,
+    async ready () {
+      try {
+        await withTimeout(commands.ping(), 1000)
+        return { ok: true }
+      } catch (err) {
+        return { ok: false, reason: `redis: ${errorMessage(err)}` }
+      }
+    },
+    async close () {
+      // QUIT waits for replies already pending, so nothing written is lost.
+      await Promise.allSettled(connections.map(async (c) => {
+        if (c.status === 'end') return
+        try { await withTimeout(c.quit(), 2000) } catch { c.disconnect() }
+      }))
+    }
+  }
+}
+
+export function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new VigilError('VIGIL_E_REDIS', `no answer within ${ms} ms`)), ms)
+    })
+  ]).finally(() => clearTimeout(timer))
+}

@@ -1,0 +1,190 @@
+/**
+ * createVigil(config) -> a broker instance with no globals: several can run in
+ * one process (the tests do). Composition only: it wires, it does not decide.
+ */
+import { hostname } from 'node:os'
+import { Aedes } from 'aedes'
+import type { FastifyInstance } from 'fastify'
+import { Registry } from 'prom-client'
+import type { VigilConfig } from '../config/schema.js'
+import { defaultPlugins } from '../plugins/index.js'
+import { connectionLimits } from './connection-limits.js'
+import { registerCoreMetrics } from './core-metrics.js'
+import { errorMessage } from './errors.js'
+import { buildHttpApp } from './http.js'
+import { startListeners, type ListenerPorts, type Listeners } from './listeners.js'
+import { createLogger, type Logger } from './logger.js'
+import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
+import { PluginHost } from './plugin-host.js'
+import type { VigilPlugin } from './plugin-types.js'
+import { ServiceRegistry } from './services.js'
+import { publishWillsForShutdown } from './shutdown.js'
+
+/** Aedes' cluster heartbeat. A node silent for 3 beats is dead; its wills are swept every 4 beats. */
+export const BROKER_HEARTBEAT_MS = 4000
+
+export interface VigilOptions {
+  /** Plugins in registration order (default: all of plugins/index.ts). */
+  plugins?: readonly VigilPlugin<any>[]
+  logger?: Logger
+  /** Injected clock for plugins (default Date.now). */
+  now?: () => number
+  /** Aedes broker heartbeat interval, ms (tests shorten it). */
+  heartbeatInterval?: number
+}
+
+export interface HttpPorts { http: number | null }
+
+export interface Vigil {
+  readonly config: VigilConfig
+  readonly nodeId: string
+  readonly log: Logger
+  readonly services: ServiceRegistry
+  readonly metrics: Registry
+  /** Set once started. */
+  readonly broker: Aedes
+  readonly ports: ListenerPorts & HttpPorts
+  readonly http: FastifyInstance
+  start(): Promise<void>
+  /** Graceful: stop accepting, statuses and wills out, flush persistence. Idempotent. */
+  close(): Promise<void>
+}
+
+export function defaultNodeId (): string {
+  return `${hostname()}-${process.pid}`
+}
+
+export function createVigil (config: VigilConfig, options: VigilOptions = {}): Vigil {
+  const nodeId = config.node.id ?? defaultNodeId()
+  const log = (options.logger ?? createLogger(config.log.level)).child({ node: nodeId })
+  const now = options.now ?? Date.now
+  const services = new ServiceRegistry()
+  const metrics = new Registry()
+  let shuttingDown = false
+  let bundle: PersistenceBundle | null = null
+  let broker: Aedes | null = null
+  let host: PluginHost | null = null
+  let listeners: Listeners | null = null
+  let app: FastifyInstance | null = null
+  let httpPort: number | null = null
+  let closing: Promise<void> | null = null
+
+  const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
+    if (shuttingDown) return { ok: false, reason: 'shutting down' }
+    if (listeners === null || bundle === null) return { ok: false, reason: 'starting' }
+    return await bundle.ready()
+  }
+
+  services.provide('lifecycle', {
+    nodeId,
+    get shuttingDown () { return shuttingDown },
+    ready
+  })
+
+  const vigil: Vigil = {
+    config,
+    nodeId,
+    log,
+    services,
+    metrics,
+    get broker () {
+      if (broker === null) throw new Error('vigil is not started')
+      return broker
+    },
+    get ports () {
+      if (listeners === null) throw new Error('vigil is not started')
+      return { ...listeners.ports, http: httpPort }
+    },
+    get http () {
+      if (app === null) throw new Error('vigil is not started')
+      return app
+    },
+
+    async start () {
+      bundle = createPersistence(config.persistence.redis, log)
+      const aedes = new Aedes({
+        id: nodeId,
+        persistence: bundle.persistence,
+        mq: bundle.mq,
+        connectTimeout: config.mqtt.connectTimeout,
+        heartbeatInterval: options.heartbeatInterval ?? BROKER_HEARTBEAT_MS,
+        // Client ids are checked by the liveness plugin; 3.1.1 allows up to 65535 bytes.
+        maxClientsIdLength: 65535
+      })
+      broker = aedes
+      // Aedes and the emitter report failures as 'error' events: unhandled, they would end the process.
+      const emitter: NodeJS.EventEmitter = aedes
+      emitter.on('error', (err: Error) => { host?.reportError('core', err, 'broker error') })
+      aedes.on('clientError', (client, err) => {
+        log.debug({ clientId: client.id, err: errorMessage(err) }, 'client error')
+      })
+      aedes.on('connectionError', (_client, err) => {
+        log.debug({ err: errorMessage(err) }, 'connection error before CONNECT')
+      })
+      aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'))
+      aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client closed'))
+      registerCoreMetrics(metrics, aedes)
+
+      host = new PluginHost({
+        broker: aedes,
+        config,
+        log,
+        metrics,
+        services,
+        nodeId,
+        now,
+        redis: bundle.redis,
+        redisConnection: (name) => bundle!.connection(name)
+      })
+      try {
+        await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
+        await aedes.listen()
+        listeners = await startListeners(aedes, config.mqtt, log)
+        if (config.http !== null) {
+          app = buildHttpApp({ log, metrics, token: config.http.token, ready, routes: host.routes() })
+          await app.listen({ host: config.http.host, port: config.http.port })
+          const address = app.server.address()
+          httpPort = typeof address === 'object' && address !== null ? address.port : null
+        } else {
+          app = buildHttpApp({ log, metrics, token: null, ready, routes: host.routes() })
+          await app.ready()
+        }
+        await host.start()
+      } catch (err) {
+        await vigil.close().catch(() => {})
+        throw err
+      }
+      log.info({ mqtt: listeners.ports.mqtt, ws: listeners.ports.ws, tls: listeners.ports.tls, http: httpPort,
+        persistence: bundle.mode }, 'vigil listening')
+    },
+
+    close () {
+      closing ??= (async () => {
+        shuttingDown = true
+        listeners?.stopAccepting()
+        if (host !== null) await host.beforeShutdown()
+        if (broker !== null) {
+          const aedes = broker
+          const wills = await publishWillsForShutdown(aedes, (err) => host?.reportError('core', err, 'shutdown will failed'))
+          await new Promise<void>((resolve) => aedes.close(() => resolve()))
+          log.info({ wills }, 'broker closed')
+        }
+        if (host !== null) await host.close()
+        if (app !== null) await app.close().catch(() => {})
+        if (listeners !== null) await listeners.close()
+        if (bundle !== null) {
+          // Without a callback destroy() returns the async persistence's promise
+          // (with one it waits for a 'ready' event that may never come).
+          try {
+            await withTimeout(Promise.resolve(bundle.persistence.destroy()), 3000)
+          } catch (err) {
+            host?.reportError('core', err, 'persistence did not close cleanly')
+          }
+          await bundle.close()
+        }
+      })()
+      return closing
+    }
+  }
+  return vigil
+}

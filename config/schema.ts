@@ -1,0 +1,127 @@
+/**
+ * The one source of Vigil's configuration: its type, its defaults and its
+ * validation messages. `config/default.yaml` documents the same defaults and a
+ * test keeps the two equal.
+ */
+import { z } from 'zod'
+import { DURATION_HELP, parseDuration } from './duration.js'
+
+/** A duration in config (number of seconds or "90s"); parsed to milliseconds. */
+const duration = () =>
+  z.union([z.number(), z.string()], { error: DURATION_HELP }).transform((value, ctx) => {
+    const ms = parseDuration(value)
+    if (ms === null) {
+      ctx.addIssue({ code: 'custom', message: DURATION_HELP })
+      return z.NEVER
+    }
+    return ms
+  })
+
+const port = () =>
+  z.number({ error: 'an integer port from 0 to 65535' })
+    .int({ error: 'an integer port from 0 to 65535' })
+    .min(0, { error: 'an integer port from 0 to 65535' })
+    .max(65535, { error: 'an integer port from 0 to 65535' })
+
+const positiveInt = (what: string) =>
+  z.number({ error: `a positive integer (${what})` }).int({ error: `a positive integer (${what})` })
+    .min(1, { error: `a positive integer (${what})` })
+
+const nonEmpty = (what: string) => z.string({ error: what }).min(1, { error: what })
+
+/** [MQTT-4.7.1-2] '#' only as the last level, [MQTT-4.7.1-3] '+' only as a whole level. */
+export function isValidTopicFilter (filter: string): boolean {
+  if (filter.length === 0) return false
+  const levels = filter.split('/')
+  return levels.every((level, i) =>
+    (level === '#' ? i === levels.length - 1 : !level.includes('#')) &&
+    (level === '+' || !level.includes('+')))
+}
+
+const topicFilter = () =>
+  z.string({ error: 'an MQTT topic filter' }).refine(isValidTopicFilter, {
+    error: 'an MQTT topic filter (+ and # only as whole levels, # last)'
+  })
+
+/** Topic templates: a concrete topic where {clientId} and {username} are filled in. */
+const topicTemplate = () =>
+  z.string({ error: 'a topic template containing {clientId}' }).refine(
+    (t) => t.includes('{clientId}') && !t.includes('+') && !t.includes('#'),
+    { error: 'a topic template containing {clientId}, without + or #' })
+
+/** A file path, or the PEM text itself (handy for secrets mounted as env). */
+const pem = (what: string) => nonEmpty(`${what}: a file path or PEM text`)
+
+export const configSchema = z.strictObject({
+  node: z.strictObject({
+    id: z.string({ error: 'a string, or null for hostname-pid' }).min(1).nullable().default(null)
+  }).prefault({}),
+  mqtt: z.strictObject({
+    host: nonEmpty('a host name or IP address').default('127.0.0.1'),
+    port: port().default(1883),
+    ws: z.strictObject({
+      port: port().default(8083),
+      path: z.string().regex(/^\//, { error: 'a URL path starting with /' }).default('/mqtt')
+    }).nullable().prefault({}),
+    tls: z.strictObject({
+      port: port().default(8883),
+      cert: pem('certificate'),
+      key: pem('private key'),
+      ca: pem('CA bundle').optional(),
+      requestCert: z.boolean({ error: 'true or false' }).default(false)
+    }).nullable().default(null),
+    maxConnections: positiveInt('connections').default(100_000),
+    maxPacketSize: positiveInt('bytes').max(268_435_455, { error: 'at most 268435455 bytes (the MQTT limit)' }).default(262_144),
+    connectTimeout: duration().default(10_000)
+  }).prefault({}),
+  http: z.strictObject({
+    host: nonEmpty('a host name or IP address').default('127.0.0.1'),
+    port: port().default(8080),
+    token: z.string().min(16, { error: 'a bearer token of at least 16 characters, or null' }).nullable().default(null)
+  }).nullable().prefault({}),
+  persistence: z.strictObject({
+    redis: z.string().regex(/^(redis|rediss):\/\//, { error: 'a redis:// or rediss:// URL, or null for in-memory' })
+      .nullable().default(null)
+  }).prefault({}),
+  liveness: z.strictObject({
+    silentAfter: duration().default(90_000),
+    heartbeatTopics: z.array(topicFilter()).min(1, { error: 'at least one topic filter' }).default(['#']),
+    statusTopic: topicTemplate().default('$liveness/{clientId}'),
+    kickSilentAfter: duration().nullable().default(null),
+    forgetAfter: duration().default(30 * 86_400_000),
+    rules: z.array(z.strictObject({
+      clients: nonEmpty('a clientId glob like "sensor-*"').optional(),
+      username: nonEmpty('a username').optional(),
+      silentAfter: duration().optional(),
+      heartbeatTopics: z.array(topicFilter()).min(1).optional(),
+      track: z.boolean({ error: 'true or false' }).default(true)
+    })).default([])
+  }).prefault({}),
+  wills: z.strictObject({
+    stamp: z.boolean({ error: 'true or false' }).default(true),
+    tsUnit: z.enum(['s', 'ms'], { error: 's or ms' }).default('s'),
+    delay: duration().default(0)
+  }).prefault({}),
+  retained: z.strictObject({
+    expire: z.array(z.strictObject({
+      topic: topicFilter(),
+      maxAge: duration()
+    })).default([]),
+    sweepInterval: duration().refine((ms) => ms >= 100, { error: 'at least 100ms' }).default(60_000)
+  }).prefault({}),
+  commands: z.strictObject({
+    topic: topicTemplate().default('devices/{clientId}/commands'),
+    ackTopic: topicTemplate().default('devices/{clientId}/commands/ack'),
+    timeout: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(30_000),
+    retries: z.number({ error: 'an integer from 0 to 10' }).int().min(0).max(10, { error: 'an integer from 0 to 10' }).default(2)
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'one of fatal, error, warn, info, debug, trace, silent'
+    }).default('info')
+  }).prefault({})
+})
+
+export type VigilConfig = z.output<typeof configSchema>
+/** What a config file or a test may say: any subset, before defaults. */
+export type VigilConfigInput = z.input<typeof configSchema>

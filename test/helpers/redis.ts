@@ -1,0 +1,100 @@
+/**
+ * A private redis-server for the Redis tests: free loopback port, no disk
+ * persistence, killed with the test. Never touches a Redis it did not start.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
+import { Redis } from 'ioredis'
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+export interface TestRedis {
+  readonly url: string
+  readonly port: number
+  /** A client for assertions; closed at teardown. */
+  client(): Redis
+  /** Stop the server (to test Redis going away). */
+  stop(): Promise<void>
+  /** Start it again on the same port, empty. */
+  restart(): Promise<void>
+}
+
+export function redisAvailable (): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
+}
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function launch (port: number): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+      '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 10_000)
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      reject(new Error(`redis-server is needed for the Redis tests and was not found on PATH (${err.message}); ` +
+        'install it (Debian: apt-get install redis-server)'))
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`redis-server exited with ${code}: ${output}`))
+    })
+    const probe = setInterval(() => {
+      const conn = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      conn.on('error', () => {})
+      conn.connect().then(async () => {
+        await conn.ping()
+        conn.disconnect()
+        clearInterval(probe)
+        clearTimeout(timer)
+        child.removeAllListeners('exit')
+        resolve(child)
+      }, () => conn.disconnect())
+    }, 50)
+    child.stdout?.on('data', (d: Buffer) => { output += d.toString() })
+    child.stderr?.on('data', (d: Buffer) => { output += d.toString() })
+    timer.unref()
+  })
+}
+
+export async function startRedis (t: Teardown): Promise<TestRedis> {
+  const port = await freePort()
+  let child = await launch(port)
+  const clients: Redis[] = []
+  const stopChild = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve())
+      child.kill('SIGKILL')
+    })
+  }
+  t.teardown(async () => {
+    for (const c of clients) c.disconnect()
+    await stopChild()
+  })
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    client () {
+      const c = new Redis({ port, host: '127.0.0.1' })
+      c.on('error', () => {})
+      clients.push(c)
+      return c
+    },
+    stop: stopChild,
+    async restart () {
+      await stopChild()
+      child = await launch(port)
+    }
+  }
+}
