@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
+import { trackCluster } from './cluster.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
 import { errorMessage } from './errors.js'
@@ -68,6 +69,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let app: FastifyInstance | null = null
   let httpPort: number | null = null
   let closing: Promise<void> | null = null
+  let stopCluster: () => void = () => {}
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -124,6 +126,10 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'))
       aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client closed'))
       registerCoreMetrics(metrics, aedes)
+      const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
+      const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
+      stopCluster = cluster.close
+      services.provide('cluster', cluster)
 
       host = new PluginHost({
         broker: aedes,
@@ -170,6 +176,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
           log.info({ wills }, 'broker closed')
         }
         if (host !== null) await host.close()
+        stopCluster()
         if (app !== null) await app.close().catch(() => {})
         if (listeners !== null) await listeners.close()
         if (bundle !== null) {

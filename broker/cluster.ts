@@ -1,0 +1,58 @@
+/**
+ * Which broker nodes are alive. Every node publishes `$SYS/<id>/heartbeat`
+ * every BROKER_HEARTBEAT_MS (Aedes does); a node not heard from for 3 beats is
+ * lost. Aedes forgets a lost node before it recovers its wills, so the time of
+ * its last heartbeat (the time of death of its clients) is kept here.
+ */
+import type { Aedes } from 'aedes'
+
+export interface ClusterService {
+  /** This node's id. */
+  readonly nodeId: string
+  /** Last heartbeat time (ms, this node's clock) of a node, alive or lost; undefined if never seen. */
+  lastSeen(nodeId: string): number | undefined
+  /** Nodes heard from within the liveness window (this one included). */
+  aliveNodes(): string[]
+  /** Called once per node when it misses 3 heartbeats. Returns an unsubscribe. */
+  onNodeLost(listener: (nodeId: string, lastSeen: number) => void): () => void
+}
+
+declare module './services.js' {
+  interface Services { cluster: ClusterService }
+}
+
+interface Emitter { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void }
+
+export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, now: () => number): ClusterService & { close(): void } {
+  const lastSeen = new Map<string, number>()
+  const lost = new Set<string>()
+  const listeners = new Set<(nodeId: string, lastSeen: number) => void>()
+  const mq = (broker as unknown as { mq: Emitter }).mq
+  const seen = (packet: { payload: Buffer | string }, done: () => void): void => {
+    const id = packet.payload.toString()
+    lastSeen.set(id, now())
+    lost.delete(id)
+    done()
+  }
+  mq.on('$SYS/+/heartbeat', seen)
+  mq.on('$SYS/+/birth', seen)
+  const check = setInterval(() => {
+    const deadline = now() - 3 * heartbeatMs
+    for (const [id, at] of lastSeen) {
+      if (id === nodeId || at >= deadline || lost.has(id)) continue
+      lost.add(id)
+      for (const listener of listeners) listener(id, at)
+    }
+  }, Math.max(100, Math.floor(heartbeatMs / 2)))
+  check.unref()
+  return {
+    nodeId,
+    lastSeen: (id) => id === nodeId ? now() : lastSeen.get(id),
+    aliveNodes: () => [nodeId, ...[...lastSeen.keys()].filter((id) => id !== nodeId && !lost.has(id))],
+    onNodeLost (listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    close: () => clearInterval(check)
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The liveness service: the contract between the liveness plugin and its
+ * readers (wills, retained, HTTP API, metrics, commands). Types only; the
+ * plugin in this folder provides it as `ctx.provide('liveness', ...)`.
+ * See ../shared/CONTRACT.md section 3.
+ */
+import type { Client } from 'aedes'
+
+export type LivenessState = 'online' | 'silent' | 'offline'
+export const LIVENESS_STATES: readonly LivenessState[] = ['online', 'silent', 'offline']
+
+export const OFFLINE_REASONS = ['graceful', 'keepalive_timeout', 'connection_lost', 'protocol_error', 'takeover',
+  'server_shutdown', 'kicked', 'silent_timeout', 'node_lost'] as const
+export type OfflineReason = typeof OFFLINE_REASONS[number]
+
+/** The status payload published retained on liveness.statusTopic (CONTRACT.md section 3). */
+export interface ClientStatus {
+  clientId: string
+  state: LivenessState
+  /** When this state began (ms since epoch, broker clock). */
+  since: number
+  connectedAt: number
+  lastHeartbeat: number | null
+  lastPacket: number | null
+  reason: OfflineReason | null
+  /** +1 on every accepted CONNECT of this clientId, cluster-wide. */
+  epoch: number
+  node: string
+}
+
+/** Why and when one connection ended, as the wills plugin needs it to stamp a will. */
+export interface ConnectionEnd {
+  clientId: string
+  /** The epoch of the connection that ended (older than the current one after a takeover). */
+  epoch: number
+  reason: OfflineReason
+  /** Time of death (ms): now, or the last packet for keepalive_timeout (CONTRACT.md section 4). */
+  at: number
+  lastHeartbeat: number | null
+  lastPacket: number | null
+}
+
+export type TransitionListener = (status: ClientStatus, previous: ClientStatus | undefined) => void
+
+export interface LivenessService {
+  /** Current status of a client known to the fleet (any node), or undefined. */
+  get(clientId: string): ClientStatus | undefined
+  /** Every known client, optionally filtered by state. */
+  list(state?: LivenessState): ClientStatus[]
+  /** How many known clients are in each state. */
+  counts(): Record<LivenessState, number>
+  /** Called for every status accepted into the fleet view (older epochs never are). Returns an unsubscribe. */
+  onTransition(listener: TransitionListener): () => void
+  /**
+   * Why and when this connection is ending. Aedes passes a client's will through
+   * authorizePublish *before* it emits clientDisconnect, so this must answer from
+   * the client object as soon as Aedes starts closing it.
+   */
+  endOf(client: Client): ConnectionEnd
+  /** The epoch of this connection (assigned at CONNECT), or undefined if not tracked. */
+  epochOf(client: Client): number | undefined
+  /** The newest epoch seen for this clientId on any node, or 0. */
+  currentEpoch(clientId: string): number
+  /** Disconnect a client connected to this node with the given reason; false if it is not here. */
+  kick(clientId: string, reason: 'kicked' | 'silent_timeout'): Promise<boolean>
+  /** Clear the retained status and drop the client from the fleet view (cluster-wide). */
+  forget(clientId: string): Promise<void>
+}
+
+declare module '../../broker/services.js' {
+  interface Services { liveness: LivenessService }
+}
