@@ -70,7 +70,15 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
     concurrency: 100,
     matchEmptyLevels: true
   }) as unknown as PersistenceBundle['mq']
-  mq.on('error', (err) => { log.warn({ code: 'VIGIL_E_REDIS', err: errorMessage(err) }, 'redis emitter error') })
+  // mqemitter-redis re-emits connection errors on its `state` EventEmitter (not on
+  // the emitter itself, whose `on` subscribes to topics): unhandled, they end the process.
+  let lastEmitterLog = 0
+  ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', (err: Error) => {
+    const now = Date.now()
+    if (now - lastEmitterLog < 5000) return
+    lastEmitterLog = now
+    log.warn({ code: 'VIGIL_E_REDIS', err: errorMessage(err) }, 'redis emitter error')
+  })
 
   return {
     mode: 'redis',
