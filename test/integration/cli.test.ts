@@ -1,0 +1,91 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
+import { startBroker } from '../helpers/broker.js'
+
+// `npm test` builds first (pretest), so the CLI is tested as users run it.
+const MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_')))
+
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [MAIN, ...args], { env: { ...cleanEnv, ...env }, encoding: 'utf8', timeout: 20_000 })
+
+const tmpFile = (name: string, text: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-'))
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+t.test('--help and --version', async (t) => {
+  const help = run(['--help'])
+  t.equal(help.status, 0)
+  t.match(help.stdout, /vigil check-config FILE/)
+  const version = run(['--version'])
+  t.equal(version.status, 0)
+  t.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/)
+})
+
+t.test('check-config validates and prints the effective config', async (t) => {
+  const file = tmpFile('ok.yaml', 'mqtt:\n  port: 1999\nliveness:\n  silentAfter: 30s\n')
+  const ok = run(['check-config', file], { VIGIL_HTTP_PORT: '9999' })
+  t.equal(ok.status, 0, ok.stderr)
+  t.match(ok.stdout, /port: 1999/)
+  t.match(ok.stdout, /silentAfter: 30s/)
+  t.match(ok.stdout, /port: 9999/, 'env overrides apply')
+})
+
+t.test('bad config exits 2 with one line naming the key', async (t) => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['unknown.yaml', 'mqtt:\n  portt: 1\n', /unknown key mqtt\.portt/],
+    ['duration.yaml', 'liveness:\n  silentAfter: soon\n', /liveness\.silentAfter = "soon"/],
+    ['port.yaml', 'mqtt:\n  port: 70000\n', /mqtt\.port = 70000/],
+    ['json.json', '{"wills": {"tsUnit": "h"}}', /wills\.tsUnit = "h"/]
+  ]
+  for (const [name, text, pattern] of cases) {
+    const result = run(['--config', file(name, text)])
+    t.equal(result.status, 2, `${name} exits 2`)
+    t.match(result.stderr, pattern)
+    t.equal(result.stderr.trim().split('\n').length, 1, `${name}: one line`)
+  }
+  const env = run([], { VIGIL_MQTT_PORT: '-5' })
+  t.equal(env.status, 2)
+  t.match(env.stderr, /mqtt\.port = -5/)
+  function file (name: string, text: string): string { return tmpFile(name, text) }
+})
+
+t.test('SIGTERM on a running vigil exits 0 within 10 s and publishes the wills', async (t) => {
+  const observer = await startBroker(t)
+  void observer
+  const file = tmpFile('run.yaml', 'mqtt:\n  port: 0\n  ws: null\nhttp:\n  port: 0\nlog:\n  level: info\n')
+  const child: ChildProcess = spawn(process.execPath, [MAIN, '--config', file], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let output = ''
+  child.stdout!.on('data', (d: Buffer) => { output += d.toString() })
+  const port = await waitFor(() => /"mqtt":(\d+)/.exec(output)?.[1], 10_000, 'the listening line')
+  const url = `mqtt://127.0.0.1:${port}`
+  const watcher = await connectClient(t, url, { clientId: 'watcher' })
+  const received = collect(watcher)
+  await subscribe(watcher, 'devices/+/status', 1)
+  await connectClient(t, url, {
+    clientId: 'dev-1',
+    will: { topic: 'devices/dev-1/status', payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1, retain: true }
+  })
+  const started = Date.now()
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  child.kill('SIGTERM')
+  const code = await exited
+  const elapsed = Date.now() - started
+  t.equal(code, 0, 'exit code 0')
+  t.ok(elapsed < 10_000, `stopped in ${elapsed} ms`)
+  t.ok(received.some((m) => m.topic === 'devices/dev-1/status'), 'the connected client\'s will was published before exit')
+  t.match(output, /shutdown complete/)
+})
+
+t.test('the compiled CLI exists (npm test builds it)', async (t) => {
+  t.equal(spawnSync(process.execPath, ['--check', MAIN]).status, 0)
+})
