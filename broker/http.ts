@@ -10,6 +10,15 @@ import type { Logger } from './logger.js'
 
 export const BODY_LIMIT = 64 * 1024
 
+/** Fastify's own client-error codes -> the API's stable `error` codes. */
+const ERROR_CODE_BY_FASTIFY_CODE: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'bad_json',
+  FST_ERR_VALIDATION: 'bad_request'
+}
+
 export interface HttpDeps {
   log: Logger
   metrics: Registry
@@ -37,13 +46,9 @@ export function buildHttpApp (deps: HttpDeps): FastifyInstance {
       deps.log.error({ err: err.message, url: request.url, method: request.method }, 'http handler failed')
       return reply.code(status).send({ error: 'internal', message: 'internal error' })
     }
-    const code = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-      ? 'body_too_large'
-      : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-        ? 'unsupported_media_type'
-        : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (err as { name?: string }).name === 'SyntaxError'
-          ? 'bad_json'
-          : (err as { vigilCode?: string }).vigilCode ?? (err.validation !== undefined ? 'bad_request' : 'bad_request')
+    const code = ERROR_CODE_BY_FASTIFY_CODE[err.code] ??
+      (err as { vigilCode?: string }).vigilCode ??
+      ((err as { name?: string }).name === 'SyntaxError' ? 'bad_json' : 'bad_request')
     return reply.code(status).send({ error: code, message: err.message })
   })
   app.setNotFoundHandler((request, reply) => {
