@@ -252,6 +252,28 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(broker.services.need('liveness').get('victim'), undefined)
   })
 
+  tap.test(`[${mode}] wills.delay holds the offline status: a reconnect within it cancels it, else it goes out stamped with the time of death`, async (t) => {
+    const { broker } = await startFleet(t, mode, { wills: { delay: 1 } })
+    const obs = await observe(t, broker.url)
+    const flapper = await connectClient(t, broker.url, { clientId: 'flap-1' })
+    const gone = await connectClient(t, broker.url, { clientId: 'gone-1' })
+    const first = await obs.waitFor('flap-1', (s) => s.state === 'online')
+    await obs.waitFor('gone-1', (s) => s.state === 'online')
+    flapper.stream.destroy()
+    const died = Date.now()
+    gone.stream.destroy()
+    await sleep(300)
+    t.equal(obs.of('gone-1').filter((s) => s.state === 'offline').length, 0, 'held during the delay')
+    await connectClient(t, broker.url, { clientId: 'flap-1' })
+    const offline = await obs.waitFor('gone-1', (s) => s.state === 'offline', 3000, 'offline after the delay')
+    t.ok(Date.now() - died >= 900, 'not before the delay ran out')
+    t.ok(Math.abs(offline.since - died) < 200, `since is the time of death (${offline.since - died} ms off)`)
+    t.equal(offline.reason, 'connection_lost')
+    await sleep(1200)
+    t.same(obs.of('flap-1').map((s) => [s.state, s.epoch]), [['online', first.epoch], ['online', first.epoch + 1]],
+      'a reconnect within the delay: no offline at all')
+  })
+
   tap.test(`[${mode}] wildcard subscribers never see $liveness, and a late $liveness/+ subscriber sees one correct status per client`, async (t) => {
     const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
     const obs = await observe(t, broker.url)
