@@ -229,7 +229,8 @@ export class LivenessAdapter implements LivenessService {
     const conn = c[CONNECTION]
     // A closing client's publish is its will: not a heartbeat.
     if (conn === undefined || !conn.tracked || c.closed || conn.state === 'offline' || !conn.isHeartbeat(packet.topic)) return
-    const now = this.#ctx.now()
+    // authorizePublish stamped this PUBLISH's arrival a moment ago: no second clock read.
+    const now = conn.lastPacket
     if (conn.heartbeats > 0) this.#metrics.heartbeatInterval((now - conn.lastHeartbeat) / 1000)
     if (this.#core.heartbeat(conn, now) !== null) this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
     const interval = announcedInterval(packet.payload)

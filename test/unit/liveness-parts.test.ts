@@ -111,6 +111,9 @@ t.test('announced heartbeat_interval: numeric seconds in a JSON object, else ign
   t.equal(announcedInterval(Buffer.from('{"heartbeat_interval":30')), null, 'broken JSON')
   t.equal(announcedInterval(Buffer.from('plain text 23.5')), null)
   t.equal(announcedInterval(Buffer.from([0xff, 0x00, 0x01])), null, 'binary')
+  t.equal(announcedInterval(Buffer.from('{"heartbeat_interval":2}')), 2000, 'the key at the very start')
+  t.equal(announcedInterval(Buffer.from(`{"pad":"${'x'.repeat(400)}","heartbeat_interval":7}`)), 7000, 'a long payload')
+  t.equal(announcedInterval(Buffer.from('{"heartbeat_intervals":7,"a_b":1}')), null, 'a similar key')
 })
 
 const status = (over: Partial<ClientStatus>): ClientStatus => ({
