@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 import type { MqttClient } from 'mqtt'
 import type { VigilConfigInput } from '../../config/schema.js'
 import { definePlugin } from '../../broker/plugin-types.js'
+import { clientsOf } from '../../plugins/liveness/connection.js'
 import { livenessPlugin } from '../../plugins/liveness/index.js'
 import type { ClientStatus, ConnectionEnd } from '../../plugins/liveness/service.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
@@ -250,6 +251,36 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     await sleep(300)
     t.equal(late.of('victim').length, 0, 'the spoofed status was not stored')
     t.equal(broker.services.need('liveness').get('victim'), undefined)
+  })
+
+  tap.test(`[${mode}] the service: kick disconnects with reason kicked, forget clears the status, listeners see each transition`, async (t) => {
+    const { broker, ends } = await startFleet(t, mode)
+    const liveness = broker.services.need('liveness')
+    const seen: Array<[string, string, string | undefined]> = []
+    const stop = liveness.onTransition((status, previous) => {
+      if (status.clientId === 'kickme-1') seen.push([status.state, status.reason ?? '', previous?.state])
+    })
+    t.teardown(stop)
+    const obs = await observe(t, broker.url)
+    const device = await connectClient(t, broker.url, { clientId: 'kickme-1', will: willOf('kickme-1') })
+    await obs.waitFor('kickme-1', (s) => s.state === 'online')
+    const epoch = liveness.epochOf(clientsOf(broker.broker)['kickme-1']!)
+    t.equal(epoch, liveness.currentEpoch('kickme-1'))
+    t.equal(await liveness.kick('nobody-here', 'kicked'), false, 'a client not on this node')
+    const gone = new Promise<void>((resolve) => device.once('close', () => resolve()))
+    t.equal(await liveness.kick('kickme-1', 'kicked'), true)
+    await gone
+    const offline = await obs.waitFor('kickme-1', (s) => s.state === 'offline', 3000, 'offline')
+    t.equal(offline.reason, 'kicked')
+    t.equal(ends.get('kickme-1')?.reason, 'kicked')
+    t.same(seen, [['online', '', undefined], ['offline', 'kicked', 'online']])
+    t.same(liveness.counts().offline >= 1, true)
+    await liveness.forget('kickme-1')
+    t.equal(liveness.get('kickme-1'), undefined, 'gone from the fleet view')
+    t.equal(liveness.currentEpoch('kickme-1'), epoch, 'the epoch is not reused')
+    const late = await observe(t, broker.url)
+    await sleep(300)
+    t.equal(late.of('kickme-1').length, 0, 'the retained status is cleared')
   })
 
   tap.test(`[${mode}] wills.delay holds the offline status: a reconnect within it cancels it, else it goes out stamped with the time of death`, async (t) => {
