@@ -105,6 +105,45 @@ async function once (plugins: readonly VigilPlugin<any>[]): Promise<Result> {
   }
 }
 
+/**
+ * The hook path alone: the composed authorizePublish, published and
+ * authorizeForward that Aedes calls for one PUBLISH delivered to one
+ * subscriber, called directly on a real connected client. Less exposed to
+ * a noisy machine than the end-to-end figure: it is the plugin's own cost.
+ */
+async function hookPath (plugins: readonly VigilPlugin<any>[], calls: number): Promise<number> {
+  const vigil = createVigil(parseConfig({
+    node: { id: `bench-${process.pid}-${++run}` }, mqtt: { port: 0, ws: null }, http: null, log: { level: 'silent' }
+  }), { plugins })
+  await vigil.start()
+  try {
+    const socket = await open(vigil.ports.mqtt, 'bench-hooks')
+    const broker = vigil.broker as unknown as {
+      clients: Record<string, unknown>
+      authorizePublish(c: unknown, p: unknown, cb: (e?: Error | null) => void): void
+      published(p: unknown, c: unknown, cb: (e?: Error | null) => void): void
+      authorizeForward(c: unknown, p: unknown): unknown
+    }
+    const client = broker.clients['bench-hooks']
+    const packet = { cmd: 'publish', topic: 'devices/pub-000/telemetry', payload: Buffer.from('{"t":21.5,"h":40.2,"uptime":123456,"rssi":-61}'),
+      qos: 0, retain: false, dup: false }
+    let refused = 0
+    const done = (err?: Error | null): void => { if (err) refused++ }
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < calls; i++) {
+      broker.authorizePublish(client, packet, done)
+      broker.published(packet, client, done)
+      if (broker.authorizeForward(client, packet) === null) refused++
+    }
+    const ns = Number(process.hrtime.bigint() - started) / calls
+    socket.destroy()
+    if (refused > 0) throw new Error('the hook path refused a publish')
+    return ns
+  } finally {
+    await vigil.close()
+  }
+}
+
 const stats = (values: number[], unit: string, digits = 0): { median: number, text: string } => {
   const sorted = [...values].sort((a, b) => a - b)
   const median = sorted[Math.floor(sorted.length / 2)]!
@@ -119,6 +158,12 @@ await once([livenessPlugin])
 for (let i = 0; i < REPS; i++) {
   // alternate the order so drift on a shared machine does not favour one side
   if (i % 2 === 0) { off.push(await once([])); on.push(await once([livenessPlugin])) } else { on.push(await once([livenessPlugin])); off.push(await once([])) }
+}
+const hooksOn: number[] = []
+const hooksOff: number[] = []
+for (let i = 0; i < REPS; i++) {
+  hooksOff.push(await hookPath([], 1_000_000))
+  hooksOn.push(await hookPath([livenessPlugin], 1_000_000))
 }
 const messages = Math.floor(MESSAGES / PUBLISHERS / BATCH) * BATCH * PUBLISHERS
 console.log(`QoS 0 fan-in, ${PUBLISHERS} publishers -> 1 subscriber, ${messages} messages per run, ${REPS} repetitions, ` +
@@ -135,3 +180,8 @@ console.log(`  throughput on/off, per pair: ${stats(rateRatios, '', 3).text}; ra
 console.log(`  CPU per message, plugin off: ${cpuOff.text}`)
 console.log(`  CPU per message, plugin on:  ${cpuOn.text}`)
 console.log(`  CPU on/off, per pair: ${stats(cpuRatios, '', 3).text}; ratio of medians ${(cpuOn.median / cpuOff.median).toFixed(3)}`)
+const hookOff = stats(hooksOff, 'ns/msg', 0)
+const hookOn = stats(hooksOn, 'ns/msg', 0)
+console.log(`  hook path (authorizePublish + published + authorizeForward), plugin off: ${hookOff.text}`)
+console.log(`  hook path, plugin on:  ${hookOn.text}; added ${(hookOn.median - hookOff.median).toFixed(0)} ns/msg = ` +
+  `${((hookOn.median - hookOff.median) / 1000 / cpuOff.median * 100).toFixed(1)} % of the median CPU per message without the plugin`)

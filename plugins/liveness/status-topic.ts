@@ -19,6 +19,8 @@ export class StatusTopic {
   readonly #usesUsername: boolean
   /** A '$' prefix that is entirely the broker's (e.g. "$liveness/"), or null. */
   readonly #reservedPrefix: string | null
+  /** The prefix without its trailing '/' (e.g. "$liveness"), precomputed: reserved() runs per PUBLISH. */
+  readonly #reservedRoot: string | null
   readonly #parser: RegExp
 
   constructor (template: string) {
@@ -30,6 +32,7 @@ export class StatusTopic {
     this.#reservedPrefix = template.startsWith('$') && firstDynamic > 0
       ? `${levels.slice(0, firstDynamic).join('/')}/`
       : null
+    this.#reservedRoot = this.#reservedPrefix?.slice(0, -1) ?? null
     const escape = (text: string): string => text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
     const source = template.split(/(\{clientId\}|\{username\})/).map((part) =>
       part === '{clientId}' ? '([^/]+)' : part === '{username}' ? '[^/]*' : escape(part)).join('')
@@ -57,7 +60,9 @@ export class StatusTopic {
   /** Whether a client PUBLISH to `topic` would write into the broker's status space. */
   reserved (topic: string): boolean {
     if (this.#reservedPrefix !== null) {
-      return topic.startsWith(this.#reservedPrefix) || topic === this.#reservedPrefix.slice(0, -1)
+      // Hot path (every PUBLISH): the prefix starts with '$', so most topics fail on the first character.
+      if (topic.charCodeAt(0) !== 36) return false
+      return topic.startsWith(this.#reservedPrefix) || topic === this.#reservedRoot
     }
     return topicMatches(this.filter, topic)
   }
