@@ -46,7 +46,7 @@ const REMOTE = { closed: false }
 
 const withheld = (what: string): VigilError => new VigilError('VIGIL_E_PUBLISH_REFUSED', what)
 
-export default definePlugin({
+export const willsPlugin = definePlugin({
   name: 'wills',
   configKey: 'wills',
   needs: ['liveness', 'cluster'],
@@ -307,3 +307,4 @@ export default definePlugin({
   }
 })
 
+export default willsPlugin

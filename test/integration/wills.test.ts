@@ -58,6 +58,9 @@ t.test('protocol_error: a malformed packet ends the connection and the will says
 t.test('silent_timeout: a client kicked for silence gets its will stamped with the kick', async (t) => {
   const broker = await startBroker(t, { ...ms, liveness: { silentAfter: '500ms', kickSilentAfter: '1s' } })
   const w = await watch(t, broker.url, 'devices/+/status')
+  // The watcher keeps sending heartbeats, or it would be kicked for silence too.
+  const beat = setInterval(() => { w.client.publish('watchers/alive', '1') }, 200)
+  t.teardown(() => clearInterval(beat))
   const dev = await willClient(t, broker.url, 'st-1', { topic: 'devices/st-1/status', payload: JSON_WILL })
   const connectedAt = Date.now()
   let closedAt = 0
