@@ -183,6 +183,15 @@ export const willsPlugin = definePlugin({
       } catch (err) {
         return await refuse(err as VigilError)
       }
+      // Going out. Published with the dead node's brokerId, Aedes would give it this node's
+      // message counter under that id, and each subscriber's duplicate filter (client.js
+      // dedupe), having seen the dead node's higher counters, would silently drop it. So it
+      // leaves persistence now and goes out as this node's message; Aedes' delWill after the
+      // publish then finds nothing, and no sweep sees it again.
+      await persistence().delWill({ id: clientId, brokerId })
+      const out = packet as { brokerId?: string, brokerCounter?: number }
+      delete out.brokerId
+      delete out.brokerCounter
     }
 
     // ---- pending (delayed) wills ----

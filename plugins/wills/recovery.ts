@@ -35,6 +35,7 @@ export async function recoverWillsOf (broker: Aedes, lostNodeId: string, onError
   }
   let published = 0
   const one = async (will: WillRecord): Promise<void> => {
+    const key = { id: will.clientId, brokerId: will.brokerId } // the hook may strip brokerId off the packet
     const allowed = await new Promise<boolean>((resolve) => {
       broker.authorizePublish(null, will, (err) => resolve(err === null || err === undefined))
     })
@@ -43,7 +44,7 @@ export async function recoverWillsOf (broker: Aedes, lostNodeId: string, onError
       published++
     }
     // Published or refused (held, suppressed, lost the claim): it must not be swept again.
-    await persistence.delWill({ id: will.clientId, brokerId: will.brokerId })
+    await persistence.delWill(key)
   }
   for (let i = 0; i < wills.length; i += CONCURRENCY) {
     await Promise.all(wills.slice(i, i + CONCURRENCY).map((will) => one(will).catch(onError)))
