@@ -4,5 +4,6 @@
  */
 import type { VigilPlugin } from '../broker/plugin-types.js'
 import { livenessPlugin } from './liveness/index.js'
+import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin]
