@@ -3,5 +3,8 @@
  * compose in this order, and a plugin may only `need` services of those before it.
  */
 import type { VigilPlugin } from '../broker/plugin-types.js'
+import retained from './retained/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = []
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [
+  retained
+]
