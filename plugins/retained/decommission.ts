@@ -49,19 +49,22 @@ export function createDecommission (deps: DecommissionDeps): DecommissionService
 
   return {
     async decommission (clientId) {
+      const status = statusTopic.topicOf(clientId)
+      const filters = [`devices/${clientId}/#`]
+      if (status !== undefined) filters.push(status)
+      // What the client had retained when it was decommissioned (the kick's own
+      // offline status and will come after, and are held off the store).
+      const before = await deps.retainedTopics(filters)
       // The hold goes up on every node before the kick, so the will and the
       // offline status the kick causes are not stored again.
       const kicked = await relay.kick(clientId, deps.holdMs)
       if (kicked) await settle(clientId)
-      const status = statusTopic.topicOf(clientId)
-      const filters = [`devices/${clientId}/#`]
-      if (status !== undefined) filters.push(status)
-      const topics = await deps.retainedTopics(filters)
-      await Promise.all(topics.filter((topic) => topic !== status).map((topic) => deps.clearRetained(topic)))
+      const topics = new Set([...before, ...await deps.retainedTopics(filters)])
+      await Promise.all([...topics].filter((topic) => topic !== status).map((topic) => deps.clearRetained(topic)))
       // The liveness service clears the status (empty retained) and drops the client, cluster-wide.
       if (liveness !== undefined) await liveness.forget(clientId)
-      else if (status !== undefined && topics.includes(status)) await deps.clearRetained(status)
-      return { kicked, cleared: topics.length }
+      else if (status !== undefined && topics.has(status)) await deps.clearRetained(status)
+      return { kicked, cleared: topics.size }
     }
   }
 }

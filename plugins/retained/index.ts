@@ -49,7 +49,8 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
     configKey: 'retained',
     async setup (ctx) {
       const { broker, config } = ctx
-      const persistence = (broker as unknown as { persistence: RetainedPersistence }).persistence
+      // Aedes assigns its persistence in listen(), after plugins are set up.
+      const persistence = (): RetainedPersistence => (broker as unknown as { persistence: RetainedPersistence }).persistence
       const clients = (): Record<string, Client | undefined> => (broker as unknown as { clients: Record<string, Client> }).clients
       const liveness = ctx.maybe('liveness')
       const rules = new ExpiryRules(config.expire)
@@ -164,7 +165,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         connectedHere: (clientId) => clients()[clientId] !== undefined,
         retainedTopics: async (filters) => {
           const topics = new Set<string>()
-          for await (const packet of persistence.createRetainedStreamCombi(filters)) topics.add(packet.topic)
+          for await (const packet of persistence().createRetainedStreamCombi(filters)) topics.add(packet.topic)
           return [...topics]
         },
         clearRetained
@@ -225,9 +226,9 @@ function publishEmptyRetained (broker: Aedes, topic: string): Promise<void> {
 }
 
 /** The topics of every retained message the persistence holds, in batches. */
-async function * retainedTopicBatches (persistence: RetainedPersistence): AsyncIterable<string[]> {
+async function * retainedTopicBatches (persistence: () => RetainedPersistence): AsyncIterable<string[]> {
   let batch: string[] = []
-  for await (const packet of persistence.createRetainedStream('#')) {
+  for await (const packet of persistence().createRetainedStream('#')) {
     batch.push(packet.topic)
     if (batch.length >= 500) {
       yield batch
