@@ -3,8 +3,7 @@
  * compose in this order, and a plugin may only `need` services of those before it.
  */
 import type { VigilPlugin } from '../broker/plugin-types.js'
+import { livenessPlugin } from './liveness/index.js'
 import retained from './retained/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [
-  retained
-]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, retained]
