@@ -130,3 +130,20 @@ t.test('decommission in Redis mode kicks the client on another node and clears i
     t.equal(node.services.need('liveness').get('dev-r'), undefined, 'the client left the fleet view')
   }
 })
+
+t.test('a decommissioned client\'s delayed will and offline status do not bring its retained messages back', async (t) => {
+  const broker = await startBroker(t, { wills: { delay: '1s' } })
+  const device = await deviceWithRetained(t, broker.url, 'dev-late')
+  const watcher = await connectClient(t, broker.url, { clientId: 'late-watch' })
+  const seenLive = collect(watcher)
+  await subscribe(watcher, ['devices/dev-late/#', '$liveness/dev-late'], 1)
+  await waitFor(() => broker.services.need('liveness').get('dev-late')?.state === 'online', 2000, 'dev-late online')
+  const result = await broker.services.need('decommission').decommission('dev-late')
+  t.same(result, { kicked: true, cleared: 4 }, 'kicked, 3 retained messages and the status cleared')
+  t.ok(device.disconnected || device.disconnecting || !device.connected, 'the device is disconnected')
+  await sleep(2000) // past wills.delay: the held will and offline status are out
+  const seen = await retainedSeenBy(t, broker, ['devices/#', '$liveness/#'])
+  t.same([...seen.keys()].filter((topic) => topic.includes('dev-late')), [], 'nothing of dev-late is retained after the delayed will')
+  t.equal(broker.services.need('liveness').get('dev-late'), undefined, 'the client is not back in the fleet view')
+  t.ok(seenLive.length > 0, 'live subscribers saw the clears')
+})
