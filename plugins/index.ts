@@ -4,6 +4,7 @@
  */
 import type { VigilPlugin } from '../broker/plugin-types.js'
 import { livenessPlugin } from './liveness/index.js'
+import retained from './retained/index.js'
 import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin, retained]
