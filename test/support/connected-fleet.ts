@@ -1,0 +1,58 @@
+/**
+ * A stand-in for the liveness service while testing routes in isolation: a
+ * client is online from CONNACK to close, offline after. No silence detection;
+ * tests mark a device silent with `markSilent`. The real plugin replaces this
+ * wherever a test is about liveness itself.
+ */
+import { definePlugin } from '../../broker/plugin-types.js'
+import type { ClientStatus, LivenessService, TransitionListener } from '../../plugins/liveness/service.js'
+
+export interface ConnectedFleet { markSilent(clientId: string): void }
+
+export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}) {
+  return definePlugin({
+    name: 'connected-fleet',
+    async setup (ctx) {
+      const statuses = new Map<string, ClientStatus>()
+      const listeners = new Set<TransitionListener>()
+      const epochs = new Map<string, number>()
+      const set = (status: ClientStatus): void => {
+        const previous = statuses.get(status.clientId)
+        statuses.set(status.clientId, status)
+        for (const listener of listeners) listener(status, previous)
+      }
+      ctx.on('clientReady', (client) => {
+        const epoch = (epochs.get(client.id) ?? 0) + 1
+        epochs.set(client.id, epoch)
+        const now = ctx.now()
+        set({ clientId: client.id, state: 'online', since: now, connectedAt: now, lastHeartbeat: now, lastPacket: now, reason: null, epoch, node: ctx.nodeId })
+      })
+      ctx.on('clientDisconnect', (client) => {
+        const old = statuses.get(client.id)
+        if (old === undefined) return
+        set({ ...old, state: 'offline', since: ctx.now(), reason: 'connection_lost' })
+      })
+      handle.markSilent = (clientId) => {
+        const old = statuses.get(clientId)
+        if (old !== undefined) set({ ...old, state: 'silent', since: ctx.now() })
+      }
+      const service: LivenessService = {
+        get: (id) => statuses.get(id),
+        list: (state) => [...statuses.values()].filter((s) => state === undefined || s.state === state),
+        counts: () => {
+          const counts = { online: 0, silent: 0, offline: 0 }
+          for (const s of statuses.values()) counts[s.state]++
+          return counts
+        },
+        onTransition: (listener) => { listeners.add(listener); return () => { listeners.delete(listener) } },
+        endOf: (client) => ({ clientId: client.id, epoch: epochs.get(client.id) ?? 0, reason: 'connection_lost', at: ctx.now(), lastHeartbeat: null, lastPacket: null }),
+        epochOf: (client) => epochs.get(client.id),
+        currentEpoch: (id) => epochs.get(id) ?? 0,
+        kick: async () => false,
+        forget: async (id) => { statuses.delete(id) }
+      }
+      ctx.provide('liveness', service)
+      return {}
+    }
+  })
+}
