@@ -41,7 +41,8 @@ export function buildHttpApp (deps: HttpDeps): FastifyInstance {
       ? 'body_too_large'
       : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
         ? 'unsupported_media_type'
-        : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (err as { name?: string }).name === 'SyntaxError'
+        : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+            (err as { name?: string }).name === 'SyntaxError'
           ? 'bad_json'
           : (err as { vigilCode?: string }).vigilCode ?? (err.validation !== undefined ? 'bad_request' : 'bad_request')
     return reply.code(status).send({ error: code, message: err.message })

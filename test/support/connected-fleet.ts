@@ -9,11 +9,15 @@ import type { ClientStatus, LivenessService, TransitionListener } from '../../pl
 
 export interface ConnectedFleet { markSilent(clientId: string): void }
 
-export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}) {
+/**
+ * `shared`: one map for several nodes in one process, standing in for the
+ * cluster-wide view the real plugin builds from the retained statuses.
+ */
+export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}, shared = new Map<string, ClientStatus>()) {
   return definePlugin({
     name: 'connected-fleet',
     async setup (ctx) {
-      const statuses = new Map<string, ClientStatus>()
+      const statuses = shared
       const listeners = new Set<TransitionListener>()
       const epochs = new Map<string, number>()
       const set = (status: ClientStatus): void => {

@@ -18,9 +18,11 @@ const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped'])
 
 function parseValue (text: string, line: string): number {
-  if (text === '+Inf' || text === 'Inf') return Infinity
-  if (text === '-Inf') return -Infinity
-  if (text === 'NaN') return NaN
+  // Prometheus parses these case-insensitively (prom-client writes "Nan").
+  const lower = text.toLowerCase()
+  if (lower === '+inf' || lower === 'inf') return Infinity
+  if (lower === '-inf') return -Infinity
+  if (lower === 'nan') return NaN
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`bad sample value ${JSON.stringify(text)} in: ${line}`)
   return Number(text)
 }
