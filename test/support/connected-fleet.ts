@@ -7,7 +7,11 @@
 import { definePlugin } from '../../broker/plugin-types.js'
 import type { ClientStatus, LivenessService, TransitionListener } from '../../plugins/liveness/service.js'
 
-export interface ConnectedFleet { markSilent(clientId: string): void }
+export interface ConnectedFleet {
+  markSilent(clientId: string): void
+  /** Transition listeners currently subscribed (SSE streams hold one each). */
+  listeners(): number
+}
 
 /**
  * `shared`: one map for several nodes in one process, standing in for the
@@ -36,6 +40,7 @@ export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}, shar
         if (old === undefined) return
         set({ ...old, state: 'offline', since: ctx.now(), reason: 'connection_lost' })
       })
+      handle.listeners = () => listeners.size
       handle.markSilent = (clientId) => {
         const old = statuses.get(clientId)
         if (old !== undefined) set({ ...old, state: 'silent', since: ctx.now() })
