@@ -1,5 +1,6 @@
 import t from 'tap'
 import type { ClientStatus } from '../../plugins/liveness/service.js'
+import { defaultPlugins } from '../../plugins/index.js'
 import { commandsPlugin } from '../../plugins/commands/index.js'
 import { metricsPlugin } from '../../plugins/metrics/index.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
@@ -155,12 +156,13 @@ t.test('bad command requests are 4xx, never 500, and the broker keeps serving', 
 
 t.test('Redis mode: the request on node A, the device on node B, the ack still matches', { skip: !redisAvailable() && 'redis-server not on PATH' }, async (t) => {
   const redis = await startRedis(t)
-  const shared = new Map<string, ClientStatus>()
-  const config = { persistence: { redis: redis.url } }
-  const a = await commandBroker(t, {}, config, shared)
-  const b = await commandBroker(t, {}, config, shared)
+  // The real liveness plugin: node A learns of B's device from its retained status.
+  const config = { persistence: { redis: redis.url }, commands: { timeout: '3s', retries: 0 } }
+  const a = await startBroker(t, config, { plugins: defaultPlugins })
+  const b = await startBroker(t, config, { plugins: defaultPlugins })
   const device = await simDevice(t, b.url, 'dev-b', () => [{ status: 'ok', result: 'from-b' }])
-  const reply = await post(a, 'dev-b', { command: 'reboot', timeout: '3s' })
+  await waitFor(() => a.services.need('liveness').get('dev-b')?.state === 'online', 3000, 'node A sees dev-b online')
+  const reply = await post(a, 'dev-b', { command: 'reboot' })
   t.equal(reply.status, 200)
   t.match(reply.body, { status: 'acked', result: 'from-b', attempts: 1 })
   t.equal(device.commands.length, 1)
@@ -169,4 +171,5 @@ t.test('Redis mode: the request on node A, the device on node B, the ack still m
   const ttl = await redis.client().pttl(`vigil:commands:dev-b:${reply.body.id}`)
   t.ok(ttl > 0, 'the record has a TTL')
   t.match(await outcomes(b), { acked: 0 }, 'only the node that sent it counts the outcome')
+  t.match(await outcomes(a), { acked: 1 })
 })
