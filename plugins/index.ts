@@ -9,5 +9,6 @@ import { apiPlugin } from './api/index.js'
 import { commandsPlugin } from './commands/index.js'
 import { livenessPlugin } from './liveness/index.js'
 import { metricsPlugin } from './metrics/index.js'
+import retained from './retained/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, apiPlugin(), commandsPlugin, metricsPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, retained, apiPlugin(), commandsPlugin, metricsPlugin]

@@ -1,0 +1,48 @@
+/**
+ * A decommissioned client's retained topics are held empty for a while: its
+ * will, its offline status and any late publish must not re-create what the
+ * decommission cleared (a kicked client's will is published after the kick,
+ * later still with `wills.delay`). While a clientId is held, retained publishes
+ * on `devices/{clientId}` and below, and on its status topic, are not stored.
+ */
+import type { StatusTopic } from './status-topic.js'
+
+export class RetainedHold {
+  readonly #held = new Map<string, NodeJS.Timeout>()
+  readonly #statusTopic: StatusTopic
+
+  constructor (statusTopic: StatusTopic) {
+    this.#statusTopic = statusTopic
+  }
+
+  /** Whether anything is held (the hot-path check). */
+  get active (): boolean {
+    return this.#held.size > 0
+  }
+
+  add (clientId: string, ms: number): void {
+    const previous = this.#held.get(clientId)
+    if (previous !== undefined) clearTimeout(previous)
+    const timer = setTimeout(() => this.#held.delete(clientId), ms)
+    timer.unref()
+    this.#held.set(clientId, timer)
+  }
+
+  /** The held clientId `topic` belongs to, and whether it is the status topic. */
+  ownerOf (topic: string): { clientId: string, status: boolean } | undefined {
+    for (const clientId of this.#held.keys()) {
+      if (topic.startsWith('devices/') && topic.startsWith(clientId, 8) &&
+        (topic.length === 8 + clientId.length || topic.charCodeAt(8 + clientId.length) === 47 /* '/' */)) {
+        return { clientId, status: false }
+      }
+    }
+    const statusOf = this.#statusTopic.clientOf(topic)
+    if (statusOf !== undefined && this.#held.has(statusOf)) return { clientId: statusOf, status: true }
+    return undefined
+  }
+
+  close (): void {
+    for (const timer of this.#held.values()) clearTimeout(timer)
+    this.#held.clear()
+  }
+}

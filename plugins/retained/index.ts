@@ -1,0 +1,241 @@
+/**
+ * Retained lifecycle (CONTRACT.md section 5, issue 5): records when every
+ * retained message was stored, expires them by `retained.expire` rules with an
+ * empty retained publish (live subscribers see the clear, the store forgets),
+ * forgets clients offline longer than `liveness.forgetAfter`, and provides the
+ * `decommission` service. Adapter only: the decisions live in expiry-rules.ts,
+ * due-index.ts, sweeper.ts, forgetting.ts.
+ */
+import type { Aedes, Client, PublishPacket } from 'aedes'
+import { definePlugin, type VigilPlugin } from '../../broker/plugin-types.js'
+import type { VigilConfig } from '../../config/schema.js'
+import { createDecommission } from './decommission.js'
+import { ExpiryRules } from './expiry-rules.js'
+import { Forgetting } from './forgetting.js'
+import { RetainedHold } from './hold.js'
+import { KickRelay } from './kick-relay.js'
+import { registerRetainedMetrics } from './metrics.js'
+import { StatusTopic } from './status-topic.js'
+import type { Due, RetainedStore } from './store.js'
+import { MemoryRetainedStore } from './store-memory.js'
+import { RedisRetainedStore } from './store-redis.js'
+import { Sweeper, type SweepResult } from './sweeper.js'
+
+export type { DecommissionService } from './decommission.js'
+export type { SweepResult } from './sweeper.js'
+
+/** Due topics taken per loop turn: small enough that one batch stays well under a few ms. */
+export const SWEEP_BATCH = 128
+/** A decommissioned client's topics stay held at least this long (plus wills.delay). */
+const HOLD_MS = 5000
+/** Cluster claim on forgetting one offline spell of a client. */
+const FORGET_CLAIM_MS = 30_000
+
+export interface RetainedPluginOptions {
+  /** Called after every sweep (benchmarks, diagnostics). */
+  onSweep?(result: SweepResult): void
+}
+
+interface RetainedPersistence {
+  createRetainedStream(pattern: string): AsyncIterable<{ topic: string }>
+  createRetainedStreamCombi(patterns: string[]): AsyncIterable<{ topic: string }>
+}
+
+const EMPTY = Buffer.alloc(0)
+
+export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugin<VigilConfig['retained']> {
+  return definePlugin({
+    name: 'retained',
+    configKey: 'retained',
+    async setup (ctx) {
+      const { broker, config } = ctx
+      // Aedes assigns its persistence in listen(), after plugins are set up.
+      const persistence = (): RetainedPersistence => (broker as unknown as { persistence: RetainedPersistence }).persistence
+      const clients = (): Record<string, Client | undefined> => (broker as unknown as { clients: Record<string, Client> }).clients
+      const liveness = ctx.maybe('liveness')
+      const rules = new ExpiryRules(config.expire)
+      const statusTopic = new StatusTopic(ctx.vigil.liveness.statusTopic)
+      const onError = (err: unknown, what: string): void => { throttledReport(err, what) }
+      let lastReport = 0
+      let suppressed = 0
+      // A Redis outage fails every retained publish's record: one line per 5 s, all counted.
+      const throttledReport = (err: unknown, what: string): void => {
+        const t = Date.now()
+        if (t - lastReport < 5000) { suppressed++; return }
+        lastReport = t
+        ctx.reportError(err, suppressed > 0 ? `${what} (and ${suppressed} more errors)` : what)
+        suppressed = 0
+      }
+
+      const store: RetainedStore = ctx.redis !== null
+        ? new RedisRetainedStore(ctx.redis, onError)
+        : new MemoryRetainedStore(() => retainedTopicBatches(persistence))
+      const metrics = registerRetainedMetrics(ctx.metrics, () => store.size())
+      const clearRetained = (topic: string): Promise<void> => publishEmptyRetained(broker, topic)
+
+      const expire = async (batch: Due[], now: number): Promise<number> => {
+        const results = await Promise.all(batch.map(async (due): Promise<boolean> => {
+          const topic = due.key
+          try {
+            const clientId = liveness !== undefined ? statusTopic.clientOf(topic) : undefined
+            if (clientId !== undefined) {
+              const status = liveness!.get(clientId)
+              if (status !== undefined && status.state !== 'offline') {
+                // A connected client's status is never expired: look again one maxAge later.
+                store.record(topic, due.storedAt, now + (rules.maxAgeOf(topic) ?? config.sweepInterval))
+                return false
+              }
+              if (status !== undefined) {
+                await liveness!.forget(clientId)
+                return true
+              }
+            }
+            await clearRetained(topic)
+            return true
+          } catch (err) {
+            onError(err, 'expiring a retained message failed')
+            store.record(topic, due.storedAt, now + config.sweepInterval)
+            return false
+          }
+        }))
+        let expired = 0
+        for (const done of results) if (done) expired++
+        metrics.expired.inc(expired)
+        return expired
+      }
+
+      const forgetting = liveness === undefined
+        ? null
+        : new Forgetting({
+          liveness,
+          forgetAfter: ctx.vigil.liveness.forgetAfter,
+          batchSize: SWEEP_BATCH,
+          onError,
+          claim: async (clientId, epoch, since) => {
+            if (ctx.redis === null) return true
+            const key = `vigil:retained:forget:${epoch}:${since}:${clientId}`
+            return await ctx.redis.set(key, ctx.nodeId, 'PX', FORGET_CLAIM_MS, 'NX') === 'OK'
+          }
+        })
+
+      const sweeper = new Sweeper({
+        store,
+        now: ctx.now,
+        batchSize: SWEEP_BATCH,
+        expire,
+        onError,
+        onSweep: (result) => {
+          ctx.log.debug(result, 'retained sweep')
+          options.onSweep?.(result)
+        },
+        reconcile: async () => {
+          const adopted = await store.reconcile(ctx.now(), (topic) => rules.maxAgeOf(topic))
+          if (adopted > 0) ctx.log.info({ adopted }, 'retained messages of unknown age adopted as stored now')
+        },
+        alsoDue: forgetting === null
+          ? undefined
+          : async (now) => {
+            const forgotten = await forgetting.sweep(now)
+            metrics.expired.inc(forgotten)
+            return forgotten
+          }
+      })
+
+      const hold = new RetainedHold(statusTopic)
+      const kickLocal = async (clientId: string): Promise<boolean> => {
+        if (liveness !== undefined) return await liveness.kick(clientId, 'kicked')
+        const client = clients()[clientId]
+        if (client === undefined) return false
+        await new Promise<void>((resolve) => client.close(() => resolve()))
+        return true
+      }
+      const relay = new KickRelay({
+        redis: ctx.redis,
+        subscriber: ctx.redis !== null ? ctx.redisConnection('retained-kick') : null,
+        hold: (clientId, ms) => hold.add(clientId, ms),
+        kickLocal,
+        timeoutMs: 3000,
+        onError
+      })
+      ctx.provide('decommission', createDecommission({
+        liveness,
+        statusTopic,
+        relay,
+        holdMs: HOLD_MS + ctx.vigil.wills.delay,
+        connectedHere: (clientId) => clients()[clientId] !== undefined,
+        retainedTopics: async (filters) => {
+          const topics = new Set<string>()
+          for await (const packet of persistence().createRetainedStreamCombi(filters)) topics.add(packet.topic)
+          return [...topics]
+        },
+        clearRetained
+      }))
+
+      /** A held (decommissioned) client's retained topic was stored again: clear it again. */
+      const clearHeld = (topic: string, owner: { clientId: string, status: boolean }): void => {
+        const done = owner.status && liveness !== undefined ? liveness.forget(owner.clientId) : clearRetained(topic)
+        done.catch((err: unknown) => onError(err, 'clearing a decommissioned client\'s retained message failed'))
+      }
+
+      return {
+        // Hot path: one property read for the non-retained majority.
+        authorizePublish (_client: Client | null, packet: PublishPacket) {
+          if (!packet.retain || !hold.active || packet.payload.length === 0) return
+          // The will or a late publish of a decommissioned client still reaches
+          // live subscribers but is deliberately not stored: the operator's
+          // decommission cleared the topic and storing it would undo that.
+          if (hold.ownerOf(packet.topic) !== undefined) packet.retain = false
+        },
+        published (packet) {
+          if (!packet.retain) return
+          const topic = packet.topic
+          // [MQTT-3.3.1-10]: an empty retained payload removes the retained message.
+          if (packet.payload.length === 0) return store.clear(topic)
+          if (hold.active) {
+            const owner = hold.ownerOf(topic)
+            if (owner !== undefined) return clearHeld(topic, owner)
+          }
+          const now = ctx.now()
+          store.record(topic, now, rules.dueAt(topic, now))
+        },
+        async start () {
+          await relay.start()
+          forgetting?.start()
+          sweeper.start(config.sweepInterval)
+        },
+        async beforeShutdown () {
+          await sweeper.stop()
+        },
+        close () {
+          forgetting?.stop()
+          hold.close()
+        }
+      }
+    }
+  })
+}
+
+/** An empty retained publish through the broker: subscribers see the clear, the store forgets [MQTT-3.3.1-10]. */
+function publishEmptyRetained (broker: Aedes, topic: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    broker.publish({ cmd: 'publish', topic, payload: EMPTY, qos: 1, retain: true, dup: false }, (err) => {
+      if (err !== undefined && err !== null) reject(err)
+      else resolve()
+    })
+  })
+}
+
+/** The topics of every retained message the persistence holds, in batches. */
+async function * retainedTopicBatches (persistence: () => RetainedPersistence): AsyncIterable<string[]> {
+  let batch: string[] = []
+  for await (const packet of persistence().createRetainedStream('#')) {
+    batch.push(packet.topic)
+    if (batch.length >= 500) {
+      yield batch
+      batch = []
+    }
+  }
+  if (batch.length > 0) yield batch
+}
+
+export default retainedPlugin()

@@ -1,0 +1,29 @@
+/**
+ * vigil_retained_messages (gauge, read from the store index at scrape time)
+ * and vigil_retained_expired_total (CONTRACT.md section 7).
+ */
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+export interface RetainedMetrics {
+  expired: Counter
+}
+
+export function registerRetainedMetrics (registry: Registry, size: () => number | Promise<number>): RetainedMetrics {
+  let last = 0
+  new Gauge({
+    name: 'vigil_retained_messages',
+    help: 'Retained messages currently stored (cluster-wide in Redis mode)',
+    registers: [registry],
+    async collect () {
+      // Redis unreachable: keep the last known value rather than fail the scrape.
+      try { last = await size() } catch { /* keep last */ }
+      this.set(last)
+    }
+  })
+  const expired = new Counter({
+    name: 'vigil_retained_expired_total',
+    help: 'Retained messages this node cleared because they expired (expire rules, liveness.forgetAfter)',
+    registers: [registry]
+  })
+  return { expired }
+}
