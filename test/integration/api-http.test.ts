@@ -5,6 +5,7 @@ import { createVigil } from '../../broker/server.js'
 import { apiPlugin } from '../../plugins/api/index.js'
 import { commandsPlugin } from '../../plugins/commands/index.js'
 import { metricsPlugin } from '../../plugins/metrics/index.js'
+import { defaultPlugins } from '../../plugins/index.js'
 import { startBroker } from '../helpers/broker.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
 import { testConfig } from '../helpers/config.js'
@@ -168,4 +169,24 @@ t.test('an open event stream does not hold the broker open at shutdown', async (
   await vigil.close()
   await stream.ended
   t.ok(Date.now() - started < 5000, 'closed promptly, stream ended')
+})
+
+t.test('DELETE /api/devices/{id} with the retained plugin decommissions: kicked, status and retained cleared, forgotten', async (t) => {
+  const broker = await startBroker(t, {}, { plugins: defaultPlugins })
+  const device = await connectClient(t, broker.url, { clientId: 'dev-del' })
+  await device.publishAsync('devices/dev-del/status', '{"state":"online"}', { qos: 1, retain: true })
+  await waitFor(() => broker.services.need('liveness').get('dev-del'), 2000, 'dev-del known')
+  const closedP = new Promise<void>((resolve) => device.once('close', () => resolve()))
+  const res = await broker.http.inject({ method: 'DELETE', url: '/api/devices/dev-del' })
+  t.equal(res.statusCode, 204)
+  await closedP
+  t.pass('the device was disconnected')
+  t.equal((await broker.http.inject({ url: '/api/devices/dev-del' })).statusCode, 404, 'forgotten by the API')
+  const late = await connectClient(t, broker.url, { clientId: 'late-reader' })
+  const seen: string[] = []
+  late.on('message', (topic, payload) => { if (payload.length > 0) seen.push(topic) })
+  await late.subscribeAsync(['devices/dev-del/#', '$liveness/dev-del'], { qos: 1 })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.same(seen, [], 'no retained status or device message is left')
+  t.equal((await broker.http.inject({ method: 'DELETE', url: '/api/devices/never-seen' })).statusCode, 404)
 })
