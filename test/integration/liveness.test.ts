@@ -1,0 +1,4 @@
+import t from 'tap'
+import { livenessScenarios } from './liveness-scenarios.js'
+
+livenessScenarios(t, 'memory')
