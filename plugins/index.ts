@@ -10,5 +10,6 @@ import { commandsPlugin } from './commands/index.js'
 import { livenessPlugin } from './liveness/index.js'
 import { metricsPlugin } from './metrics/index.js'
 import retained from './retained/index.js'
+import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, retained, apiPlugin(), commandsPlugin, metricsPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, metricsPlugin]
