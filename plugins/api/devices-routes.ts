@@ -1,0 +1,61 @@
+/**
+ * The fleet over HTTP (CONTRACT.md section 6): list, one device, decommission.
+ * Reads the liveness service's fleet view, which covers every node sharing one
+ * Redis, so any node answers for the whole cluster.
+ */
+import type { FastifyInstance } from 'fastify'
+import { errorMessage } from '../../broker/errors.js'
+import type { Logger } from '../../broker/logger.js'
+import type { Services } from '../../broker/services.js'
+import type { LivenessService } from '../liveness/service.js'
+import './decommission-service.js'
+import { ApiError } from './http-errors.js'
+import { clientIdParam, isPlainObject, parseStateQuery, rejectUnknown } from './validation.js'
+
+export interface DevicesDeps {
+  liveness: LivenessService
+  /** Looked up per request: the decommission service may come from a later plugin, or none. */
+  decommission(): Services['decommission'] | undefined
+  log: Logger
+}
+
+export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): void {
+  const { liveness } = deps
+
+  app.get('/api/devices', async (request) => {
+    const state = parseStateQuery(request.query)
+    const devices = liveness.list(state)
+    devices.sort((a, b) => a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0)
+    return { devices }
+  })
+
+  app.get('/api/devices/:clientId', async (request) => {
+    rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
+    const clientId = clientIdParam(request.params)
+    const status = liveness.get(clientId)
+    if (status === undefined) throw new ApiError(404, 'unknown_device', `no device ${JSON.stringify(clientId)} is known`)
+    return status
+  })
+
+  app.delete('/api/devices/:clientId', async (request, reply) => {
+    rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
+    const clientId = clientIdParam(request.params)
+    const service = deps.decommission()
+    if (service === undefined) {
+      throw new ApiError(501, 'not_implemented', 'decommissioning needs the retained plugin, which is not enabled')
+    }
+    const known = liveness.get(clientId) !== undefined
+    let result: { kicked: boolean, cleared: number }
+    try {
+      result = await service.decommission(clientId)
+    } catch (err) {
+      deps.log.error({ clientId, err: errorMessage(err) }, 'decommission failed')
+      throw new ApiError(503, 'unavailable', `decommissioning ${clientId} failed: ${errorMessage(err)}; retry`)
+    }
+    if (!known && !result.kicked && result.cleared === 0) {
+      throw new ApiError(404, 'unknown_device', `no device ${JSON.stringify(clientId)} is known`)
+    }
+    deps.log.info({ clientId, kicked: result.kicked, cleared: result.cleared }, 'device decommissioned')
+    return reply.code(204).send()
+  })
+}
