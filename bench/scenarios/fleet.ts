@@ -108,7 +108,7 @@ export const fleet: Scenario<FleetOptions> = {
         if (sent !== undefined) { ackLatencies.push(nowMs() - sent); acks.delete(msg.id) }
       }
     })
-    await observer.subscribeAsync([{ topic: '$liveness/+', qos: 1 }, { topic: 'devices/+/status', qos: 1 }, { topic: 'devices/+/commands/ack', qos: 1 }] as never)
+    await observer.subscribeAsync({ '$liveness/+': { qos: 1 }, 'devices/+/status': { qos: 1 }, 'devices/+/commands/ack': { qos: 1 } })
     const monitor = new Monitor({ brokerPids: () => ctx.target.pids() }).begin()
     const notes: string[] = []
     try {
@@ -190,7 +190,7 @@ export const fleet: Scenario<FleetOptions> = {
           else finalStatus.set(id!, m.state ?? '')
         } catch {}
       })
-      await fresh.subscribeAsync([{ topic: 'devices/+/status', qos: 1 }, { topic: '$liveness/+', qos: 1 }] as never)
+      await fresh.subscribeAsync({ 'devices/+/status': { qos: 1 }, '$liveness/+': { qos: 1 } })
       await sleep(800)
       await endAll([fresh])
       const up = [...truth.values()].filter((d) => d.role === 'healthy' || d.role === 'storm')
