@@ -3,5 +3,7 @@
  * compose in this order, and a plugin may only `need` services of those before it.
  */
 import type { VigilPlugin } from '../broker/plugin-types.js'
+import { livenessPlugin } from './liveness/index.js'
+import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = []
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin]

@@ -1,0 +1,414 @@
+/**
+ * The liveness adapter (issue 3): feeds the pure core from Aedes' hooks and
+ * events, publishes each transition as a retained status, keeps the fleet view
+ * (this node's transitions and other nodes' status messages) and answers the
+ * `liveness` service. Hot paths (authorizePublish, published, authorizeForward,
+ * PINGREQ) touch a timestamp or two and allocate nothing in the common case.
+ */
+import type { AedesPublishPacket, Client, PublishPacket } from 'aedes'
+import type { ClusterService } from '../../broker/cluster.js'
+import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
+import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { Lifecycle } from '../../broker/services.js'
+import type { VigilConfig } from '../../config/schema.js'
+import { clientsOf, CONNECTION, Connection, internals } from './connection.js'
+import { LivenessCore, type Decision } from './core.js'
+import { endReason } from './end-reason.js'
+import { memoryEpochs, redisEpochs, type EpochSource } from './epochs.js'
+import { FleetView } from './fleet-view.js'
+import { Holds, type Hold } from './holds.js'
+import { registerLivenessMetrics, type LivenessMetrics } from './metrics.js'
+import { announcedInterval, LivenessRules, topicMatches } from './rules.js'
+import type { ClientStatus, ConnectionEnd, LivenessService, LivenessState, OfflineReason, TransitionListener } from './service.js'
+import { parseStatus, statusOf } from './status.js'
+import { StatusPublisher } from './status-publisher.js'
+import { StatusTopic } from './status-topic.js'
+
+/** Sweep period (ms): `silent` is detected within silentAfter + 2 x this. */
+export const SWEEP_MS = 250
+/** How long a node_lost claim keeps other nodes from publishing the same loss. */
+const NODE_LOST_CLAIM_MS = 60_000
+const SHUTDOWN_PUBLISH_MS = 5_000
+
+type Config = VigilConfig['liveness']
+interface Packet { topic: string, payload: Buffer | string }
+
+export class LivenessAdapter implements LivenessService {
+  readonly #ctx: PluginContext<Config>
+  readonly #topic: StatusTopic
+  readonly #rules: LivenessRules
+  readonly #core: LivenessCore
+  readonly #holds: Holds
+  readonly #view = new FleetView()
+  readonly #epochs: EpochSource
+  readonly #publisher: StatusPublisher
+  readonly #metrics: LivenessMetrics
+  readonly #lifecycle: Lifecycle
+  readonly #delay: number
+  readonly #listeners = new Set<TransitionListener>()
+  readonly #decisions: Decision[] = []
+  #timer: NodeJS.Timeout | null = null
+
+  constructor (ctx: PluginContext<Config>) {
+    this.#ctx = ctx
+    const config = ctx.config
+    const now = ctx.now()
+    this.#topic = new StatusTopic(config.statusTopic)
+    this.#rules = new LivenessRules(config, config.rules)
+    this.#core = new LivenessCore({ kickSilentAfter: config.kickSilentAfter, resolutionMs: SWEEP_MS }, now)
+    this.#holds = new Holds(SWEEP_MS, now)
+    this.#epochs = ctx.redis !== null ? redisEpochs(ctx.redis) : memoryEpochs()
+    this.#publisher = new StatusPublisher(ctx.broker, this.#epochs, (err, what) => ctx.reportError(err, what))
+    this.#metrics = registerLivenessMetrics(ctx.metrics, () => this.#view.counts())
+    this.#lifecycle = ctx.need('lifecycle')
+    this.#delay = ctx.vigil.wills.delay
+  }
+
+  /** Wire events and internal subscriptions; called from setup, before the broker listens. */
+  attach (): PluginHooks {
+    const ctx = this.#ctx
+    const broker = ctx.broker
+    ctx.on('client', (client) => this.#registered(client))
+    ctx.on('clientDisconnect', (client) => this.#disconnected(client))
+    ctx.on('clientError', (client, err) => {
+      const conn = internals(client)[CONNECTION]
+      if (conn !== undefined && conn.error === null) conn.error = err
+    })
+    ctx.on('keepaliveTimeout', (client) => {
+      const conn = internals(client)[CONNECTION]
+      if (conn !== undefined) conn.keepaliveExpired = true
+    })
+    ctx.on('ping', (_packet, client) => {
+      const conn = internals(client)[CONNECTION]
+      if (conn !== undefined) conn.lastPacket = conn.lastPing = ctx.now()
+    })
+    ctx.on('ack', (_packet, client) => {
+      const conn = internals(client)[CONNECTION]
+      if (conn !== undefined) conn.lastPacket = ctx.now()
+    })
+    // Registered before Aedes' own listener (broker.listen() comes later), so a
+    // client taken over from another node is marked before Aedes closes it.
+    broker.subscribe('$SYS/+/new/clients', (packet: Packet, done: () => void) => {
+      this.#takenOverElsewhere(packet)
+      done()
+    }, () => {})
+    broker.subscribe(this.#topic.filter, (packet: Packet, done: () => void) => {
+      try { this.#received(packet.topic, packet.payload, false) } catch (err) { ctx.reportError(err, 'status message ignored') }
+      done()
+    }, () => {})
+    ctx.maybe('cluster')?.onNodeLost((node, lastSeen) => {
+      this.#nodeLost(node, lastSeen).catch((err) => ctx.reportError(err, 'node_lost statuses failed'))
+    })
+    this.#timer = setInterval(() => {
+      try { this.#sweep() } catch (err) { ctx.reportError(err, 'liveness sweep failed') }
+    }, SWEEP_MS)
+    this.#timer.unref()
+    return {
+      authenticate: (client, username) => this.#authenticate(client, username),
+      authorizePublish: (client, packet) => this.#authorizePublish(client, packet),
+      authorizeForward: (client, packet) => this.#authorizeForward(client, packet),
+      published: (packet, client) => this.#published(packet, client),
+      start: () => this.#start(),
+      beforeShutdown: () => this.#shutdown(),
+      close: () => this.#close()
+    }
+  }
+
+  // ---- service -----------------------------------------------------------
+
+  get (clientId: string): ClientStatus | undefined { return this.#view.get(clientId) }
+  list (state?: LivenessState): ClientStatus[] { return this.#view.list(state) }
+  counts (): Record<LivenessState, number> { return this.#view.counts() }
+
+  onTransition (listener: TransitionListener): () => void {
+    this.#listeners.add(listener)
+    return () => { this.#listeners.delete(listener) }
+  }
+
+  endOf (client: Client): ConnectionEnd {
+    const c = internals(client)
+    const conn = c[CONNECTION]
+    if (conn?.end != null) return conn.end
+    const now = this.#ctx.now()
+    const marked = conn?.markedReason() ?? null
+    const reason = endReason({
+      marked,
+      disconnected: c._disconnected === true,
+      keepaliveExpired: conn?.keepaliveExpired ?? false,
+      shuttingDown: this.#lifecycle.shuttingDown || this.#ctx.broker.closed,
+      error: conn?.error ?? null
+    })
+    const at = conn === undefined ? now : reason === 'keepalive_timeout' ? conn.lastPacket : marked !== null ? conn.markedAt : now
+    const end: ConnectionEnd = {
+      clientId: c.id,
+      epoch: conn?.epoch ?? 0,
+      reason,
+      at,
+      lastHeartbeat: conn?.lastHeartbeat ?? null,
+      lastPacket: conn?.lastPacket ?? null
+    }
+    // Once Aedes is closing the client, every reader (its will, the status) gets this same answer.
+    if (conn !== undefined && c.closed) conn.end = end
+    return end
+  }
+
+  epochOf (client: Client): number | undefined { return internals(client)[CONNECTION]?.epoch }
+
+  currentEpoch (clientId: string): number {
+    return Math.max(this.#view.epoch(clientId), this.#epochs.latest(clientId))
+  }
+
+  async kick (clientId: string, reason: 'kicked' | 'silent_timeout'): Promise<boolean> {
+    const client = clientsOf(this.#ctx.broker)[clientId]
+    if (client === undefined) return false
+    return await this.#kickClient(client, reason)
+  }
+
+  async forget (clientId: string): Promise<void> {
+    const topic = this.#view.topicOf(clientId) ?? this.#topic.topicFor(clientId, undefined)
+    this.#view.forget(clientId, this.currentEpoch(clientId))
+    this.#holds.cancel(clientId)
+    await this.#publisher.publish(clientId, topic, Buffer.alloc(0), null)
+  }
+
+  // ---- hooks -------------------------------------------------------------
+
+  #authenticate (client: Client, username: string | undefined): void | Promise<void> {
+    const c = internals(client)
+    const clientId = c.id
+    if (!this.#topic.representable(clientId, username)) {
+      throw new ConnectRefused(ConnackCode.IDENTIFIER_REJECTED,
+        `client id cannot be represented in ${this.#topic.template} (no '/', '+', '#' or NUL)`)
+    }
+    const will = c._will
+    if (will != null && this.#topic.reserved(will.topic)) {
+      throw new ConnectRefused(ConnackCode.NOT_AUTHORIZED, 'a will may not be published under the status topic')
+    }
+    const policy = this.#rules.policyFor(clientId, username)
+    const assign = (epoch: number): void => {
+      const now = this.#ctx.now()
+      const conn = new Connection(client, clientId, epoch, now, policy.silentAfter, policy.ruleThreshold, policy.track,
+        this.#topic.topicFor(clientId, username), policy.isHeartbeat)
+      c[CONNECTION] = conn
+      // [MQTT-3.1.4-2] Aedes closes the open connection of this clientId in
+      // registerClient, publishing its will on the way: it is marked first.
+      const old = clientsOf(this.#ctx.broker)[clientId]
+      if (old !== undefined && old !== client) internals(old)[CONNECTION]?.mark('takeover', now, conn)
+    }
+    const epoch = this.#epochs.next(clientId)
+    if (typeof epoch === 'number') return assign(epoch)
+    return epoch.then(assign)
+  }
+
+  #authorizePublish (client: Client | null, packet: PublishPacket): void {
+    if (client === null) return
+    if (this.#topic.reserved(packet.topic)) {
+      throw new VigilError('VIGIL_E_PUBLISH_REFUSED', `${packet.topic}: the status topic space belongs to the broker`)
+    }
+    const c = internals(client)
+    const conn = c[CONNECTION]
+    if (conn !== undefined && !c.closed) conn.lastPacket = this.#ctx.now()
+  }
+
+  /**
+   * [MQTT-4.7.2-1] Aedes 1.2 hands stored retained messages on '$' topics to
+   * '#' and '+/...' subscriptions; only a subscription that itself starts with
+   * '$' may receive them. Live '$' messages Aedes already filters.
+   */
+  #authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (packet.retain !== true || packet.topic.charCodeAt(0) !== 36) return packet
+    for (const filter in internals(client).subscriptions) {
+      if (filter.charCodeAt(0) === 36 && topicMatches(filter, packet.topic)) return packet
+    }
+    return null
+  }
+
+  #published (packet: AedesPublishPacket, client: Client | null): void {
+    if (client === null) return
+    const c = internals(client)
+    const conn = c[CONNECTION]
+    // A closing client's publish is its will: not a heartbeat.
+    if (conn === undefined || !conn.tracked || c.closed || conn.state === 'offline' || !conn.isHeartbeat(packet.topic)) return
+    const now = this.#ctx.now()
+    if (conn.heartbeats > 0) this.#metrics.heartbeatInterval((now - conn.lastHeartbeat) / 1000)
+    if (this.#core.heartbeat(conn, now) !== null) this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
+    const interval = announcedInterval(packet.payload)
+    if (interval !== null) this.#core.announce(conn, interval, now)
+  }
+
+  async #start (): Promise<void> {
+    const persistence = (this.#ctx.broker as unknown as { persistence: unknown }).persistence as { createRetainedStream(pattern: string): AsyncIterable<Packet> }
+    for await (const packet of persistence.createRetainedStream(this.#topic.filter)) {
+      this.#received(packet.topic, packet.payload, true)
+    }
+    this.#recoverOwnStatuses()
+  }
+
+  async #shutdown (): Promise<void> {
+    const now = this.#ctx.now()
+    for (const client of Object.values(clientsOf(this.#ctx.broker))) {
+      if (client === undefined) continue
+      const conn = internals(client)[CONNECTION]
+      if (conn === undefined || !conn.registered) continue
+      conn.mark('server_shutdown', now)
+      const end = this.endOf(client)
+      conn.end = end
+      if (conn.tracked) this.#finish(conn, end)
+    }
+    for (const hold of this.#holds.drain()) this.#release(hold)
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.#publisher.idle(), new Promise((resolve) => { timer = setTimeout(resolve, SHUTDOWN_PUBLISH_MS) })])
+    clearTimeout(timer)
+  }
+
+  #close (): void {
+    if (this.#timer !== null) clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  // ---- events ------------------------------------------------------------
+
+  #registered (client: Client): void {
+    const conn = internals(client)[CONNECTION]
+    if (conn === undefined) return
+    conn.registered = true
+    // A reconnect within wills.delay: the held offline never goes out.
+    this.#holds.cancel(conn.clientId, conn.epoch)
+    if (!conn.tracked) return
+    this.#core.open(conn, this.#ctx.now())
+    this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
+  }
+
+  #disconnected (client: Client): void {
+    const conn = internals(client)[CONNECTION]
+    if (conn === undefined || !conn.registered || !conn.tracked) return
+    this.#finish(conn, this.endOf(client))
+  }
+
+  #takenOverElsewhere (packet: Packet): void {
+    const node = packet.topic.split('/')[1]
+    if (node === this.#ctx.nodeId) return
+    const local = clientsOf(this.#ctx.broker)[packet.payload.toString()]
+    if (local !== undefined) internals(local)[CONNECTION]?.mark('takeover', this.#ctx.now())
+  }
+
+  // ---- transitions ---------------------------------------------------------
+
+  /** The connection ended: offline now, held for wills.delay, or nothing at all after a takeover. */
+  #finish (conn: Connection, end: ConnectionEnd): void {
+    if (this.#core.end(conn, end.reason, end.at) === null) return
+    // The new epoch's `online` replaces it: no offline for a taken-over connection.
+    if (end.reason === 'takeover') return
+    const status = statusOf(conn, this.#ctx.nodeId)
+    if (this.#delay > 0 && end.reason !== 'server_shutdown') {
+      this.#holds.hold(status, conn.topic, this.#ctx.now() + this.#delay)
+      return
+    }
+    this.#emit(status, conn.topic)
+  }
+
+  #release (hold: Hold): void {
+    if (this.currentEpoch(hold.status.clientId) > hold.status.epoch) return
+    this.#emit(hold.status, hold.topic)
+  }
+
+  /** Accept a status of ours into the view, count it, tell listeners and publish it. */
+  #emit (status: ClientStatus, topic: string): boolean {
+    const accepted = this.#view.accept(status, topic)
+    if (accepted === null) return false
+    this.#metrics.transition(accepted.previous?.state ?? 'none', status.state)
+    this.#notify(status, accepted.previous)
+    void this.#publisher.publish(status.clientId, topic, Buffer.from(JSON.stringify(status)),
+      status.state === 'offline' ? status.epoch : null)
+    return true
+  }
+
+  #notify (status: ClientStatus, previous: ClientStatus | undefined): void {
+    for (const listener of this.#listeners) {
+      try { listener(status, previous) } catch (err) { this.#ctx.reportError(err, 'transition listener failed') }
+    }
+  }
+
+  /** A status message (another node's, or a stored one at start-up). */
+  #received (topic: string, payload: Buffer | string, stored: boolean): void {
+    if (payload.length === 0) {
+      const clientId = this.#topic.clientIdOf(topic)
+      if (clientId !== null) {
+        this.#view.forget(clientId)
+        this.#holds.cancel(clientId)
+      }
+      return
+    }
+    const status = parseStatus(payload)
+    // Our own live statuses are in the view already.
+    if (status === null || (!stored && status.node === this.#ctx.nodeId)) return
+    this.#epochs.learn(status.clientId, status.epoch)
+    const accepted = this.#view.accept(status, topic)
+    if (accepted === null) return
+    this.#holds.cancel(status.clientId, status.epoch)
+    this.#notify(status, accepted.previous)
+  }
+
+  #sweep (): void {
+    const now = this.#ctx.now()
+    const decisions = this.#decisions
+    decisions.length = 0
+    this.#core.sweep(now, decisions)
+    for (const decision of decisions) {
+      if ('kick' in decision) {
+        const conn = decision.kick as Connection
+        if (clientsOf(this.#ctx.broker)[conn.clientId] === conn.client) {
+          this.#kickClient(conn.client, 'silent_timeout').catch((err) => this.#ctx.reportError(err, 'kick failed'))
+        }
+        continue
+      }
+      const conn = decision.conn as Connection
+      // Closed but its clientDisconnect is still to come (or never will): end it here.
+      if (internals(conn.client).closed) this.#finish(conn, this.endOf(conn.client))
+      else this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
+    }
+    decisions.length = 0
+    for (const hold of this.#holds.due(now)) this.#release(hold)
+  }
+
+  async #kickClient (client: Client, reason: OfflineReason): Promise<boolean> {
+    const c = internals(client)
+    if (c.closed) return false
+    c[CONNECTION]?.mark(reason, this.#ctx.now())
+    await new Promise<void>((resolve) => c.close(() => resolve()))
+    return true
+  }
+
+  /**
+   * The cluster lost a node: its clients' connections died with it. One node
+   * claims the loss (Redis SET NX) and publishes them offline, node_lost, since
+   * the node's last heartbeat (CONTRACT.md sections 3 and 4).
+   */
+  async #nodeLost (node: string, lastSeen: number): Promise<void> {
+    if (this.#view.connectedOn(node).length === 0) return
+    const redis = this.#ctx.redis
+    if (redis !== null) {
+      const claimed = await redis.set(`vigil:liveness:node-lost:${node}`, this.#ctx.nodeId, 'PX', NODE_LOST_CLAIM_MS, 'NX')
+      if (claimed !== 'OK') return
+    }
+    this.#declareLost(node, lastSeen, () => false)
+  }
+
+  /** After a restart, statuses this node published before are stale unless the connection is back. */
+  #recoverOwnStatuses (): void {
+    const broker = this.#ctx.broker
+    this.#declareLost(this.#ctx.nodeId, null, (status) =>
+      {
+      const client = clientsOf(broker)[status.clientId]
+      return client !== undefined && internals(client)[CONNECTION]?.epoch === status.epoch
+    })
+  }
+
+  #declareLost (node: string, lastSeen: number | null, alive: (status: ClientStatus) => boolean): void {
+    for (const { status, topic } of this.#view.connectedOn(node)) {
+      if (alive(status)) continue
+      const reason: OfflineReason = 'node_lost'
+      this.#emit({ ...status, state: 'offline', reason, since: lastSeen ?? status.lastPacket ?? status.since }, topic)
+    }
+  }
+}

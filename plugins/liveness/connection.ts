@@ -1,0 +1,75 @@
+/**
+ * What the adapter keeps per Aedes client: the core's `Conn` plus the facts
+ * needed to name the end of the connection while Aedes is still closing it
+ * (its will passes authorizePublish before clientDisconnect fires).
+ */
+import type { Client } from 'aedes'
+import { Conn } from './core.js'
+import type { TopicPredicate } from './rules.js'
+import type { ConnectionEnd, OfflineReason } from './service.js'
+
+export const CONNECTION = Symbol('vigil.liveness.connection')
+
+/** The Aedes client fields liveness reads (lib/client.js). */
+export interface ClientInternals {
+  id: string
+  closed: boolean
+  errored: boolean
+  _disconnected?: boolean
+  _will?: { topic: string } | null
+  subscriptions: Record<string, unknown>
+  [CONNECTION]?: Connection
+  close(done?: () => void): void
+}
+
+export const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
+
+export class Connection extends Conn {
+  /** A reason the broker decided (takeover, kicked, silent_timeout, server_shutdown). */
+  marked: OfflineReason | null = null
+  markedAt = 0
+  /** The connection whose CONNECT took this one over (same node); see takenOver(). */
+  displacedBy: Connection | null = null
+  keepaliveExpired = false
+  error: unknown = null
+  /** Set once the client is closed and the end is decided: every reader sees the same answer. */
+  end: ConnectionEnd | null = null
+  /** Aedes registered it (the `client` event): its online status is out. */
+  registered = false
+
+  constructor (
+    readonly client: Client,
+    clientId: string,
+    epoch: number,
+    connectedAt: number,
+    threshold: number,
+    ruleThreshold: boolean,
+    readonly tracked: boolean,
+    readonly topic: string,
+    readonly isHeartbeat: TopicPredicate
+  ) {
+    super(clientId, epoch, connectedAt, threshold, ruleThreshold)
+  }
+
+  mark (reason: OfflineReason, at: number, by: Connection | null = null): void {
+    if (this.end !== null || this.marked !== null) return
+    this.marked = reason
+    this.markedAt = at
+    this.displacedBy = by
+  }
+
+  /**
+   * The takeover mark holds unless the connection that made it failed before
+   * Aedes registered it (a later plugin refused its CONNECT): then this one
+   * was not taken over after all.
+   */
+  markedReason (): OfflineReason | null {
+    const by = this.displacedBy
+    if (this.marked === 'takeover' && by !== null && !by.registered && internals(by.client).closed) return null
+    return this.marked
+  }
+}
+
+/** Aedes' map of this node's connected clients by id (aedes.js; untyped in its .d.ts). */
+export const clientsOf = (broker: unknown): Record<string, Client | undefined> =>
+  (broker as { clients: Record<string, Client | undefined> }).clients

@@ -1,0 +1,42 @@
+/**
+ * Why a connection ended, from what Aedes shows on the client (CONTRACT.md
+ * section 3). Pure: the adapter gathers the facts, this decides.
+ */
+import type { OfflineReason } from './service.js'
+
+export interface EndFacts {
+  /** A reason set by the broker itself: takeover, kicked, silent_timeout, server_shutdown. */
+  marked: OfflineReason | null
+  /** The client sent DISCONNECT [MQTT-3.14.4-3]. */
+  disconnected: boolean
+  /** Aedes' keep-alive timer fired: nothing for 1.5 x keepalive [MQTT-3.1.2-24]. */
+  keepaliveExpired: boolean
+  shuttingDown: boolean
+  /** The first error Aedes reported for the client, if any. */
+  error: unknown
+}
+
+export function endReason (facts: EndFacts): OfflineReason {
+  if (facts.marked !== null) return facts.marked
+  if (facts.disconnected) return 'graceful'
+  if (facts.keepaliveExpired) return 'keepalive_timeout'
+  if (facts.shuttingDown) return 'server_shutdown'
+  if (facts.error !== null && facts.error !== undefined && isProtocolError(facts.error)) return 'protocol_error'
+  return 'connection_lost'
+}
+
+/** Transport failures: the socket, TLS or WebSocket layer, a client too slow to drain. */
+const TRANSPORT_MESSAGES = new Set(['drain timeout', 'connection closed', 'keep alive timeout', 'connect did not arrive in time'])
+
+/**
+ * Malformed or illegal packets: mqtt-packet parser errors and Aedes' protocol
+ * checks carry no `code`; Vigil's own (an oversized packet, a refused PUBLISH)
+ * carry a VIGIL_E_ code. Errors of the transport carry a system code
+ * (ECONNRESET, EPIPE, ERR_..., WS_ERR_...).
+ */
+export function isProtocolError (err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') return code.startsWith('VIGIL_E_')
+  return !TRANSPORT_MESSAGES.has(err.message)
+}

@@ -1,0 +1,20 @@
+/**
+ * The liveness plugin (CONTRACT.md section 3, issue 3): online / silent /
+ * offline with reasons and epochs for every client, published retained on
+ * `liveness.statusTopic`, and the `liveness` service for the other plugins.
+ */
+import { definePlugin } from '../../broker/plugin-types.js'
+import { LivenessAdapter } from './adapter.js'
+
+export const livenessPlugin = definePlugin({
+  name: 'liveness',
+  configKey: 'liveness',
+  async setup (ctx) {
+    const adapter = new LivenessAdapter(ctx)
+    const hooks = adapter.attach()
+    ctx.provide('liveness', adapter)
+    return hooks
+  }
+})
+
+export default livenessPlugin

@@ -1,0 +1,51 @@
+/**
+ * The status payload (CONTRACT.md section 3): built from a connection, and
+ * read back, defensively, from a message on the status topic. Pure.
+ */
+import type { Conn } from './core.js'
+import { LIVENESS_STATES, OFFLINE_REASONS, type ClientStatus, type LivenessState, type OfflineReason } from './service.js'
+
+export function statusOf (conn: Conn, node: string): ClientStatus {
+  return {
+    clientId: conn.clientId,
+    state: conn.state,
+    since: conn.since,
+    connectedAt: conn.connectedAt,
+    lastHeartbeat: conn.lastHeartbeat,
+    lastPacket: conn.lastPacket,
+    reason: conn.state === 'offline' ? conn.reason : null,
+    epoch: conn.epoch,
+    node
+  }
+}
+
+const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
+const timeOrNull = (value: unknown): number | null => isTime(value) ? value : null
+
+/** A status message's payload, or null when it is not one. */
+export function parseStatus (payload: Buffer | string): ClientStatus | null {
+  let raw: unknown
+  try {
+    raw = JSON.parse(payload.toString())
+  } catch {
+    return null
+  }
+  if (raw === null || typeof raw !== 'object') return null
+  const value = raw as Record<string, unknown>
+  const state = value.state as LivenessState
+  const reason = value.reason as OfflineReason | null | undefined
+  if (typeof value.clientId !== 'string' || !LIVENESS_STATES.includes(state) || !isTime(value.since) ||
+    !isTime(value.epoch) || typeof value.node !== 'string') return null
+  if (reason !== null && reason !== undefined && !OFFLINE_REASONS.includes(reason)) return null
+  return {
+    clientId: value.clientId,
+    state,
+    since: value.since,
+    connectedAt: isTime(value.connectedAt) ? value.connectedAt : value.since,
+    lastHeartbeat: timeOrNull(value.lastHeartbeat),
+    lastPacket: timeOrNull(value.lastPacket),
+    reason: state === 'offline' ? (reason ?? 'connection_lost') : null,
+    epoch: value.epoch,
+    node: value.node
+  }
+}

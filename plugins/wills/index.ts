@@ -1,0 +1,310 @@
+/**
+ * Truthful wills (issue 4, CONTRACT.md section 4). Every will the broker
+ * publishes passes Aedes' authorizePublish: a local close or keepalive expiry
+ * (`client.close()`), a takeover, the shutdown path (broker/shutdown.ts) and
+ * wills recovered from a dead node (client null or another client object,
+ * packet read back from persistence). That one hook recognises wills, then:
+ * - suppresses a will whose connection was replaced (takeover, older epoch,
+ *   client already back elsewhere): vigil_wills_suppressed_total{cause};
+ * - stamps it (stamp.ts) with the time of death and reason from the liveness
+ *   service (node_lost: the cluster service's last heartbeat of the node);
+ * - holds it for `wills.delay` (refused here, published later by this plugin
+ *   through broker.publish, which does not pass authorizePublish);
+ * - claims recovered wills in Redis so exactly one node publishes each.
+ * Other publishes pass with two property reads and no allocation.
+ */
+import type { Client, PublishPacket } from 'aedes'
+import { VigilError } from '../../broker/errors.js'
+import { definePlugin } from '../../broker/plugin-types.js'
+import type { ConnectionEnd } from '../liveness/service.js'
+import { decideDue, decideWill, type WillDecision } from './decide.js'
+import type { HeldWill, PendingStore } from './held-will.js'
+import { willMetrics } from './metrics.js'
+import { recoverWillsOf } from './recovery.js'
+import { stampPayload, type Death } from './stamp.js'
+import { memoryPendingStore } from './store-memory.js'
+import { redisPendingStore } from './store-redis.js'
+
+/** A will packet as Aedes hands it over: persistence adds clientId and brokerId (putWill). */
+interface WillPacket extends PublishPacket {
+  clientId?: string
+  brokerId?: string
+  /** The epoch of the connection that set the will, tagged at CONNECT so it travels through persistence. */
+  vigilEpoch?: number
+}
+interface ClientInternals { will?: WillPacket | null, _will?: WillPacket | null, closed: boolean }
+interface WillPersistence { delWill(client: { id: string, brokerId: string }): Promise<unknown> }
+
+/** A claim outlives any sweep that could still see the will (Aedes sweeps every 16 s). */
+const CLAIM_TTL_MS = 10 * 60_000
+const CLAIM_PREFIX = 'vigil:wills:claim:'
+/** Redis mode: how often each node looks for due pending wills (bounded by the delay). */
+const POLL_MAX_MS = 500
+const POLL_MIN_MS = 50
+/** Marks a client taken over by a connection on another node. */
+const REMOTE = { closed: false }
+
+const withheld = (what: string): VigilError => new VigilError('VIGIL_E_PUBLISH_REFUSED', what)
+
+export const willsPlugin = definePlugin({
+  name: 'wills',
+  configKey: 'wills',
+  needs: ['liveness', 'cluster'],
+  async setup (ctx) {
+    const { broker, config, log, nodeId, redis } = ctx
+    const liveness = ctx.need('liveness')
+    const cluster = ctx.need('cluster')
+    const lifecycle = ctx.need('lifecycle')
+    const metrics = willMetrics(ctx.metrics)
+    const store: PendingStore = redis !== null ? redisPendingStore(redis) : memoryPendingStore()
+    const persistence = (): WillPersistence => (broker as unknown as { persistence: WillPersistence }).persistence
+    const clients = (): Record<string, Client> => (broker as unknown as { clients: Record<string, Client> }).clients
+    /** Old client -> the connection replacing it (a client here, or REMOTE). */
+    const takenOver = new WeakMap<Client, { closed: boolean }>()
+    let timer: NodeJS.Timeout | null = null
+    let polling = false
+    let closed = false
+
+    const stamp = (payload: Buffer, death: Death): Buffer =>
+      config.stamp ? stampPayload(payload, death, config.tsUnit) : payload
+
+    const endOf = (client: Client): ConnectionEnd => {
+      try {
+        return liveness.endOf(client)
+      } catch (err) {
+        // Untracked (should not happen): still publish a truthful-enough will.
+        ctx.reportError(err, 'liveness.endOf failed; will stamped with now')
+        const at = ctx.now()
+        return { clientId: client.id, epoch: liveness.epochOf(client) ?? 0, reason: lifecycle.shuttingDown ? 'server_shutdown' : 'connection_lost', at, lastHeartbeat: null, lastPacket: null }
+      }
+    }
+
+    const held = (packet: WillPacket, death: Death, epoch: number | undefined, due: number): HeldWill => ({
+      clientId: death.clientId,
+      epoch,
+      due,
+      topic: packet.topic,
+      payload: stamp(packet.payload as Buffer, death),
+      qos: packet.qos,
+      retain: packet.retain,
+      reason: death.reason,
+      at: death.at
+    })
+
+    /** Apply a decision; returns nothing to let the will through, throws (or rejects) to refuse it. */
+    const apply = (decision: WillDecision, packet: WillPacket, death: Death, epoch: number | undefined): void | Promise<void> => {
+      if (decision.action === 'suppress') {
+        metrics.suppressed(decision.cause)
+        log.debug({ clientId: death.clientId, cause: decision.cause }, 'will suppressed')
+        throw withheld(`will suppressed (${decision.cause})`)
+      }
+      if (decision.action === 'hold') {
+        const entry = held(packet, death, epoch, decision.due)
+        return store.hold(entry).then(() => {
+          schedule()
+          throw withheld('will held for wills.delay')
+        }, (err: unknown) => {
+          // Could not hold it (Redis down): publishing now beats losing it.
+          ctx.reportError(err, 'could not hold a will; publishing it now')
+          packet.payload = entry.payload
+          metrics.published(death.reason)
+        })
+      }
+      packet.payload = stamp(packet.payload as Buffer, death)
+      metrics.published(death.reason)
+    }
+
+    const onLocalWill = (client: Client, packet: WillPacket): void | Promise<void> => {
+      const end = endOf(client)
+      const newer = takenOver.get(client)
+      const death: Death = { clientId: client.id, reason: end.reason, at: end.at, lastSeen: end.lastHeartbeat }
+      const decision = decideWill({
+        willEpoch: end.epoch,
+        currentEpoch: liveness.currentEpoch(client.id),
+        reason: end.reason,
+        takenOver: newer !== undefined && !newer.closed,
+        connectedElsewhere: false,
+        at: end.at,
+        now: ctx.now(),
+        delay: config.delay,
+        // In memory mode a held will would die with the process: at shutdown it goes out now.
+        canHold: redis !== null || !lifecycle.shuttingDown
+      })
+      if ((client as unknown as ClientInternals).will === packet) return apply(decision, packet, death, end.epoch)
+      // Shutdown path (broker/shutdown.ts): it does not delete a refused will from persistence, and
+      // another node would later recover it as node_lost. Aedes' own close deletes it after a refusal.
+      const forget = async (err: unknown): Promise<never> => {
+        await persistence().delWill({ id: client.id, brokerId: nodeId }).catch(() => {})
+        throw err
+      }
+      try {
+        const result = apply(decision, packet, death, end.epoch)
+        return result === undefined ? undefined : result.catch(forget)
+      } catch (err) {
+        return forget(err)
+      }
+    }
+
+    /** SET NX: the first node to claim a lost node's will publishes it; memory mode has no other node. */
+    const claim = async (brokerId: string, clientId: string, epoch: number | undefined): Promise<boolean> => {
+      if (redis === null) return true
+      const key = `${CLAIM_PREFIX}${brokerId}:${clientId}:${epoch ?? 'x'}`
+      return await redis.set(key, nodeId, 'PX', CLAIM_TTL_MS, 'NX') === 'OK'
+    }
+
+    const onRecoveredWill = async (packet: WillPacket & { clientId: string, brokerId: string }): Promise<void> => {
+      const { clientId, brokerId } = packet
+      const epoch = typeof packet.vigilEpoch === 'number' ? packet.vigilEpoch : undefined
+      const refuse = async (err: VigilError): Promise<never> => {
+        // Aedes' sweep would emit 'error' and retry a refused will forever if it stayed in persistence.
+        await persistence().delWill({ id: clientId, brokerId })
+        throw err
+      }
+      if (!await claim(brokerId, clientId, epoch)) {
+        metrics.suppressed('duplicate')
+        return await refuse(withheld('will already claimed by another sweep'))
+      }
+      const status = liveness.get(clientId)
+      const at = cluster.lastSeen(brokerId) ?? ctx.now()
+      const death: Death = { clientId, reason: 'node_lost', at, lastSeen: status?.lastHeartbeat ?? null }
+      const decision = decideWill({
+        willEpoch: epoch,
+        currentEpoch: liveness.currentEpoch(clientId),
+        reason: 'node_lost',
+        takenOver: false,
+        connectedElsewhere: clients()[clientId] !== undefined || (status !== undefined && status.state !== 'offline' && status.node !== brokerId),
+        at,
+        now: ctx.now(),
+        delay: config.delay,
+        canHold: redis !== null || !lifecycle.shuttingDown
+      })
+      try {
+        await apply(decision, packet, death, epoch)
+      } catch (err) {
+        return await refuse(err as VigilError)
+      }
+    }
+
+    // ---- pending (delayed) wills ----
+    const publishHeld = async (will: HeldWill): Promise<void> => {
+      const decision = decideDue(will.epoch, liveness.currentEpoch(will.clientId))
+      if (decision.action === 'suppress') {
+        metrics.suppressed(decision.cause)
+        return
+      }
+      await new Promise<void>((resolve, reject) => {
+        broker.publish({ cmd: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false },
+          (err) => { if (err) reject(err); else resolve() })
+      })
+      metrics.published(will.reason)
+    }
+
+    const poll = async (): Promise<void> => {
+      if (polling || closed) return
+      polling = true
+      try {
+        for (const will of await store.takeDue(ctx.now())) {
+          await publishHeld(will).catch((err: unknown) => ctx.reportError(err, 'publishing a held will failed'))
+        }
+      } catch (err) {
+        ctx.reportError(err, 'polling pending wills failed')
+      } finally {
+        polling = false
+        schedule()
+      }
+    }
+
+    /** Memory: one timer at the earliest due time. Redis: a poll, since any node's will may fall due. */
+    function schedule (): void {
+      if (closed) return
+      if (timer !== null) clearTimeout(timer)
+      timer = null
+      let wait: number
+      if (redis !== null) {
+        if (config.delay <= 0) return
+        wait = Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, Math.floor(config.delay / 4)))
+      } else {
+        const next = store.nextDue()
+        if (next === undefined) return
+        wait = Math.max(POLL_MIN_MS, next - ctx.now())
+      }
+      timer = setTimeout(() => { void poll() }, wait)
+      timer.unref()
+    }
+
+    // A reconnect of the same clientId (any node: the 'client' event fires where it connects) cancels its pending will.
+    if (config.delay > 0) {
+      ctx.on('client', (client) => {
+        const epoch = liveness.epochOf(client)
+        store.cancel(client.id, epoch).then((cancelled) => {
+          if (cancelled !== undefined) {
+            metrics.suppressed('reconnected')
+            log.debug({ clientId: client.id }, 'pending will cancelled by reconnect')
+          }
+        }, (err: unknown) => ctx.reportError(err, 'cancelling a pending will failed'))
+      })
+    }
+
+    // Takeover from another node: Aedes closes our client on `$SYS/<other>/new/clients`.
+    // Registered before Aedes' own listener (setup runs before broker.listen()), and the
+    // will only passes authorizePublish after an asynchronous unsubscribe, so this mark is first.
+    const mq = (broker as unknown as { mq: { on(topic: string, fn: (p: { topic: string, payload: Buffer }, done: () => void) => void): void } }).mq
+    mq.on('$SYS/+/new/clients', (packet, done) => {
+      const serverId = packet.topic.split('/')[1]
+      const existing = serverId !== nodeId ? clients()[packet.payload.toString()] : undefined
+      if (existing !== undefined) takenOver.set(existing, REMOTE)
+      done()
+    })
+
+    const stopRecovery = cluster.onNodeLost((lost) => {
+      if (redis === null || closed) return
+      const started = ctx.now()
+      recoverWillsOf(broker, lost, (err) => ctx.reportError(err, 'recovering a will failed')).then((count) => {
+        log.info({ lostNode: lost, published: count, ms: ctx.now() - started }, 'recovered wills of a lost node')
+      }, (err: unknown) => ctx.reportError(err, 'recovering wills of a lost node failed'))
+    })
+
+    return {
+      authenticate (client) {
+        // Same-node takeover: Aedes closes the old client inside registerClient [MQTT-3.1.4-2].
+        const old = clients()[client.id]
+        if (old !== undefined && old !== client) takenOver.set(old, client as unknown as ClientInternals)
+        // Tag the will with this connection's epoch: it is stored with it (putWill) and comes
+        // back with a lost node's wills, so a stale one can be told apart.
+        const will = (client as unknown as ClientInternals)._will
+        const epoch = liveness.epochOf(client)
+        if (will !== null && will !== undefined && epoch !== undefined) will.vigilEpoch = epoch
+      },
+
+      authorizePublish (client, packet) {
+        const p = packet as WillPacket
+        if (client !== null && p === (client as unknown as ClientInternals).will) return onLocalWill(client, p)
+        // Hot path: a client's PUBLISH carries neither field.
+        if (p.brokerId === undefined || p.clientId === undefined) return
+        // The shutdown path takes the will off the client before authorizing it.
+        if (client !== null && p.brokerId === nodeId && p.clientId === client.id) return onLocalWill(client, p)
+        return onRecoveredWill(p as WillPacket & { clientId: string, brokerId: string })
+      },
+
+      start () {
+        // Redis mode: pending wills of a previous run (or of any node) are picked up from here.
+        schedule()
+      },
+
+      async beforeShutdown () {
+        if (redis !== null) return
+        for (const will of store.drain()) {
+          await publishHeld(will).catch((err: unknown) => ctx.reportError(err, 'publishing a held will at shutdown failed'))
+        }
+      },
+
+      close () {
+        closed = true
+        stopRecovery()
+        if (timer !== null) clearTimeout(timer)
+      }
+    }
+  }
+})
+
+export default willsPlugin

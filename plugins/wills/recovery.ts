@@ -1,0 +1,52 @@
+/**
+ * Wills of a lost node, recovered as soon as the cluster service declares the
+ * node lost, not at Aedes' next will sweep.
+ *
+ * Timing (BROKER_HEARTBEAT_MS = 4000 in broker/server.ts): a node beats every
+ * 4 s. Aedes' own sweep (`_clearWills`, every 4 beats = 16 s) only takes a
+ * node's wills once its last beat is over 3 beats (12 s) old, so Aedes alone
+ * recovers them 12 to 28 s after the last beat, plus the sweep itself; worse,
+ * one refused will aborts the rest of that sweep. The cluster service checks
+ * every 2 s and declares a node lost 12 to 14 s after its last beat; this
+ * sweep runs then, so wills go out about 12 to 15 s after the node died. Aedes'
+ * sweep stays as a safety net; the atomic claim in the wills hook makes sure
+ * each will is published once whichever sweep (on whichever node) sees it.
+ *
+ * Every will goes through the composed authorizePublish (null client, as Aedes
+ * does), so the wills hook stamps it (reason node_lost) and claims it, and the
+ * other plugins' rules apply to it too.
+ */
+import type { Aedes, PublishPacket } from 'aedes'
+
+interface WillRecord extends PublishPacket { clientId: string, brokerId: string }
+interface WillPersistence {
+  streamWill(brokers: Record<string, number>): AsyncIterable<WillRecord>
+  delWill(client: { id: string, brokerId: string }): Promise<unknown>
+}
+
+const CONCURRENCY = 16
+
+export async function recoverWillsOf (broker: Aedes, lostNodeId: string, onError: (err: unknown) => void): Promise<number> {
+  const persistence = (broker as unknown as { persistence: WillPersistence }).persistence
+  const wills: WillRecord[] = []
+  // streamWill skips the nodes it is given; none are given, and only the lost node's are kept.
+  for await (const will of persistence.streamWill({})) {
+    if (will.brokerId === lostNodeId) wills.push(will)
+  }
+  let published = 0
+  const one = async (will: WillRecord): Promise<void> => {
+    const allowed = await new Promise<boolean>((resolve) => {
+      broker.authorizePublish(null, will, (err) => resolve(err === null || err === undefined))
+    })
+    if (allowed) {
+      await new Promise<void>((resolve, reject) => broker.publish(will, (err) => { if (err) reject(err); else resolve() }))
+      published++
+    }
+    // Published or refused (held, suppressed, lost the claim): it must not be swept again.
+    await persistence.delWill({ id: will.clientId, brokerId: will.brokerId })
+  }
+  for (let i = 0; i < wills.length; i += CONCURRENCY) {
+    await Promise.all(wills.slice(i, i + CONCURRENCY).map((will) => one(will).catch(onError)))
+  }
+  return published
+}

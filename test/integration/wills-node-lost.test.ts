@@ -1,0 +1,91 @@
+/**
+ * A node dies (SIGKILL) with 50 clients holding wills; two other nodes share its
+ * Redis. Every will must arrive exactly once, within 30 s, stamped node_lost
+ * with the dead node's last heartbeat (CONTRACT.md section 4).
+ *
+ * The victim runs as a child process from dist/ (`npx tsc -p tsconfig.json`
+ * first), configured by VIGIL_* env; the survivors run in this process with the
+ * production broker heartbeat (BROKER_HEARTBEAT_MS).
+ */
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { startBroker } from '../helpers/broker.js'
+import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { freePort, startRedis } from '../helpers/redis.js'
+import { counter, JSON_WILL, parse, watch } from './wills-helpers.js'
+
+const MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
+const CLIENTS = 50
+
+t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_lost, on the surviving nodes', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(MAIN)) t.fail(`${MAIN} is missing: build with npx tsc -p tsconfig.json`)
+  const redis = await startRedis(t)
+  const b = await startBroker(t, { persistence: { redis: redis.url } })
+  const c = await startBroker(t, { persistence: { redis: redis.url } })
+  const port = await freePort()
+  const victim = spawn(process.execPath, [MAIN], {
+    env: {
+      ...process.env,
+      VIGIL_NODE_ID: 'victim',
+      VIGIL_PERSISTENCE_REDIS: redis.url,
+      VIGIL_MQTT_PORT: String(port),
+      VIGIL_MQTT_WS_PORT: String(await freePort()),
+      VIGIL_HTTP_PORT: String(await freePort()),
+      VIGIL_WILLS_TS_UNIT: 'ms',
+      VIGIL_LOG_LEVEL: 'warn'
+    },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let stderr = ''
+  victim.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+  t.teardown(() => { if (victim.exitCode === null && victim.signalCode === null) victim.kill('SIGKILL') })
+
+  const wb = await watch(t, b.url, ['devices/+/status', '$SYS/victim/heartbeat'])
+  const wc = await watch(t, c.url, 'devices/+/status')
+  const url = `mqtt://127.0.0.1:${port}`
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    try {
+      await connectClient(t, url, { clientId: 'probe' }).then((p) => p.end(true))
+      break
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`victim did not start: ${stderr} ${String(err)}`)
+      await sleep(200)
+    }
+  }
+  for (let i = 0; i < CLIENTS; i++) {
+    await connectClient(t, url, {
+      clientId: `nl-${i}`,
+      will: { topic: `devices/nl-${i}/status`, payload: Buffer.from(JSON_WILL), qos: 1, retain: true }
+    })
+  }
+  // Heartbeats (as this test sees them) tell the time of death the wills must carry.
+  await waitFor(() => wb.received.some((m) => m.topic === '$SYS/victim/heartbeat'), 10_000, 'a heartbeat of the victim')
+  await sleep(500)
+  victim.kill('SIGKILL')
+  const killedAt = Date.now()
+  const beats = wb.received.filter((m) => m.topic === '$SYS/victim/heartbeat')
+  const lastBeat = beats[beats.length - 1]!.at
+
+  const wills = (w: typeof wb) => w.received.filter((m) => m.topic.startsWith('devices/nl-') && !m.retain)
+  await waitFor(() => wills(wb).length >= CLIENTS && wills(wc).length >= CLIENTS, 35_000, `${CLIENTS} wills at both survivors`)
+  const lastArrival = Math.max(...wills(wb).map((m) => m.at), ...wills(wc).map((m) => m.at))
+  t.comment(`node_lost recovery: last will ${lastArrival - killedAt} ms after SIGKILL, ${lastArrival - lastBeat} ms after the last heartbeat`)
+  t.ok(lastArrival - killedAt <= 30_000, `every will within 30 s of the kill (${lastArrival - killedAt} ms)`)
+  await sleep(3000) // anything duplicated would arrive by now
+  for (const [name, w] of [['node b', wb], ['node c', wc]] as const) {
+    const got = wills(w)
+    t.equal(got.length, CLIENTS, `${name}: exactly ${CLIENTS} wills`)
+    t.equal(new Set(got.map((m) => m.topic)).size, CLIENTS, `${name}: one per client`)
+    const payloads = got.map((m) => parse(m.payload))
+    t.ok(payloads.every((p) => p.reason === 'node_lost'), `${name}: reason node_lost`)
+    t.ok(payloads.every((p) => p.state === 'offline' && p.x === 1), `${name}: other fields unchanged`)
+    t.ok(payloads.every((p) => Math.abs((p.ts as number) - lastBeat) <= 1000), `${name}: ts within 1 s of the last heartbeat`)
+    t.ok(payloads.every((p) => typeof p.last_seen === 'number' || p.last_seen === null), `${name}: last_seen present`)
+  }
+  const published = await counter(b.metrics, 'vigil_wills_published_total', 'reason="node_lost"') +
+    await counter(c.metrics, 'vigil_wills_published_total', 'reason="node_lost"')
+  t.equal(published, CLIENTS, 'published once cluster-wide')
+})
