@@ -44,8 +44,21 @@ function detectionCdfs (runs: RunResult[]): string {
       label: t,
       points: cdf(runs.filter((r) => r.target === t).flatMap((r) => r.detection?.[f] ?? []), 120).map(([x, y]) => [x / 1000, y * 100] as [number, number])
     }))
-    return lineChart(`Detection latency CDF: ${f}`, 'seconds after the fault', '% detected', series, { yMax: 100, width: 420, height: 240 })
+    return lineChart(`Detection latency CDF: ${f}`, 'seconds after the fault', '% detected', series, { yMax: 100, width: 420, height: 240, xMin: 0, step: true })
   }).join('')
+}
+
+/** fleet: share of each fault's devices detected, per target (frozen devices on brokers without $liveness: 0%). */
+function detectedShare (runs: RunResult[]): string {
+  const targets = [...new Set(runs.map((r) => r.target))]
+  const faults = [...new Set(runs.flatMap((r) => Object.keys((r.details?.perFault ?? {}) as object)))]
+  if (faults.length === 0) return ''
+  const bars = faults.flatMap((f) => targets.map((t) => {
+    const per = runs.filter((r) => r.target === t).map((r) => (r.details?.perFault as Record<string, { devices: number, detected: number }> | undefined)?.[f])
+      .filter((v): v is { devices: number, detected: number } => v !== undefined && v.devices > 0).map((v) => 100 * v.detected / v.devices)
+    return { label: `${f}:${t}`, value: per.length > 0 ? per.reduce((a, b) => a + b, 0) / per.length : NaN, min: Math.min(...per), max: Math.max(...per) }
+  }))
+  return barChart('Faulty devices detected (% per fault:target, mean of reps)', '%', bars, Math.max(520, bars.length * 70))
 }
 
 function timelines (runs: RunResult[]): string {
@@ -82,7 +95,7 @@ export function renderHtml (sections: Section[], meta: { startedAt: string, host
   const body = sections.map((s) => {
     const headline = s.rows[0]?.metric ?? ''
     return `<section><h2>${esc(s.scenario)}</h2><p>${esc(s.describe)}</p><pre>${esc(s.command)}</pre>` +
-      `<div class="charts">${barsFor(s.rows, headline)}${s.rows.some((r) => r.metric === 'p99') ? barsFor(s.rows, 'p99') : ''}${latencyHistogram(s.runs)}${detectionCdfs(s.runs)}${timelines(s.runs)}</div>` +
+      `<div class="charts">${barsFor(s.rows, headline)}${s.rows.some((r) => r.metric === 'p99') ? barsFor(s.rows, 'p99') : ''}${latencyHistogram(s.runs)}${detectedShare(s.runs)}${detectionCdfs(s.runs)}${timelines(s.runs)}</div>` +
       summaryTable(s.rows) + fleetTable(s.runs) + `<h3>Self-check and notes</h3>${flagsList(s)}</section>`
   }).join('')
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil benchmark report</title><style>

@@ -20,6 +20,13 @@ function niceNum (v: number): string {
   return v.toPrecision(2)
 }
 
+/** Tick label with enough decimals to tell neighbouring ticks apart. */
+function tick (v: number, step: number): string {
+  if (Math.abs(v) >= 1e4 || step >= 1) return niceNum(v)
+  const decimals = Math.min(4, Math.max(0, Math.ceil(-Math.log10(step)) + 1))
+  return v.toFixed(decimals)
+}
+
 export interface Bar { label: string, value: number, min: number, max: number }
 
 export function barChart (title: string, unit: string, bars: Bar[], width = 520, height = 240): string {
@@ -56,7 +63,7 @@ export function barChart (title: string, unit: string, bars: Bar[], width = 520,
 
 export interface Series { label: string, points: Array<[number, number]> }
 
-export function lineChart (title: string, xLabel: string, yLabel: string, series: Series[], opts: { logX?: boolean, width?: number, height?: number, yMax?: number } = {}): string {
+export function lineChart (title: string, xLabel: string, yLabel: string, series: Series[], opts: { logX?: boolean, width?: number, height?: number, yMax?: number, xMin?: number, step?: boolean } = {}): string {
   const width = opts.width ?? 520
   const height = opts.height ?? 260
   const pad = { l: 56, r: 12, t: 28, b: 58 }
@@ -68,7 +75,7 @@ export function lineChart (title: string, xLabel: string, yLabel: string, series
     parts.push(`<text x="${width / 2}" y="${height / 2}" text-anchor="middle" font-size="12" fill="#6b7280">no samples</text></svg>`)
     return parts.join('')
   }
-  let x0 = Math.min(...xs)
+  let x0 = opts.xMin ?? Math.min(...xs)
   let x1 = Math.max(...xs)
   if (x1 <= x0) x1 = x0 + 1
   const tx = opts.logX ? (v: number) => Math.log10(Math.max(v, x0)) : (v: number) => v
@@ -84,12 +91,14 @@ export function lineChart (title: string, xLabel: string, yLabel: string, series
   for (let i = 0; i <= 5; i++) {
     const v = opts.logX ? 10 ** (tx(x0) + (tx(x1) - tx(x0)) * i / 5) : x0 + (x1 - x0) * i / 5
     parts.push(`<line x1="${X(v)}" x2="${X(v)}" y1="${pad.t}" y2="${height - pad.b}" stroke="#f3f4f6"/>`,
-      `<text x="${X(v)}" y="${height - pad.b + 13}" text-anchor="middle" font-size="10">${niceNum(v)}</text>`)
+      `<text x="${X(v)}" y="${height - pad.b + 13}" text-anchor="middle" font-size="10">${opts.logX ? niceNum(v) : tick(v, (x1 - x0) / 5)}</text>`)
   }
   parts.push(`<text x="${(pad.l + width - pad.r) / 2}" y="${height - pad.b + 28}" text-anchor="middle" font-size="11">${esc(xLabel)}${opts.logX ? ' (log)' : ''}</text>`,
     `<text x="12" y="${(pad.t + height - pad.b) / 2}" font-size="10" transform="rotate(-90 12 ${(pad.t + height - pad.b) / 2})" text-anchor="middle">${esc(yLabel)}</text>`)
   series.forEach((s, i) => {
-    const pts = s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!opts.logX || p[0] > 0))
+    let pts = s.points.filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!opts.logX || p[0] > 0))
+    // A CDF is a step function: hold each level until the next sample.
+    if (opts.step === true && pts.length > 0) pts = [[pts[0]![0], 0], ...pts.flatMap((p, k) => k === 0 ? [p] : [[p[0], pts[k - 1]![1]] as [number, number], p])]
     if (pts.length > 0) parts.push(`<polyline fill="none" stroke="${color(i)}" stroke-width="2" points="${pts.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`)
     const lx = pad.l + (i % 3) * 160
     const ly = height - 22 + Math.floor(i / 3) * 12
