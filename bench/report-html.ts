@@ -103,7 +103,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111;max-width:1200px
 h1{margin:0 0 4px}h2{border-bottom:2px solid #e5e7eb;padding-bottom:4px;margin-top:32px}
 table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #e5e7eb;padding:3px 8px}th{background:#f9fafb;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.u{color:#6b7280}.bad{color:#b91c1c;font-weight:600}
-pre{background:#f3f4f6;padding:6px 10px;overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #f3f4f6}
+pre{background:#f3f4f6;padding:6px 10px;white-space:pre-wrap}.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #f3f4f6}
 </style></head><body><h1>Vigil benchmark report</h1><p>${esc(meta.startedAt)} on ${esc(meta.host)} (${meta.cores} cores, Node ${esc(meta.node)}).
 Every figure is the median over repetitions with its min..max; ratios are medians measured in the same run.</p>${body}</body></html>`
 }

@@ -100,7 +100,7 @@ export function lineChart (title: string, xLabel: string, yLabel: string, series
     // A CDF is a step function: hold each level until the next sample.
     if (opts.step === true && pts.length > 0) pts = [[pts[0]![0], 0], ...pts.flatMap((p, k) => k === 0 ? [p] : [[p[0], pts[k - 1]![1]] as [number, number], p])]
     if (pts.length > 0) parts.push(`<polyline fill="none" stroke="${color(i)}" stroke-width="2" points="${pts.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`)
-    const lx = pad.l + (i % 3) * 160
+    const lx = pad.l - 40 + (i % 3) * Math.floor((width - pad.l - pad.r + 40) / 3)
     const ly = height - 22 + Math.floor(i / 3) * 12
     parts.push(`<rect x="${lx}" y="${ly - 8}" width="10" height="10" fill="${color(i)}"/><text x="${lx + 14}" y="${ly + 1}" font-size="10">${esc(s.label)}</text>`)
   })
