@@ -53,12 +53,12 @@ function detectedShare (runs: RunResult[]): string {
   const targets = [...new Set(runs.map((r) => r.target))]
   const faults = [...new Set(runs.flatMap((r) => Object.keys((r.details?.perFault ?? {}) as object)))]
   if (faults.length === 0) return ''
-  const bars = faults.flatMap((f) => targets.map((t) => {
+  const bars = faults.flatMap((f) => targets.map((t, ti) => {
     const per = runs.filter((r) => r.target === t).map((r) => (r.details?.perFault as Record<string, { devices: number, detected: number }> | undefined)?.[f])
       .filter((v): v is { devices: number, detected: number } => v !== undefined && v.devices > 0).map((v) => 100 * v.detected / v.devices)
-    return { label: `${f}:${t}`, value: per.length > 0 ? per.reduce((a, b) => a + b, 0) / per.length : NaN, min: Math.min(...per), max: Math.max(...per) }
+    return { label: t, sub: f, colorIndex: ti, value: per.length > 0 ? per.reduce((a, b) => a + b, 0) / per.length : NaN, min: Math.min(...per), max: Math.max(...per) }
   }))
-  return barChart('Faulty devices detected (% per fault:target, mean of reps)', '%', bars, Math.max(520, bars.length * 70))
+  return barChart('Faulty devices detected (% per fault and target, mean of reps)', '%', bars, Math.max(520, bars.length * 70))
 }
 
 function timelines (runs: RunResult[]): string {

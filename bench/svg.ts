@@ -27,7 +27,7 @@ function tick (v: number, step: number): string {
   return v.toFixed(decimals)
 }
 
-export interface Bar { label: string, value: number, min: number, max: number }
+export interface Bar { label: string, value: number, min: number, max: number, /** second label line */ sub?: string, colorIndex?: number }
 
 export function barChart (title: string, unit: string, bars: Bar[], width = 520, height = 240): string {
   const pad = { l: 60, r: 10, t: 28, b: 40 }
@@ -46,7 +46,7 @@ export function barChart (title: string, unit: string, bars: Bar[], width = 520,
     const x = pad.l + i * w + w * 0.2
     const bw = w * 0.6
     if (Number.isFinite(b.value)) {
-      parts.push(`<rect x="${x}" y="${y(b.value)}" width="${bw}" height="${Math.max(0, y(0) - y(b.value))}" fill="${color(i)}" opacity="0.85"><title>${esc(b.label)}: ${niceNum(b.value)} ${esc(unit)}</title></rect>`)
+      parts.push(`<rect x="${x}" y="${y(b.value)}" width="${bw}" height="${Math.max(0, y(0) - y(b.value))}" fill="${color(b.colorIndex ?? i)}" opacity="0.85"><title>${esc(b.label)}: ${niceNum(b.value)} ${esc(unit)}</title></rect>`)
       parts.push(`<text x="${x + bw / 2}" y="${y(b.value) - 4}" text-anchor="middle" font-size="10">${niceNum(b.value)}</text>`)
     }
     if (Number.isFinite(b.min) && Number.isFinite(b.max) && b.max > b.min) {
@@ -56,6 +56,7 @@ export function barChart (title: string, unit: string, bars: Bar[], width = 520,
         `<line x1="${cx - 6}" x2="${cx + 6}" y1="${y(b.max)}" y2="${y(b.max)}" stroke="#111"/>`)
     }
     parts.push(`<text x="${x + bw / 2}" y="${height - pad.b + 14}" text-anchor="middle" font-size="11">${esc(b.label)}</text>`)
+    if (b.sub !== undefined) parts.push(`<text x="${x + bw / 2}" y="${height - pad.b + 27}" text-anchor="middle" font-size="10" fill="#4b5563">${esc(b.sub)}</text>`)
   })
   parts.push('</svg>')
   return parts.join('')

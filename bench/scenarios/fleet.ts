@@ -48,7 +48,8 @@ export const fleet: Scenario<FleetOptions> = {
     { key: 'missed', label: 'missed', unit: '', better: 'lower', digits: 0 },
     { key: 'falsePositives', label: 'false pos.', unit: '', better: 'lower', digits: 0 },
     { key: 'staleWills', label: 'stale wills', unit: '', better: 'lower', digits: 0 },
-    { key: 'willTsErrP99', label: '|will ts err| p99', unit: 'ms', better: 'lower', digits: 0 },
+    { key: 'takeoverWills', label: 'takeover wills', unit: '', better: 'lower', digits: 0 },
+    { key: 'willTsErrP99', label: 'will ts error p99 (abs)', unit: 'ms', better: 'lower', digits: 0 },
     { key: 'brokerCpuPct', label: 'broker CPU', unit: '%', better: 'lower', digits: 1 },
     { key: 'brokerRssMiB', label: 'broker RSS', unit: 'MiB', better: 'lower', digits: 1 }
   ],

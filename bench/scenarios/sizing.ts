@@ -35,12 +35,17 @@ export const sizing: Scenario<SizingOptions> = {
   name: 'sizing',
   describe: 'run a fleet description (time-scaled): measured vs expected msg/s, bandwidth, memory; headroom',
   metrics: [
+    { key: 'expectedInbound', label: 'expected inbound', unit: 'msg/s', better: 'none', digits: 1 },
     { key: 'inboundRate', label: 'inbound', unit: 'msg/s', better: 'none', digits: 1 },
+    { key: 'expectedOutbound', label: 'expected outbound', unit: 'msg/s', better: 'none', digits: 1 },
     { key: 'outboundRate', label: 'outbound', unit: 'msg/s', better: 'none', digits: 1 },
     { key: 'outboundVsExpectedPct', label: 'out vs expected', unit: '%', better: 'none', digits: 1 },
     { key: 'brokerCpuPct', label: 'broker CPU', unit: '%', better: 'lower', digits: 1 },
+    { key: 'expectedMemoryMiB', label: 'expected memory', unit: 'MiB', better: 'none', digits: 1 },
     { key: 'brokerRssMiB', label: 'broker RSS', unit: 'MiB', better: 'lower', digits: 1 },
-    { key: 'cpuHeadroom', label: 'CPU headroom', unit: 'x fleet', better: 'higher', digits: 1 }
+    { key: 'rssPerConnKiB', label: 'RSS/connection', unit: 'KiB', better: 'lower', digits: 1 },
+    { key: 'cpuHeadroom', label: 'CPU headroom', unit: 'x fleet', better: 'higher', digits: 1 },
+    { key: 'memoryHeadroom', label: 'memory headroom', unit: 'x fleet', better: 'higher', digits: 1 }
   ],
   parse (f: Flags) {
     const fleetFile = typeof f.fleet === 'string' ? f.fleet : 'bench/fleets/smart-building.yaml'
