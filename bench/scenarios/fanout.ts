@@ -35,6 +35,7 @@ export const fanout: Scenario<FanoutOptions> = {
     const latencies: number[] = []
     let received = 0
     let lastRx = 0
+    let firstRx = 0
     try {
       await pool(Array.from({ length: o.subscribers }, (_, i) => i), 20, async (i) => {
         const c = await client(ctx.target.url, { clientId: `bench-fanout-sub-${process.pid}-${i}` })
@@ -44,6 +45,7 @@ export const fanout: Scenario<FanoutOptions> = {
           const s = readStamp(payload)
           if (s === null) return
           received++
+          if (firstRx === 0) firstRx = now
           lastRx = now
           latencies.push(now - s.sentAt)
         })
@@ -69,7 +71,7 @@ export const fanout: Scenario<FanoutOptions> = {
         return {
           scenario: 'fanout', target: ctx.target.name, rep: ctx.rep, params: { ...o, workers: ctx.workers },
           metrics: {
-            sent: pub.sent, received, rxRate: rate(received, (lastRx > 0 ? lastRx : nowMs()) - started),
+            sent: pub.sent, received, rxRate: firstRx > 0 ? rate(Math.max(0, received - 1), lastRx - firstRx) : 0,
             lossPct: expected > 0 ? 100 * Math.max(0, expected - received) / expected : 0,
             p50: lat.p50, p99: lat.p99, maxLatency: lat.max
           },
