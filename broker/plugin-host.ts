@@ -84,6 +84,10 @@ export class PluginHost {
     return this.#entries('routes').map((entry) => entry.fn)
   }
 
+  async beforeListen (): Promise<void> {
+    for (const { hooks } of this.#hooks) await hooks.beforeListen?.()
+  }
+
   async start (): Promise<void> {
     for (const { hooks } of this.#hooks) await hooks.start?.()
   }

@@ -71,6 +71,11 @@ export interface PluginHooks {
   authorizeForward?(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null
   /** Observing: after a publish was dispatched. Errors are counted, never refuse. */
   published?(packet: AedesPublishPacket, client: Client | null): MaybePromise<void>
+  /**
+   * After the broker (and its persistence) is up, before any listener accepts a
+   * connection: recover what a previous run of this node left behind.
+   */
+  beforeListen?(): MaybePromise<void>
   /** HTTP routes this plugin serves (under /api/); registered before the server listens. */
   routes?(app: FastifyInstance): void
   /** After the broker and listeners are up. */

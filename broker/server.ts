@@ -145,6 +145,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
         await aedes.listen()
+        await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
           app = buildHttpApp({ log, metrics, token: config.http.token, ready, routes: host.routes() })

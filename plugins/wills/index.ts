@@ -33,7 +33,10 @@ interface WillPacket extends PublishPacket {
   vigilEpoch?: number
 }
 interface ClientInternals { will?: WillPacket | null, _will?: WillPacket | null, closed: boolean }
-interface WillPersistence { delWill(client: { id: string, brokerId: string }): Promise<unknown> }
+interface WillPersistence {
+  delWill(client: { id: string, brokerId: string }): Promise<unknown>
+  putWill(client: Client, packet: WillPacket): Promise<unknown>
+}
 
 /** A claim outlives any sweep that could still see the will (Aedes sweeps every 16 s). */
 const CLAIM_TTL_MS = 10 * 60_000
@@ -165,7 +168,11 @@ export const willsPlugin = definePlugin({
         return await refuse(withheld('will already claimed by another sweep'))
       }
       const status = liveness.get(clientId)
-      const at = cluster.lastSeen(brokerId) ?? ctx.now()
+      // A will of this very node id is from a previous run that died (beforeListen): its
+      // clients' last packets are the best time of death; a lost peer's is its last heartbeat.
+      const at = brokerId === nodeId
+        ? status?.lastPacket ?? ctx.now()
+        : cluster.lastSeen(brokerId) ?? ctx.now()
       const death: Death = { clientId, reason: 'node_lost', at, lastSeen: status?.lastHeartbeat ?? null }
       const decision = decideWill({
         willEpoch: epoch,
@@ -273,11 +280,47 @@ export const willsPlugin = definePlugin({
       }, (err: unknown) => ctx.reportError(err, 'recovering wills of a lost node failed'))
     })
 
+    // Same-node takeover: Aedes stores the new will, then closes the old client, whose close
+    // deletes the stored will by (clientId, node): the new one. aedes-persistence-redis's
+    // delWill reads before it deletes, so no write issued meanwhile is safe. Hence the delete
+    // is watched: once it has completed, a newer connection of that id here (one that took
+    // over) gets its will stored again, so a crash of this node still recovers it.
+    const tookOver = new WeakSet<Client>()
+    const restoreAfterTakeover = (): void => {
+      const store = persistence() as WillPersistence & { vigilWatched?: true }
+      if (store.vigilWatched === true) return
+      const delWill = store.delWill.bind(store)
+      store.vigilWatched = true
+      store.delWill = async (who) => {
+        const result = await delWill(who)
+        const current = who.brokerId === nodeId ? clients()[who.id] : undefined
+        const will = current === undefined ? undefined : (current as unknown as ClientInternals).will
+        if (current !== undefined && tookOver.has(current) && !(current as unknown as ClientInternals).closed && will != null) {
+          tookOver.delete(current)
+          await store.putWill(current, will).catch((err: unknown) => ctx.reportError(err, 'storing the will again after a takeover failed'))
+        }
+        return result
+      }
+    }
+
     return {
+      async beforeListen () {
+        restoreAfterTakeover()
+        // Redis mode: wills stored under this node id by a previous run that crashed (SIGKILL,
+        // OOM) are never swept by Aedes, since this id looks alive again: publish them now,
+        // node_lost, before any client of this run can store a will under the same id.
+        if (redis === null) return
+        const count = await recoverWillsOf(broker, nodeId, (err) => ctx.reportError(err, 'recovering a will of a previous run failed'))
+        if (count > 0) log.info({ published: count }, 'published wills left by a previous run of this node')
+      },
+
       authenticate (client) {
         // Same-node takeover: Aedes closes the old client inside registerClient [MQTT-3.1.4-2].
         const old = clients()[client.id]
-        if (old !== undefined && old !== client) takenOver.set(old, client as unknown as ClientInternals)
+        if (old !== undefined && old !== client) {
+          takenOver.set(old, client as unknown as ClientInternals)
+          tookOver.add(client)
+        }
         // Tag the will with this connection's epoch: it is stored with it (putWill) and comes
         // back with a lost node's wills, so a stale one can be told apart.
         const will = (client as unknown as ClientInternals)._will

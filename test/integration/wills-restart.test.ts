@@ -1,0 +1,86 @@
+/**
+ * Wills that Aedes alone would lose: the new will after a same-node takeover
+ * (the old connection's close deletes the stored will by clientId and node),
+ * and the wills of a node that crashed and came back under the same node id
+ * (its id looks alive again, so no sweep ever takes them).
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { createVigil } from '../../broker/server.js'
+import { startBroker } from '../helpers/broker.js'
+import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { testConfig } from '../helpers/config.js'
+import { freePort, startRedis } from '../helpers/redis.js'
+import { JSON_WILL, parse, retainedOn, willClient } from './wills-helpers.js'
+
+const MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
+
+t.test('after a same-node takeover the new connection\'s will is still stored (Redis mode)', async (t) => {
+  const redis = await startRedis(t)
+  const broker = await startBroker(t, { persistence: { redis: redis.url } })
+  const db = redis.client()
+  const key = `will:${broker.nodeId}:dev-t`
+  await willClient(t, broker.url, 'dev-t', { topic: 'devices/dev-t/status', payload: '{"state":"offline","ts":0,"conn":1}' })
+  await waitFor(() => true, 10, 'tick')
+  t.equal(await db.exists(key), 1, 'the first connection\'s will is stored')
+  await willClient(t, broker.url, 'dev-t', { topic: 'devices/dev-t/status', payload: '{"state":"offline","ts":0,"conn":2}' })
+  let stored = 0
+  for (let i = 0; i < 50 && stored === 0; i++) {
+    stored = await db.exists(key)
+    if (stored === 0) await sleep(20)
+  }
+  await sleep(200)
+  t.equal(await db.exists(key), 1, 'the new connection\'s will survives the old connection\'s close')
+  t.ok((await db.getBuffer(key))?.includes(Buffer.from('"conn":2')), 'and it is the new will')
+})
+
+t.test('a node that crashed and restarts under the same id publishes its previous run\'s wills, node_lost', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis(t)
+  const port = await freePort()
+  const nodeId = 'phoenix'
+  const child = spawn(process.execPath, [MAIN], {
+    env: {
+      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_'))),
+      VIGIL_NODE_ID: nodeId,
+      VIGIL_PERSISTENCE_REDIS: redis.url,
+      VIGIL_MQTT_PORT: String(port),
+      VIGIL_MQTT_WS: 'null',
+      VIGIL_HTTP: 'null',
+      VIGIL_WILLS_TS_UNIT: 'ms',
+      VIGIL_LOG_LEVEL: 'warn'
+    },
+    stdio: 'ignore'
+  })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const url = `mqtt://127.0.0.1:${port}`
+  await waitFor(() => true, 10, 'tick')
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    try {
+      await connectClient(t, url, { clientId: 'probe' }).then((p) => p.end(true))
+      break
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+      await sleep(200)
+    }
+  }
+  const device = await willClient(t, url, 'dev-crash', { topic: 'devices/dev-crash/status', payload: JSON_WILL })
+  await device.publishAsync('devices/dev-crash/heartbeat', '{"uptime":1}', { qos: 1 })
+  const lastPacket = Date.now()
+  await sleep(300)
+  child.kill('SIGKILL')
+  await new Promise((resolve) => child.once('exit', resolve))
+
+  const config = testConfig({ node: { id: nodeId }, persistence: { redis: redis.url }, wills: { tsUnit: 'ms' } })
+  const again = createVigil(config)
+  await again.start()
+  t.teardown(() => again.close())
+  const retained = await retainedOn(t, `mqtt://127.0.0.1:${again.ports.mqtt}`, 'devices/dev-crash/status')
+  t.ok(retained !== null, 'the will was published')
+  const will = parse(retained!)
+  t.equal(will.reason, 'node_lost')
+  t.equal(will.x, 1, 'other fields kept')
+  t.ok(Math.abs(Number(will.ts) - lastPacket) < 1000, `ts ${String(will.ts)} is the last packet seen (${lastPacket}), not the restart`)
+  t.equal(await redis.client().exists(`will:${nodeId}:dev-crash`), 0, 'and it left persistence')
+})
