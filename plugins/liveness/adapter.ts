@@ -398,8 +398,7 @@ export class LivenessAdapter implements LivenessService {
   /** After a restart, statuses this node published before are stale unless the connection is back. */
   #recoverOwnStatuses (): void {
     const broker = this.#ctx.broker
-    this.#declareLost(this.#ctx.nodeId, null, (status) =>
-      {
+    this.#declareLost(this.#ctx.nodeId, null, (status) => {
       const client = clientsOf(broker)[status.clientId]
       return client !== undefined && internals(client)[CONNECTION]?.epoch === status.epoch
     })
