@@ -59,11 +59,12 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
   const servers: Array<Server | HttpServer> = []
   let wss: WebSocketServer | null = null
   try {
-    // Nagle stays on (Node's default, as bare Aedes has it): with TCP_NODELAY every small
-    // write is its own segment, and QoS 0 fan-in fell from 0.79x to 0.68x of bare Aedes'
-    // throughput in the same run; with Nagle on, QoS 1 at 5,000 msg/s keeps a 0.4 ms p50
-    // (bench/RESULTS.md, "fanin").
-    const tcp = createTcpServer({ noDelay: false }, (socket) => handle(socket))
+    // TCP_NODELAY: a status, a will or a command is one small write that must go out now.
+    // With Nagle on, a small write waits for the ACK of the previous one, and the client's
+    // delayed ACK makes that up to 40 ms (seen in test/integration/wills-cluster.test.ts: a
+    // will reached a subscriber 28 ms after it was published). The price is throughput under
+    // flat-out QoS 0 fan-in on loopback: 0.74x of bare Aedes instead of ~0.88x (bench/RESULTS.md).
+    const tcp = createTcpServer({ noDelay: true }, (socket) => handle(socket))
     servers.push(tcp)
     const mqttPort = await listen(tcp, mqtt.port, mqtt.host, 'mqtt')
 
@@ -75,7 +76,10 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
         ...(mqtt.tls.ca !== undefined ? { ca: readPem(mqtt.tls.ca, 'ca') } : {}),
         requestCert: mqtt.tls.requestCert,
         rejectUnauthorized: mqtt.tls.requestCert
-      }, (socket) => handle(socket))
+      }, (socket) => {
+        socket.setNoDelay(true) // as the TCP listener
+        handle(socket)
+      })
       tls.on('tlsClientError', (err) => log.debug({ err: errorMessage(err) }, 'tls handshake failed'))
       servers.push(tls)
       tlsPort = await listen(tls, mqtt.tls.port, mqtt.host, 'mqtt-tls')
