@@ -20,6 +20,7 @@ import type { ConnectionEnd } from '../liveness/service.js'
 import { decideDue, decideWill, type WillDecision } from './decide.js'
 import type { HeldWill, PendingStore } from './held-will.js'
 import { willMetrics } from './metrics.js'
+import { redisPublishFence } from './publish-fence.js'
 import { recoverWillsOf } from './recovery.js'
 import { stampPayload, type Death } from './stamp.js'
 import { memoryPendingStore } from './store-memory.js'
@@ -117,6 +118,26 @@ export const willsPlugin = definePlugin({
       metrics.published(death.reason)
     }
 
+    /**
+     * Redis mode: a will about to go out passes the publish fence (publish-fence.ts), which
+     * suppresses it if a newer epoch exists and otherwise holds a reconnect elsewhere until
+     * it is out (released in `published`). Memory mode has one node: nothing to order.
+     */
+    const fence = redis !== null ? redisPublishFence(redis) : null
+    const inFlight = new WeakSet<WillPacket>()
+    const fenced = (clientId: string, epoch: number, decision: WillDecision, packet: WillPacket, death: Death): void | Promise<void> => {
+      if (fence === null || decision.action !== 'publish') return apply(decision, packet, death, epoch)
+      return fence.open(clientId, epoch).then((open) => {
+        if (!open) return apply({ action: 'suppress', cause: 'stale_epoch' }, packet, death, epoch)
+        inFlight.add(packet)
+        return apply(decision, packet, death, epoch)
+      }, (err: unknown) => {
+        // Redis is unreachable: publishing the will beats losing it.
+        ctx.reportError(err, 'will publish fence unavailable; publishing unfenced')
+        return apply(decision, packet, death, epoch)
+      })
+    }
+
     const onLocalWill = (client: Client, packet: WillPacket): void | Promise<void> => {
       const end = endOf(client)
       const newer = takenOver.get(client)
@@ -133,7 +154,7 @@ export const willsPlugin = definePlugin({
         // In memory mode a held will would die with the process: at shutdown it goes out now.
         canHold: redis !== null || !lifecycle.shuttingDown
       })
-      if ((client as unknown as ClientInternals).will === packet) return apply(decision, packet, death, end.epoch)
+      if ((client as unknown as ClientInternals).will === packet) return fenced(client.id, end.epoch, decision, packet, death)
       // Shutdown path (broker/shutdown.ts): it does not delete a refused will from persistence, and
       // another node would later recover it as node_lost. Aedes' own close deletes it after a refusal.
       const forget = async (err: unknown): Promise<never> => {
@@ -141,7 +162,7 @@ export const willsPlugin = definePlugin({
         throw err
       }
       try {
-        const result = apply(decision, packet, death, end.epoch)
+        const result = fenced(client.id, end.epoch, decision, packet, death)
         return result === undefined ? undefined : result.catch(forget)
       } catch (err) {
         return forget(err)
@@ -326,6 +347,16 @@ export const willsPlugin = definePlugin({
         const will = (client as unknown as ClientInternals)._will
         const epoch = liveness.epochOf(client)
         if (will !== null && will !== undefined && epoch !== undefined) will.vigilEpoch = epoch
+        // Redis mode, after liveness took the new epoch: a will of the previous connection that
+        // another node is publishing right now goes out before this CONNACK (publish-fence.ts).
+        if (fence !== null) return fence.waitClear(client.id).catch((err: unknown) => ctx.reportError(err, 'will publish fence check failed'))
+      },
+
+      published (packet, client) {
+        // The fenced will is out (in Redis mode emit completes after Redis fanned it out).
+        if (fence === null || client === null || !inFlight.has(packet as WillPacket)) return
+        inFlight.delete(packet as WillPacket)
+        fence.close(client.id).catch((err: unknown) => ctx.reportError(err, 'releasing the will publish fence failed'))
       },
 
       authorizePublish (client, packet) {
