@@ -11,7 +11,7 @@ import { errorMessage, VigilError } from './errors.js'
 import { createVigil } from './server.js'
 
 /** A hung flush must not keep a stopping process alive past the orchestrator's patience. */
-const SHUTDOWN_DEADLINE_MS = 9000
+const SHUTDOWN_DEADLINE_MS = 9500
 
 const USAGE = `Usage:
   vigil [--config FILE]        start the broker (or VIGIL_CONFIG=FILE)
@@ -100,6 +100,11 @@ export async function main (argv: string[]): Promise<void> {
       process.exit(1)
     })
   }
+  // A dependency's forgotten promise must not end a broker serving a fleet: Node's default for
+  // an unhandled rejection is to exit. Logged with its code and counted as a core plugin error.
+  process.on('unhandledRejection', (reason) => {
+    vigil.reportError(reason, 'unhandled promise rejection (kept running)')
+  })
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
 }

@@ -10,7 +10,7 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import memoryPersistence from 'aedes-persistence'
 import mqemitterRedis from 'mqemitter-redis'
 import mqemitter from 'mqemitter'
-import { errorMessage, VigilError } from './errors.js'
+import { errorMessage, VigilError, type ErrorCode } from './errors.js'
 import type { Logger } from './logger.js'
 
 export interface PersistenceBundle {
@@ -63,7 +63,7 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
   }
 
   const commands = connection('commands')
-  const persistence = aedesPersistenceRedis({ conn: connection('persistence') })
+  const persistence = aedesPersistenceRedis({ conn: handledCommands(connection('persistence')) })
   const mq = mqemitterRedis({
     pubConn: connection('emitter-pub'),
     subConn: connection('emitter-sub'),
@@ -98,18 +98,38 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
       // QUIT waits for replies already pending, so nothing written is lost.
       await Promise.allSettled(connections.map(async (c) => {
         if (c.status === 'end') return
-        try { await withTimeout(c.quit(), 2000) } catch { c.disconnect() }
+        try { await withTimeout(c.quit(), 400) } catch { c.disconnect() }
       }))
     }
   }
 }
 
-export function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+/**
+ * aedes-persistence-redis sends some commands without awaiting them (LREM/RPUSH of
+ * the will list in putWill/delWill). When Redis goes away, or the connection is
+ * closed at shutdown while one is queued, their rejections are unhandled, and an
+ * unhandled rejection ends a Node process. Each command's promise gets a no-op
+ * handler here; a caller that awaits it still sees the error.
+ */
+function handledCommands (conn: Redis): Redis {
+  const send = conn.sendCommand.bind(conn)
+  const noop = (): void => {}
+  conn.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+    const result = send(...args)
+    if (result !== undefined && result !== null && typeof (result as Promise<unknown>).catch === 'function') {
+      (result as Promise<unknown>).catch(noop)
+    }
+    return result
+  }) as Redis['sendCommand']
+  return conn
+}
+
+export function withTimeout<T> (promise: Promise<T>, ms: number, code: ErrorCode = 'VIGIL_E_REDIS'): Promise<T> {
   let timer: NodeJS.Timeout
   return Promise.race([
     promise,
     new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new VigilError('VIGIL_E_REDIS', `no answer within ${ms} ms`)), ms)
+      timer = setTimeout(() => reject(new VigilError(code, `no answer within ${ms} ms`)), ms)
     })
   ]).finally(() => clearTimeout(timer))
 }

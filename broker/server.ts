@@ -47,6 +47,8 @@ export interface Vigil {
   readonly ports: ListenerPorts & HttpPorts
   readonly http: FastifyInstance
   start(): Promise<void>
+  /** Log and count (vigil_plugin_errors_total{plugin="core"}) an error caught outside any plugin. */
+  reportError(err: unknown, what: string): void
   /** Graceful: stop accepting, statuses and wills out, flush persistence. Idempotent. */
   close(): Promise<void>
 }
@@ -100,6 +102,11 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     get http () {
       if (app === null) throw new Error('vigil is not started')
       return app
+    },
+
+    reportError (err, what) {
+      if (host !== null) host.reportError('core', err, what)
+      else log.error({ err: errorMessage(err) }, what)
     },
 
     async start () {
@@ -166,29 +173,39 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     },
 
     close () {
+      // Every step is bounded: with Redis gone, a flush can wait for ever, and the CLI
+      // must still stop inside its 10 s (the bounds add up to 9 s). A step that
+      // overruns is logged and counted, and shutdown goes on.
+      const bounded = async (what: string, ms: number, run: () => Promise<unknown>): Promise<void> => {
+        try {
+          await withTimeout(run(), ms, 'VIGIL_E_SHUTDOWN')
+        } catch (err) {
+          vigil.reportError(err, `shutdown: ${what} did not complete`)
+        }
+      }
       closing ??= (async () => {
         shuttingDown = true
         listeners?.stopAccepting()
-        if (host !== null) await host.beforeShutdown()
-        if (broker !== null) {
-          const aedes = broker
-          const wills = await publishWillsForShutdown(aedes, (err) => host?.reportError('core', err, 'shutdown will failed'))
-          await new Promise<void>((resolve) => aedes.close(() => resolve()))
-          log.info({ wills }, 'broker closed')
+        const h = host
+        const aedes = broker
+        if (h !== null) await bounded('plugins\' beforeShutdown', 2500, () => h.beforeShutdown())
+        if (aedes !== null) {
+          await bounded('wills', 3000, () => publishWillsForShutdown(aedes, (err) => vigil.reportError(err, 'shutdown will failed')))
+          await bounded('broker close', 1000, () => new Promise<void>((resolve) => aedes.close(() => resolve())))
+          log.info('broker closed')
         }
-        if (host !== null) await host.close()
+        if (h !== null) await bounded('plugins\' close', 1000, () => h.close())
         stopCluster()
-        if (app !== null) await app.close().catch(() => {})
-        if (listeners !== null) await listeners.close()
-        if (bundle !== null) {
+        const server = app
+        if (server !== null) await bounded('http close', 250, () => server.close())
+        const open = listeners
+        if (open !== null) await bounded('listeners close', 250, () => open.close())
+        const persistence = bundle
+        if (persistence !== null) {
           // Without a callback destroy() returns the async persistence's promise
           // (with one it waits for a 'ready' event that may never come).
-          try {
-            await withTimeout(Promise.resolve(bundle.persistence.destroy()), 3000)
-          } catch (err) {
-            host?.reportError('core', err, 'persistence did not close cleanly')
-          }
-          await bundle.close()
+          await bounded('persistence flush', 500, () => Promise.resolve(persistence.persistence.destroy()))
+          await bounded('redis quit', 500, () => persistence.close())
         }
       })()
       return closing

@@ -1,3 +1,4 @@
+/// <reference path="../../types/qlobber.d.ts" />
 /**
  * Which `retained.expire` rule governs a topic, and when a message stored at a
  * given time is due. Pure: no clock, no Aedes. The first matching rule wins,

@@ -42,3 +42,26 @@ t.test('Redis going away under traffic never crashes the broker; it serves again
   await waitFor(() => received[0], 5000, 'a message after the outage')
   t.equal(received[0]!.payload.toString(), 'yes')
 })
+
+t.test('commands the Redis persistence sends without awaiting never become unhandled rejections', { timeout: 30_000 }, async (t) => {
+  const redis = await startRedis(t)
+  const broker = await startBroker(t, { persistence: { redis: redis.url } })
+  const unhandled: unknown[] = []
+  const onUnhandled = (reason: unknown): void => { unhandled.push(reason) }
+  process.on('unhandledRejection', onUnhandled)
+  t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
+  const persistence = (broker.broker as unknown as {
+    persistence: { putWill(client: { id: string }, packet: object): Promise<unknown> }
+  }).persistence
+  await redis.stop()
+  // putWill fires LREM and RPUSH without awaiting them, then awaits SET: all three fail.
+  const failed = await persistence.putWill({ id: 'gone-1' }, { topic: 'devices/gone-1/status', payload: Buffer.from('x'), qos: 1, retain: true })
+    .then(() => false, () => true)
+  t.ok(failed, 'the awaited command reports the failure to its caller')
+  await sleep(500)
+  t.same(unhandled, [], 'the fire-and-forget ones are handled')
+  const closing = Date.now()
+  await broker.close()
+  t.ok(Date.now() - closing < 9500, `with Redis gone, shutdown still completes inside the CLI's deadline (${Date.now() - closing} ms)`)
+  t.same(unhandled, [], 'and leaves no unhandled rejection behind')
+})
