@@ -2,14 +2,14 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { startBroker } from '../helpers/broker.js'
+import { envWithoutVigil, VIGIL_MAIN } from '../helpers/vigil-process.js'
 
 // `npm test` builds first (pretest), so the CLI is tested as users run it.
-const MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_')))
+const MAIN = VIGIL_MAIN
+const cleanEnv = envWithoutVigil()
 
 const run = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [MAIN, ...args], { env: { ...cleanEnv, ...env }, encoding: 'utf8', timeout: 20_000 })

@@ -7,56 +7,34 @@
  * first), configured by VIGIL_* env; the survivors run in this process with the
  * production broker heartbeat (BROKER_HEARTBEAT_MS).
  */
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
+import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { counter, JSON_WILL, parse, watch } from './wills-helpers.js'
 
-const MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
 const CLIENTS = 50
 
 t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_lost, on the surviving nodes', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(MAIN)) t.fail(`${MAIN} is missing: build with npx tsc -p tsconfig.json`)
+  if (!existsSync(VIGIL_MAIN)) t.fail(`${VIGIL_MAIN} is missing: build with npx tsc -p tsconfig.json`)
   const redis = await startRedis(t)
   // The node that recovers a will stamps it: every node has the same wills config.
   const b = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' } })
   const c = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' } })
   const port = await freePort()
-  const victim = spawn(process.execPath, [MAIN], {
-    env: {
-      // Only the variables set here: any other VIGIL_* would be an unknown config key to the child.
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_'))),
-      VIGIL_NODE_ID: 'victim',
-      VIGIL_PERSISTENCE_REDIS: redis.url,
-      VIGIL_MQTT_PORT: String(port),
-      VIGIL_MQTT_WS_PORT: String(await freePort()),
-      VIGIL_HTTP_PORT: String(await freePort()),
-      VIGIL_WILLS_TS_UNIT: 'ms',
-      VIGIL_LOG_LEVEL: 'warn'
-    },
-    stdio: ['ignore', 'ignore', 'pipe']
+  const { child: victim, url } = await startVigilProcess(t, {
+    VIGIL_NODE_ID: 'victim',
+    VIGIL_PERSISTENCE_REDIS: redis.url,
+    VIGIL_MQTT_PORT: String(port),
+    VIGIL_MQTT_WS_PORT: String(await freePort()),
+    VIGIL_HTTP_PORT: String(await freePort()),
+    VIGIL_WILLS_TS_UNIT: 'ms',
+    VIGIL_LOG_LEVEL: 'warn'
   })
-  let stderr = ''
-  victim.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
-  t.teardown(() => { if (victim.exitCode === null && victim.signalCode === null) victim.kill('SIGKILL') })
-
   const wb = await watch(t, b.url, ['devices/+/status', '$SYS/victim/heartbeat'])
   const wc = await watch(t, c.url, 'devices/+/status')
-  const url = `mqtt://127.0.0.1:${port}`
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    try {
-      await connectClient(t, url, { clientId: 'probe' }).then((p) => p.end(true))
-      break
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`victim did not start: ${stderr} ${String(err)}`)
-      await sleep(200)
-    }
-  }
   for (let i = 0; i < CLIENTS; i++) {
     await connectClient(t, url, {
       clientId: `nl-${i}`,

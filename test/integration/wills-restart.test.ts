@@ -4,17 +4,14 @@
  * and the wills of a node that crashed and came back under the same node id
  * (its id looks alive again, so no sweep ever takes them).
  */
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { createVigil } from '../../broker/server.js'
 import { startBroker } from '../helpers/broker.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { sleep, waitFor } from '../helpers/clients.js'
 import { testConfig } from '../helpers/config.js'
 import { freePort, startRedis } from '../helpers/redis.js'
+import { startVigilProcess } from '../helpers/vigil-process.js'
 import { JSON_WILL, parse, retainedOn, willClient } from './wills-helpers.js'
-
-const MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
 
 t.test('after a same-node takeover the new connection\'s will is still stored (Redis mode)', async (t) => {
   const redis = await startRedis(t)
@@ -39,32 +36,15 @@ t.test('a node that crashed and restarts under the same id publishes its previou
   const redis = await startRedis(t)
   const port = await freePort()
   const nodeId = 'phoenix'
-  const child = spawn(process.execPath, [MAIN], {
-    env: {
-      ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_'))),
-      VIGIL_NODE_ID: nodeId,
-      VIGIL_PERSISTENCE_REDIS: redis.url,
-      VIGIL_MQTT_PORT: String(port),
-      VIGIL_MQTT_WS: 'null',
-      VIGIL_HTTP: 'null',
-      VIGIL_WILLS_TS_UNIT: 'ms',
-      VIGIL_LOG_LEVEL: 'warn'
-    },
-    stdio: 'ignore'
+  const { child, url } = await startVigilProcess(t, {
+    VIGIL_NODE_ID: nodeId,
+    VIGIL_PERSISTENCE_REDIS: redis.url,
+    VIGIL_MQTT_PORT: String(port),
+    VIGIL_MQTT_WS: 'null',
+    VIGIL_HTTP: 'null',
+    VIGIL_WILLS_TS_UNIT: 'ms',
+    VIGIL_LOG_LEVEL: 'warn'
   })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
-  const url = `mqtt://127.0.0.1:${port}`
-  await waitFor(() => true, 10, 'tick')
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    try {
-      await connectClient(t, url, { clientId: 'probe' }).then((p) => p.end(true))
-      break
-    } catch (err) {
-      if (Date.now() > deadline) throw err
-      await sleep(200)
-    }
-  }
   const device = await willClient(t, url, 'dev-crash', { topic: 'devices/dev-crash/status', payload: JSON_WILL })
   await device.publishAsync('devices/dev-crash/heartbeat', '{"uptime":1}', { qos: 1 })
   const lastPacket = Date.now()

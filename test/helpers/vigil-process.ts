@@ -1,0 +1,35 @@
+/**
+ * A real `vigil` process (dist/broker/main.js, built by `npm test`'s pretest),
+ * configured only by the VIGIL_* variables given, for tests that kill a node
+ * (SIGKILL) or check exit codes. Killed with the test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { connectClient, sleep } from './clients.js'
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+export const VIGIL_MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
+
+/** This process's environment without any VIGIL_* variable (each would be a config key to the child). */
+export const envWithoutVigil = (): NodeJS.ProcessEnv =>
+  Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_')))
+
+/** Start vigil with `vars` and resolve once its MQTT port (VIGIL_MQTT_PORT) accepts a client. */
+export async function startVigilProcess (t: Teardown, vars: Record<string, string>): Promise<{ child: ChildProcess, url: string, stderr(): string }> {
+  const child = spawn(process.execPath, [VIGIL_MAIN], { env: { ...envWithoutVigil(), ...vars }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  const url = `mqtt://127.0.0.1:${vars.VIGIL_MQTT_PORT}`
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    try {
+      await connectClient(t, url, { clientId: `probe-${process.pid}` }).then((p) => p.end(true))
+      return { child, url, stderr: () => stderr }
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`vigil did not start: ${stderr} ${String(err)}`)
+      await sleep(200)
+    }
+  }
+}
