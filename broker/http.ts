@@ -42,7 +42,7 @@ export function buildHttpApp (deps: HttpDeps): FastifyInstance {
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
-    // A coded 5xx (501 not implemented, 503 retry later) is a deliberate answer, not a crash.
+    // A coded 5xx (501: no plugin provides the service; 503: retry later) is a deliberate answer, not a crash.
     if (status >= 500 && (err as { vigilCode?: string }).vigilCode === undefined) {
       deps.log.error({ err: err.message, url: request.url, method: request.method }, 'http handler failed')
       return reply.code(status).send({ error: 'internal', message: 'internal error' })
