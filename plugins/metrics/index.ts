@@ -58,6 +58,23 @@ export function qosCounter (registry: Registry, name: string, help: string): num
   return counts
 }
 
+/** A counter of a running total read at scrape time: prom-client catches up by the difference. */
+function totalCounter (registry: Registry, name: string, help: string, read: () => number): void {
+  let reported = 0
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect () {
+      const total = read()
+      if (total > reported) {
+        this.inc(total - reported)
+        reported = total
+      }
+    }
+  })
+}
+
 export const metricsPlugin = definePlugin({
   name: 'metrics',
   async setup (ctx) {
@@ -67,28 +84,20 @@ export const metricsPlugin = definePlugin({
       'Messages forwarded to subscribers, one per subscriber, by the QoS they were published with')
 
     const tally = new ByteTally()
-    let reportedIn = 0
-    let reportedOut = 0
-    new Counter({
-      name: 'vigil_bytes_received_total',
-      help: 'Bytes read from MQTT client connections (TCP, TLS and WebSocket framing included)',
-      registers: [ctx.metrics],
-      collect () {
-        const total = tally.totals().read
-        if (total > reportedIn) this.inc(total - reportedIn)
-        reportedIn = Math.max(reportedIn, total)
+    // One walk over the live sockets per scrape, shared by both byte counters: prom-client
+    // runs every collect() of a scrape synchronously, and the snapshot is dropped after it.
+    let snapshot: { read: number, written: number } | null = null
+    const totals = (): { read: number, written: number } => {
+      if (snapshot === null) {
+        snapshot = tally.totals()
+        setImmediate(() => { snapshot = null })
       }
-    })
-    new Counter({
-      name: 'vigil_bytes_sent_total',
-      help: 'Bytes written to MQTT client connections (TCP, TLS and WebSocket framing included)',
-      registers: [ctx.metrics],
-      collect () {
-        const total = tally.totals().written
-        if (total > reportedOut) this.inc(total - reportedOut)
-        reportedOut = Math.max(reportedOut, total)
-      }
-    })
+      return snapshot
+    }
+    totalCounter(ctx.metrics, 'vigil_bytes_received_total',
+      'Bytes read from MQTT client connections (TCP, TLS and WebSocket framing included)', () => totals().read)
+    totalCounter(ctx.metrics, 'vigil_bytes_sent_total',
+      'Bytes written to MQTT client connections (TCP, TLS and WebSocket framing included)', () => totals().written)
 
     return {
       // The first hook that sees a new connection; once per connection, not per packet.

@@ -308,10 +308,8 @@ export const willsPlugin = definePlugin({
     // over) gets its will stored again, so a crash of this node still recovers it.
     const tookOver = new WeakSet<Client>()
     const restoreAfterTakeover = (): void => {
-      const store = persistence() as WillPersistence & { vigilWatched?: true }
-      if (store.vigilWatched === true) return
+      const store = persistence()
       const delWill = store.delWill.bind(store)
-      store.vigilWatched = true
       store.delWill = async (who) => {
         const result = await delWill(who)
         const current = who.brokerId === nodeId ? clients()[who.id] : undefined
