@@ -17,6 +17,7 @@ import { startListeners, type ListenerPorts, type Listeners } from './listeners.
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
+import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { publishWillsForShutdown } from './shutdown.js'
@@ -111,6 +112,11 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
 
     async start () {
       bundle = createPersistence(config.persistence.redis, log)
+      // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
+      hideDollarRetained(bundle.persistence, (err) => {
+        if (host !== null) host.reportError('core', err, 'retained lookup for a SUBSCRIBE failed')
+        else log.error({ err: errorMessage(err) }, 'retained lookup for a SUBSCRIBE failed')
+      })
       const aedes = new Aedes({
         id: nodeId,
         persistence: bundle.persistence,

@@ -4,7 +4,7 @@
  * shape of that topic (a level separator, a wildcard, NUL) cannot be
  * represented, so such clients are refused at CONNECT. Pure.
  */
-import { topicMatches } from './rules.js'
+import { topicMatches } from '../../broker/topic-match.js'
 
 /** Topic names may not contain wildcards [MQTT-4.7.3-1] nor NUL [MQTT-1.5.3-2]; '/' would add a level. */
 const BREAKS_TOPIC = /[/+#\u0000]/
