@@ -143,6 +143,25 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     await closed(socket)
   })
 
+  tap.test(`[${mode}] a SUBSCRIBE counts as a packet: keepalive_timeout dates the death from it`, async (t) => {
+    const { broker } = await startFleet(t, mode)
+    const obs = await observe(t, broker.url)
+    const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-2', 1)
+    const online = await obs.waitFor('quiet-2', (s) => s.state === 'online')
+    await sleep(600)
+    const suback = new Promise<Buffer>((resolve) => socket.once('data', resolve))
+    const subscribedAt = Date.now()
+    // SUBSCRIBE, packet id 1, "quiet/x" at QoS 0 [MQTT-3.8.1-1]
+    socket.write(Buffer.from([0x82, 12, 0, 1, 0, 7, ...Buffer.from('quiet/x'), 0]))
+    t.equal((await suback)[0], 0x90, 'SUBACK')
+    const offline = await obs.waitFor('quiet-2', (s) => s.state === 'offline', 5000, 'offline')
+    t.equal(offline.reason, 'keepalive_timeout')
+    t.equal(offline.since, offline.lastPacket, 'time of death is the last packet')
+    t.ok(offline.since >= online.since + 500, `the last packet is the SUBSCRIBE (${offline.since - online.since} ms after CONNECT)`)
+    t.ok(Math.abs(offline.since - subscribedAt) < 200, 'dated at the SUBSCRIBE')
+    await closed(socket)
+  })
+
   tap.test(`[${mode}] DISCONNECT is offline with reason graceful and no will`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
