@@ -59,11 +59,11 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
       }
     })
     connections.push(conn)
-    return conn
+    return handledCommands(conn)
   }
 
   const commands = connection('commands')
-  const persistence = aedesPersistenceRedis({ conn: handledCommands(connection('persistence')) })
+  const persistence = aedesPersistenceRedis({ conn: connection('persistence') })
   const mq = mqemitterRedis({
     pubConn: connection('emitter-pub'),
     subConn: connection('emitter-sub'),
@@ -109,7 +109,9 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
  * the will list in putWill/delWill). When Redis goes away, or the connection is
  * closed at shutdown while one is queued, their rejections are unhandled, and an
  * unhandled rejection ends a Node process. Each command's promise gets a no-op
- * handler here; a caller that awaits it still sees the error.
+ * handler here; a caller that awaits it still sees the error. Every connection
+ * gets it (libraries on the others may fire and forget too: a "Connection is
+ * closed." rejection surfaced once at shutdown under a loaded test run).
  */
 function handledCommands (conn: Redis): Redis {
   const send = conn.sendCommand.bind(conn)
