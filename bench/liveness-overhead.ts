@@ -1,52 +1,86 @@
 /**
  * Benchmark (not a test): what the liveness plugin costs on the hot path.
- * QoS 0 fan-in through a real broker (real TCP sockets): P publishers send
+ * QoS 0 fan-in through a real broker over real TCP sockets: P publishers send
  * PUBLISHes to devices/<id>/telemetry as fast as the broker reads them; one
  * subscriber on devices/+/telemetry receives them all. Every PUBLISH is a
- * heartbeat (heartbeatTopics ["#"]), so the plugin's authorizePublish,
- * published and authorizeForward run for every message. The broker with the
- * plugin and without it run alternately in the same process, several times;
- * the report gives messages/s medians with min/max and the same-run ratio.
- * Raw sockets with pre-encoded packets keep the load generator's own cost low.
+ * heartbeat (heartbeatTopics ["#"]), so the plugin's per-message hooks
+ * (authorizePublish, published) run for every message.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/liveness-overhead.js [messages] [reps] [publishers]
+ * The load (publishers and subscriber, raw sockets with pre-encoded packets)
+ * runs in a forked process (bench/fanin-load.ts), so this process is the
+ * broker alone: its CPU time per message is the broker's, and the broker, not
+ * the load, sets the throughput. The broker with the plugin and without it
+ * run alternately in this one process, in pairs whose order alternates, so
+ * drift on a shared machine does not favour one side; each pair gives one
+ * on/off ratio, and the report gives the median pair with the spread.
+ *
+ *   npx tsc -p tsconfig.json && node --expose-gc dist/bench/liveness-overhead.js [messages] [pairs] [publishers] [variant]
+ *
+ * The variant is what the "on" side runs (the "off" side has no plugin):
+ *   liveness       the liveness plugin (default)
+ *   control        no plugin either: the ratios are this machine's noise floor
+ *   empty-hooks    a plugin whose authorizePublish and published return at once
+ *   no-hooks       the liveness plugin without its per-message hooks (events,
+ *                  internal subscriptions, sweep timer and client fields kept)
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { createVigil } from '../broker/server.js'
 import type { VigilPlugin } from '../broker/plugin-types.js'
 import { parseConfig } from '../config/load.js'
 import { livenessPlugin } from '../plugins/liveness/index.js'
+import type { LoadReply, LoadRequest } from './fanin-load.js'
+import { encodeConnect } from './mqtt-codec.js'
 
-const MESSAGES = Number(process.argv[2] ?? 100_000)
-const REPS = Number(process.argv[3] ?? 5)
+const MESSAGES = Number(process.argv[2] ?? 200_000)
+const PAIRS = Number(process.argv[3] ?? 11)
 const PUBLISHERS = Number(process.argv[4] ?? 10)
-const BATCH = 500
+const VARIANT = process.argv[5] ?? 'liveness'
+const gc = (globalThis as { gc?: () => void }).gc
 
-function connectPacket (clientId: string): Buffer {
-  const id = Buffer.from(clientId)
-  const body = Buffer.concat([Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, 0, 60, id.length >> 8, id.length & 0xff]), id])
-  return Buffer.concat([Buffer.from([0x10, body.length]), body])
+const VARIANTS: Record<string, readonly VigilPlugin<any>[]> = {
+  liveness: [livenessPlugin],
+  control: [],
+  'empty-hooks': [{ name: 'empty-hooks', setup: async () => ({ authorizePublish () {}, published () {} }) }],
+  'no-hooks': [{
+    ...livenessPlugin,
+    async setup (ctx) {
+      const { authorizePublish: _p, published: _d, authorizeForward: _f, ...rest } = await livenessPlugin.setup(ctx)
+      return rest
+    }
+  }]
 }
+const ON = VARIANTS[VARIANT]
+if (ON === undefined) throw new Error(`unknown variant ${VARIANT}: one of ${Object.keys(VARIANTS).join(', ')}`)
 
-function publishPacket (topic: string, payload: Buffer): Buffer {
-  const t = Buffer.from(topic)
-  const length = 2 + t.length + payload.length
-  if (length > 127) throw new Error('keep bench packets under 128 bytes')
-  return Buffer.concat([Buffer.from([0x30, length, t.length >> 8, t.length & 0xff]), t, payload])
-}
+/** The forked load process, one request at a time. */
+class Load {
+  readonly #child: ChildProcess
+  constructor () {
+    this.#child = fork(fileURLToPath(new URL('./fanin-load.js', import.meta.url)), [], { stdio: 'inherit' })
+  }
 
-function subscribePacket (filter: string): Buffer {
-  const f = Buffer.from(filter)
-  const body = Buffer.concat([Buffer.from([0, 1, f.length >> 8, f.length & 0xff]), f, Buffer.from([0])])
-  return Buffer.concat([Buffer.from([0x82, body.length]), body])
+  async request (message: LoadRequest, expect: LoadReply['type']): Promise<LoadReply> {
+    const reply = await new Promise<LoadReply>((resolve, reject) => {
+      this.#child.once('message', (m) => resolve(m as LoadReply))
+      this.#child.once('exit', (code) => reject(new Error(`load process exited (${code})`)))
+      this.#child.send(message)
+    })
+    this.#child.removeAllListeners('exit')
+    if (reply.type === 'failed') throw new Error(`load: ${reply.error}`)
+    if (reply.type !== expect) throw new Error(`load answered ${reply.type}, expected ${expect}`)
+    return reply
+  }
+
+  stop (): void { this.#child.disconnect() }
 }
 
 async function open (port: number, clientId: string): Promise<Socket> {
   const socket = connect(port, '127.0.0.1')
-  socket.setNoDelay(true)
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
   const connack = new Promise<void>((resolve) => socket.once('data', () => resolve()))
-  socket.write(connectPacket(clientId))
+  socket.write(encodeConnect(clientId, 60, null))
   await connack
   return socket
 }
@@ -54,7 +88,7 @@ async function open (port: number, clientId: string): Promise<Socket> {
 let run = 0
 interface Result { rate: number, cpuUs: number }
 
-async function once (plugins: readonly VigilPlugin<any>[]): Promise<Result> {
+async function once (load: Load, plugins: readonly VigilPlugin<any>[]): Promise<Result> {
   const vigil = createVigil(parseConfig({
     node: { id: `bench-${process.pid}-${++run}` },
     mqtt: { port: 0, ws: null },
@@ -62,43 +96,16 @@ async function once (plugins: readonly VigilPlugin<any>[]): Promise<Result> {
     log: { level: 'silent' }
   }), { plugins })
   await vigil.start()
-  const port = vigil.ports.mqtt
   try {
-    const payload = Buffer.from('{"t":21.5,"h":40.2,"uptime":123456,"rssi":-61}')
-    const sub = await open(port, 'bench-sub')
-    const subacked = new Promise<void>((resolve) => sub.once('data', () => resolve()))
-    sub.write(subscribePacket('devices/+/telemetry'))
-    await subacked
-    const pubs: Socket[] = []
-    const batches: Buffer[] = []
-    for (let i = 0; i < PUBLISHERS; i++) {
-      pubs.push(await open(port, `bench-pub-${String(i).padStart(3, '0')}`))
-      const packet = publishPacket(`devices/pub-${String(i).padStart(3, '0')}/telemetry`, payload)
-      batches.push(Buffer.concat(new Array(BATCH).fill(packet)))
-    }
-    const packetSize = batches[0]!.length / BATCH
-    const perPublisher = Math.floor(MESSAGES / PUBLISHERS / BATCH) * BATCH
-    const expected = perPublisher * PUBLISHERS * packetSize
-    let received = 0
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out: ${received / packetSize} of ${expected / packetSize}`)), 60_000)
-      sub.on('data', (chunk: Buffer) => {
-        received += chunk.length
-        if (received >= expected) { clearTimeout(timer); resolve() }
-      })
-    })
+    const ready = await load.request({ type: 'setup', port: vigil.ports.mqtt, messages: MESSAGES, publishers: PUBLISHERS }, 'ready')
+    const messages = (ready as { messages: number }).messages
+    gc?.()
     const started = process.hrtime.bigint()
     const cpuBefore = process.cpuUsage()
-    await Promise.all(pubs.map(async (socket, i) => {
-      for (let sent = 0; sent < perPublisher; sent += BATCH) {
-        if (!socket.write(batches[i]!)) await new Promise((resolve) => socket.once('drain', resolve))
-      }
-    }))
-    await done
+    await load.request({ type: 'go' }, 'done')
     const seconds = Number(process.hrtime.bigint() - started) / 1e9
     const cpu = process.cpuUsage(cpuBefore)
-    for (const socket of [sub, ...pubs]) socket.destroy()
-    const messages = perPublisher * PUBLISHERS
+    await load.request({ type: 'close' }, 'closed')
     return { rate: messages / seconds, cpuUs: (cpu.user + cpu.system) / messages }
   } finally {
     await vigil.close()
@@ -108,7 +115,8 @@ async function once (plugins: readonly VigilPlugin<any>[]): Promise<Result> {
 /**
  * The hook path alone: the composed authorizePublish, published and
  * authorizeForward that Aedes calls for one PUBLISH delivered to one
- * subscriber, called directly on a real connected client. Less exposed to
+ * subscriber, called directly on a real connected client (the plugin adds
+ * no authorizeForward: the host's pass-through runs on both sides). Less exposed to
  * a noisy machine than the end-to-end figure: it is the plugin's own cost.
  */
 async function hookPath (plugins: readonly VigilPlugin<any>[], calls: number): Promise<number> {
@@ -151,37 +159,48 @@ const stats = (values: number[], unit: string, digits = 0): { median: number, te
   return { median, text: `median ${fmt(median)} ${unit} (min ${fmt(sorted[0]!)}, max ${fmt(sorted.at(-1)!)})` }
 }
 
+/** Mean of the pair ratios with about a 95 % interval (2 standard errors). */
+const meanInterval = (values: number[]): string => {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1)
+  return `mean ${mean.toFixed(3)} +/- ${(2 * Math.sqrt(variance / values.length)).toFixed(3)}`
+}
+
+const load = new Load()
 const on: Result[] = []
 const off: Result[] = []
-await once([]) // warm-up
-await once([livenessPlugin])
-for (let i = 0; i < REPS; i++) {
-  // alternate the order so drift on a shared machine does not favour one side
-  if (i % 2 === 0) { off.push(await once([])); on.push(await once([livenessPlugin])) } else { on.push(await once([livenessPlugin])); off.push(await once([])) }
+try {
+  await once(load, []) // warm-up, both sides
+  await once(load, ON)
+  for (let i = 0; i < PAIRS; i++) {
+    if (i % 2 === 0) { off.push(await once(load, [])); on.push(await once(load, ON)) } else { on.push(await once(load, ON)); off.push(await once(load, [])) }
+  }
+} finally {
+  load.stop()
 }
 const hooksOn: number[] = []
 const hooksOff: number[] = []
-for (let i = 0; i < REPS; i++) {
+for (let i = 0; i < 5; i++) {
   hooksOff.push(await hookPath([], 1_000_000))
   hooksOn.push(await hookPath([livenessPlugin], 1_000_000))
 }
-const messages = Math.floor(MESSAGES / PUBLISHERS / BATCH) * BATCH * PUBLISHERS
-console.log(`QoS 0 fan-in, ${PUBLISHERS} publishers -> 1 subscriber, ${messages} messages per run, ${REPS} repetitions, ` +
-  `broker and load generator in one process (node ${process.version})`)
+console.log(`QoS 0 fan-in, ${PUBLISHERS} publishers -> 1 subscriber, about ${MESSAGES} messages per run, ${PAIRS} on/off pairs; ` +
+  `broker in this process, load in a forked one (node ${process.version}${gc === undefined ? ', run with --expose-gc to collect between runs' : ''})` +
+  (VARIANT === 'liveness' ? '' : `\n  VARIANT ${VARIANT}: "plugin on" below means this variant, not the liveness plugin`))
 const rateOff = stats(off.map((r) => r.rate), 'msg/s')
 const rateOn = stats(on.map((r) => r.rate), 'msg/s')
-const cpuOff = stats(off.map((r) => r.cpuUs), 'us CPU/msg', 2)
-const cpuOn = stats(on.map((r) => r.cpuUs), 'us CPU/msg', 2)
+const cpuOff = stats(off.map((r) => r.cpuUs), 'us broker CPU/msg', 2)
+const cpuOn = stats(on.map((r) => r.cpuUs), 'us broker CPU/msg', 2)
 const rateRatios = on.map((r, i) => r.rate / off[i]!.rate)
 const cpuRatios = on.map((r, i) => r.cpuUs / off[i]!.cpuUs)
 console.log(`  throughput, plugin off: ${rateOff.text}`)
 console.log(`  throughput, plugin on:  ${rateOn.text}`)
-console.log(`  throughput on/off, per pair: ${stats(rateRatios, '', 3).text}; ratio of medians ${(rateOn.median / rateOff.median).toFixed(3)}`)
+console.log(`  throughput on/off, per pair: ${stats(rateRatios, '', 3).text}; ${meanInterval(rateRatios)}; ratio of medians ${(rateOn.median / rateOff.median).toFixed(3)}`)
 console.log(`  CPU per message, plugin off: ${cpuOff.text}`)
 console.log(`  CPU per message, plugin on:  ${cpuOn.text}`)
-console.log(`  CPU on/off, per pair: ${stats(cpuRatios, '', 3).text}; ratio of medians ${(cpuOn.median / cpuOff.median).toFixed(3)}`)
+console.log(`  CPU on/off, per pair: ${stats(cpuRatios, '', 3).text}; ${meanInterval(cpuRatios)}; ratio of medians ${(cpuOn.median / cpuOff.median).toFixed(3)}`)
 const hookOff = stats(hooksOff, 'ns/msg', 0)
 const hookOn = stats(hooksOn, 'ns/msg', 0)
 console.log(`  hook path (authorizePublish + published + authorizeForward), plugin off: ${hookOff.text}`)
 console.log(`  hook path, plugin on:  ${hookOn.text}; added ${(hookOn.median - hookOff.median).toFixed(0)} ns/msg = ` +
-  `${((hookOn.median - hookOff.median) / 1000 / cpuOff.median * 100).toFixed(1)} % of the median CPU per message without the plugin`)
+  `${((hookOn.median - hookOff.median) / 1000 / cpuOff.median * 100).toFixed(1)} % of the broker's median CPU per message without the plugin`)
