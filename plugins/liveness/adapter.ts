@@ -11,9 +11,8 @@ import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
 import type { Lifecycle } from '../../broker/services.js'
 import type { VigilConfig } from '../../config/schema.js'
-import { clientsOf, CONNECTION, Connection, internals } from './connection.js'
+import { clientsOf, CONNECTION, Connection, connectionEnd, internals } from './connection.js'
 import { LivenessCore, type Decision } from './core.js'
-import { endReason } from './end-reason.js'
 import { memoryEpochs, redisEpochs, type EpochSource } from './epochs.js'
 import { FleetView } from './fleet-view.js'
 import { Holds, type Hold } from './holds.js'
@@ -128,30 +127,7 @@ export class LivenessAdapter implements LivenessService {
   }
 
   endOf (client: Client): ConnectionEnd {
-    const c = internals(client)
-    const conn = c[CONNECTION]
-    if (conn?.end != null) return conn.end
-    const now = this.#ctx.now()
-    const marked = conn?.markedReason() ?? null
-    const reason = endReason({
-      marked,
-      disconnected: c._disconnected === true,
-      keepaliveExpired: conn?.keepaliveExpired ?? false,
-      shuttingDown: this.#lifecycle.shuttingDown || this.#ctx.broker.closed,
-      error: conn?.error ?? null
-    })
-    const at = conn === undefined ? now : reason === 'keepalive_timeout' ? conn.lastPacket : marked !== null ? conn.markedAt : now
-    const end: ConnectionEnd = {
-      clientId: c.id,
-      epoch: conn?.epoch ?? 0,
-      reason,
-      at,
-      lastHeartbeat: conn?.lastHeartbeat ?? null,
-      lastPacket: conn?.lastPacket ?? null
-    }
-    // Once Aedes is closing the client, every reader (its will, the status) gets this same answer.
-    if (conn !== undefined && c.closed) conn.end = end
-    return end
+    return connectionEnd(client, this.#ctx.now(), this.#lifecycle.shuttingDown || this.#ctx.broker.closed)
   }
 
   epochOf (client: Client): number | undefined { return internals(client)[CONNECTION]?.epoch }

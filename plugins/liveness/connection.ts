@@ -6,6 +6,7 @@
 import type { Client } from 'aedes'
 import { Conn } from './core.js'
 import type { TopicPredicate } from './rules.js'
+import { endReason } from './end-reason.js'
 import type { ConnectionEnd, OfflineReason } from './service.js'
 
 export const CONNECTION = Symbol('vigil.liveness.connection')
@@ -73,3 +74,34 @@ export class Connection extends Conn {
 /** Aedes' map of this node's connected clients by id (aedes.js; untyped in its .d.ts). */
 export const clientsOf = (broker: unknown): Record<string, Client | undefined> =>
   (broker as { clients: Record<string, Client | undefined> }).clients
+
+/**
+ * How and when a client's connection ended, from what Aedes shows of it and
+ * what liveness marked. Once Aedes is closing the client the answer is kept,
+ * so every reader (its will, its status) gets the same one.
+ */
+export function connectionEnd (client: Client, now: number, shuttingDown: boolean): ConnectionEnd {
+  const c = internals(client)
+  const conn = c[CONNECTION]
+  if (conn?.end != null) return conn.end
+  const marked = conn?.markedReason() ?? null
+  const reason = endReason({
+    marked,
+    disconnected: c._disconnected === true,
+    keepaliveExpired: conn?.keepaliveExpired ?? false,
+    shuttingDown,
+    error: conn?.error ?? null
+  })
+  // keepalive_timeout: the death is the last packet; a broker decision: when it was made.
+  const at = conn === undefined ? now : reason === 'keepalive_timeout' ? conn.lastPacket : marked !== null ? conn.markedAt : now
+  const end: ConnectionEnd = {
+    clientId: c.id,
+    epoch: conn?.epoch ?? 0,
+    reason,
+    at,
+    lastHeartbeat: conn?.lastHeartbeat ?? null,
+    lastPacket: conn?.lastPacket ?? null
+  }
+  if (conn !== undefined && c.closed) conn.end = end
+  return end
+}
