@@ -143,6 +143,22 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     await closed(socket)
   })
 
+  tap.test(`[${mode}] a client's will is not a heartbeat: a silent client that drops goes silent -> offline, never back online`, async (t) => {
+    const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
+    const obs = await observe(t, broker.url)
+    // The will's topic matches the default heartbeatTopics ["#"].
+    const device = await connectClient(t, broker.url, { clientId: 'willful-1', keepalive: 1, will: willOf('willful-1') })
+    await obs.waitFor('willful-1', (s) => s.state === 'silent', 4000, 'silent')
+    const wills = await connectClient(t, broker.url, { clientId: 'will-watch-1' })
+    const willsReceived = collect(wills)
+    await subscribe(wills, 'wills/willful-1', 1)
+    device.stream.destroy()
+    await waitFor(() => willsReceived[0], 3000, 'the will')
+    await obs.waitFor('willful-1', (s) => s.state === 'offline', 3000, 'offline')
+    await sleep(300)
+    t.same(obs.of('willful-1').map((s) => s.state), ['online', 'silent', 'offline'], 'the will did not count as a heartbeat')
+  })
+
   tap.test(`[${mode}] a SUBSCRIBE counts as a packet: keepalive_timeout dates the death from it`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
