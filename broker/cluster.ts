@@ -9,6 +9,8 @@ import type { Aedes } from 'aedes'
 export interface ClusterService {
   /** This node's id. */
   readonly nodeId: string
+  /** Aedes' heartbeat period (ms); a node silent for 3 of them is lost. */
+  readonly heartbeatMs: number
   /** Last heartbeat time (ms, this node's clock) of a node, alive or lost; undefined if never seen. */
   lastSeen(nodeId: string): number | undefined
   /** Nodes heard from within the liveness window (this one included). */
@@ -47,6 +49,7 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
   check.unref()
   return {
     nodeId,
+    heartbeatMs,
     lastSeen: (id) => id === nodeId ? now() : lastSeen.get(id),
     aliveNodes: () => [nodeId, ...[...lastSeen.keys()].filter((id) => id !== nodeId && !lost.has(id))],
     onNodeLost (listener) {

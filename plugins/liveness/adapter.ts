@@ -25,8 +25,6 @@ import { StatusTopic } from './status-topic.js'
 
 /** Sweep period (ms): `silent` is detected within silentAfter + 2 x this. */
 export const SWEEP_MS = 250
-/** How long a node_lost claim keeps other nodes from publishing the same loss. */
-const NODE_LOST_CLAIM_MS = 60_000
 const SHUTDOWN_PUBLISH_MS = 5_000
 
 type Config = VigilConfig['liveness']
@@ -99,8 +97,9 @@ export class LivenessAdapter implements LivenessService {
       try { this.#received(packet.topic, packet.payload, false) } catch (err) { ctx.reportError(err, 'status message ignored') }
       done()
     }, () => {})
-    ctx.maybe('cluster')?.onNodeLost((node, lastSeen) => {
-      this.#nodeLost(node, lastSeen).catch((err) => ctx.reportError(err, 'node_lost statuses failed'))
+    const cluster = ctx.maybe('cluster')
+    cluster?.onNodeLost((node, lastSeen) => {
+      this.#nodeLost(node, lastSeen, cluster.heartbeatMs).catch((err) => ctx.reportError(err, 'node_lost statuses failed'))
     })
     this.#timer = setInterval(() => {
       try { this.#sweep() } catch (err) { ctx.reportError(err, 'liveness sweep failed') }
@@ -352,11 +351,13 @@ export class LivenessAdapter implements LivenessService {
    * claims the loss (Redis SET NX) and publishes them offline, node_lost, since
    * the node's last heartbeat (CONTRACT.md sections 3 and 4).
    */
-  async #nodeLost (node: string, lastSeen: number): Promise<void> {
+  async #nodeLost (node: string, lastSeen: number, heartbeatMs: number): Promise<void> {
     if (this.#view.connectedOn(node).length === 0) return
     const redis = this.#ctx.redis
     if (redis !== null) {
-      const claimed = await redis.set(`vigil:liveness:node-lost:${node}`, this.#ctx.nodeId, 'PX', NODE_LOST_CLAIM_MS, 'NX')
+      // The claim outlives the spread between nodes noticing the same loss (they check every
+      // half heartbeat) but not the 3 heartbeats it takes to lose the node again after it is back.
+      const claimed = await redis.set(`vigil:liveness:node-lost:${node}`, this.#ctx.nodeId, 'PX', 3 * heartbeatMs, 'NX')
       if (claimed !== 'OK') return
     }
     this.#declareLost(node, lastSeen, () => false)

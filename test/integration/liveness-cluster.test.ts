@@ -80,3 +80,32 @@ t.test('a node that stops beating: its clients go offline with reason node_lost,
   const ends: ConnectionEnd[] = [...a.ends.values()]
   t.same(ends, [], 'no will went out through node A')
 })
+
+t.test('a node lost, back, and lost again: the second loss is reported too', async (t) => {
+  const redis = await startRedis(t)
+  const a = await startFleet(t, 'redis', {}, redis.url)
+  const b = await startFleet(t, 'redis', {}, redis.url)
+  const c = await startFleet(t, 'redis', {}, redis.url)
+  const onB = await observe(t, b.broker.url)
+  const aedesA = a.broker.broker as unknown as { id: string, _heartbeatInterval: NodeJS.Timeout, publish(p: object, cb: () => void): void }
+  await connectClient(t, a.broker.url, { clientId: 'twice-1' })
+  await onB.waitFor('twice-1', (s) => s.state === 'online', 5000, 'online')
+  await sleep(600)
+  clearInterval(aedesA._heartbeatInterval)
+  const first = await onB.waitFor('twice-1', (s) => s.state === 'offline', 6000, 'first node_lost')
+  t.equal(first.reason, 'node_lost')
+  // Node A beats again (a frozen process thawing), a client connects there, then A stops again.
+  const beat = (): void => aedesA.publish({ topic: `$SYS/${aedesA.id}/heartbeat`, payload: Buffer.from(aedesA.id) }, () => {})
+  beat()
+  const beating = setInterval(beat, 500)
+  t.teardown(() => clearInterval(beating))
+  await connectClient(t, a.broker.url, { clientId: 'twice-2' })
+  await onB.waitFor('twice-2', (s) => s.state === 'online', 5000, 'online on the thawed node')
+  await sleep(600)
+  clearInterval(beating)
+  const second = await onB.waitFor('twice-2', (s) => s.state === 'offline', 6000, 'second node_lost')
+  t.equal(second.reason, 'node_lost', 'the second loss of the same node is reported')
+  await sleep(1000)
+  t.equal(onB.of('twice-2').filter((s) => s.state === 'offline').length, 1, 'once, cluster-wide')
+  t.equal(c.broker.services.need('liveness').get('twice-2')?.reason, 'node_lost', 'every node sees it')
+})
