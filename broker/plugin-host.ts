@@ -269,7 +269,7 @@ export class PluginHost {
         try {
           current = entry.fn.call(entry.hooks, client, current)
         } catch (err) {
-          this.reportError(fns[i]!.plugin, err, 'authorizeForward failed (withheld)')
+          this.reportError(entry.plugin, err, 'authorizeForward failed (withheld)')
           return null
         }
       }
