@@ -144,9 +144,12 @@ export class PluginHost {
       need: (key) => deps.services.need(key),
       maybe: (key) => deps.services.maybe(key),
       on: <E extends keyof BrokerEvents>(event: E, listener: (...args: BrokerEvents[E]) => void) => {
-        (deps.broker.on as (e: string, l: (...a: unknown[]) => void) => void)(event, (...args: unknown[]) => {
+        const call = listener as (a: unknown, b: unknown) => void
+        // Fixed arity (every broker event has at most two arguments): 'ping' and 'ack'
+        // fire per packet, and a rest parameter would allocate an array each time.
+        (deps.broker.on as (e: string, l: (a: unknown, b: unknown) => void) => void)(event, (a, b) => {
           try {
-            listener(...(args as BrokerEvents[E]))
+            call(a, b)
           } catch (err) {
             this.reportError(plugin.name, err, `${event} listener failed`)
           }
