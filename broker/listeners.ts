@@ -63,7 +63,8 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
     // With Nagle on, a small write waits for the ACK of the previous one, and the client's
     // delayed ACK makes that up to 40 ms (seen in test/integration/wills-cluster.test.ts: a
     // will reached a subscriber 28 ms after it was published). The price is throughput under
-    // flat-out QoS 0 fan-in on loopback: 0.74x of bare Aedes instead of ~0.88x (bench/RESULTS.md).
+    // flat-out QoS 0 fan-in on loopback: 0.74x of bare Aedes instead of ~0.88x (measured by hand
+    // with this option removed; bench/RESULTS.md, fanin).
     const tcp = createTcpServer({ noDelay: true }, (socket) => handle(socket))
     servers.push(tcp)
     const mqttPort = await listen(tcp, mqtt.port, mqtt.host, 'mqtt')

@@ -180,8 +180,9 @@ export class LivenessAdapter implements LivenessService {
   /**
    * The one per-PUBLISH hook: refuses the broker's status space, stamps the
    * packet and counts the heartbeat. Counting here rather than in `published`
-   * saves a second hook call per message (measured: each hook slot a plugin
-   * fills costs about 1-2 % of QoS 0 fan-in). Liveness is registered before
+   * saves a second hook call per message (two empty hooks cost 1.7 % of QoS 0
+   * fan-in with bound calls, about 0.7 % since the host calls them unbound:
+   * `liveness-overhead.js ... empty-hooks`, bench/RESULTS.md). Liveness is registered before
    * any plugin that may refuse a publish; a PUBLISH another plugin refuses
    * still shows the device's application is running.
    */
