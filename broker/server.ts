@@ -113,10 +113,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     async start () {
       bundle = createPersistence(config.persistence.redis, log)
       // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
-      hideDollarRetained(bundle.persistence, (err) => {
-        if (host !== null) host.reportError('core', err, 'retained lookup for a SUBSCRIBE failed')
-        else log.error({ err: errorMessage(err) }, 'retained lookup for a SUBSCRIBE failed')
-      })
+      hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
       const aedes = new Aedes({
         id: nodeId,
         persistence: bundle.persistence,
