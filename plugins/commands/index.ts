@@ -20,6 +20,7 @@ import { commandPayload, isCommandId, parseAck, parseCommandRequest, type Comman
 import { CommandRunner } from './runner.js'
 import { MemoryCommandStore, RedisCommandStore, type CommandStore } from './store.js'
 import { fillTemplate, isAddressable, needsUsername, topicPattern } from './topics.js'
+import { publishAsync } from '../../broker/publish.js'
 
 export const COMMAND_OUTCOMES = ['acked', 'failed', 'timeout', 'rejected_offline'] as const
 
@@ -54,10 +55,7 @@ export const commandsPlugin = definePlugin({
     const store: CommandStore = ctx.redis !== null ? new RedisCommandStore(ctx.redis) : new MemoryCommandStore(ctx.now)
     const runner = new CommandRunner({
       now: ctx.now,
-      publish: (topic, payload) => new Promise<void>((resolve, reject) => {
-        const packet = { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false } as PublishPacket
-        broker.publish(packet, (err) => err ? reject(err) : resolve())
-      })
+      publish: async (topic, payload) => await publishAsync(broker, { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false } as PublishPacket)
     })
 
     const onAck = (packet: AedesPublishPacket, done: () => void): void => {

@@ -7,6 +7,7 @@
  */
 import type { Aedes, PublishPacket } from 'aedes'
 import type { EpochSource } from './epochs.js'
+import { publishAsync } from '../../broker/publish.js'
 
 export class StatusPublisher {
   readonly #broker: Aedes
@@ -51,8 +52,6 @@ export class StatusPublisher {
 
   #send (topic: string, payload: Buffer): Promise<void> {
     const packet = { cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false } as PublishPacket
-    return new Promise((resolve, reject) => {
-      this.#broker.publish(packet, (err?: Error | null) => { if (err) reject(err); else resolve() })
-    })
+    return publishAsync(this.#broker, packet)
   }
 }

@@ -4,17 +4,12 @@
  * every retained message under `devices/{clientId}/#`, and forget it in the
  * fleet view. Memory and Redis mode.
  */
+import type { DecommissionService } from '../api/decommission-service.js'
 import type { LivenessService } from '../liveness/service.js'
 import type { KickRelay } from './kick-relay.js'
 import type { StatusTopic } from './status-topic.js'
 
-export interface DecommissionService {
-  decommission(clientId: string): Promise<{ kicked: boolean, cleared: number }>
-}
-
-declare module '../../broker/services.js' {
-  interface Services { decommission: DecommissionService }
-}
+export type { DecommissionService }
 
 export interface DecommissionDeps {
   liveness: LivenessService | undefined

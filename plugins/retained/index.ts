@@ -20,6 +20,7 @@ import type { Due, RetainedStore } from './store.js'
 import { MemoryRetainedStore } from './store-memory.js'
 import { RedisRetainedStore } from './store-redis.js'
 import { Sweeper, type SweepResult } from './sweeper.js'
+import { publishAsync } from '../../broker/publish.js'
 
 export type { DecommissionService } from './decommission.js'
 export type { SweepResult } from './sweeper.js'
@@ -217,12 +218,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
 
 /** An empty retained publish through the broker: subscribers see the clear, the store forgets [MQTT-3.3.1-10]. */
 function publishEmptyRetained (broker: Aedes, topic: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    broker.publish({ cmd: 'publish', topic, payload: EMPTY, qos: 1, retain: true, dup: false }, (err) => {
-      if (err !== undefined && err !== null) reject(err)
-      else resolve()
-    })
-  })
+  return publishAsync(broker, { cmd: 'publish', topic, payload: EMPTY, qos: 1, retain: true, dup: false })
 }
 
 /** The topics of every retained message the persistence holds, in batches. */

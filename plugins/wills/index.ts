@@ -25,6 +25,7 @@ import { recoverWillsOf } from './recovery.js'
 import { stampPayload, type Death } from './stamp.js'
 import { memoryPendingStore } from './store-memory.js'
 import { redisPendingStore } from './store-redis.js'
+import { publishAsync } from '../../broker/publish.js'
 
 /** A will packet as Aedes hands it over: persistence adds clientId and brokerId (putWill). */
 interface WillPacket extends PublishPacket {
@@ -229,10 +230,7 @@ export const willsPlugin = definePlugin({
         metrics.suppressed(decision.cause)
         return
       }
-      await new Promise<void>((resolve, reject) => {
-        broker.publish({ cmd: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false },
-          (err) => { if (err) reject(err); else resolve() })
-      })
+      await publishAsync(broker, { cmd: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false })
       metrics.published(will.reason)
     }
 

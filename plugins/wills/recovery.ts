@@ -17,6 +17,7 @@
  * other plugins' rules apply to it too.
  */
 import type { Aedes, PublishPacket } from 'aedes'
+import { publishAsync } from '../../broker/publish.js'
 
 interface WillRecord extends PublishPacket { clientId: string, brokerId: string }
 interface WillPersistence {
@@ -40,7 +41,7 @@ export async function recoverWillsOf (broker: Aedes, lostNodeId: string, onError
       broker.authorizePublish(null, will, (err) => resolve(err === null || err === undefined))
     })
     if (allowed) {
-      await new Promise<void>((resolve, reject) => broker.publish(will, (err) => { if (err) reject(err); else resolve() }))
+      await publishAsync(broker, will)
       published++
     }
     // Published or refused (held, suppressed, lost the claim): it must not be swept again.
