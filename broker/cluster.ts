@@ -13,8 +13,6 @@ export interface ClusterService {
   readonly heartbeatMs: number
   /** Last heartbeat time (ms, this node's clock) of a node, alive or lost; undefined if never seen. */
   lastSeen(nodeId: string): number | undefined
-  /** Nodes heard from within the liveness window (this one included). */
-  aliveNodes(): string[]
   /** Called once per node when it misses 3 heartbeats. Returns an unsubscribe. */
   onNodeLost(listener: (nodeId: string, lastSeen: number) => void): () => void
 }
@@ -51,7 +49,6 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
     nodeId,
     heartbeatMs,
     lastSeen: (id) => id === nodeId ? now() : lastSeen.get(id),
-    aliveNodes: () => [nodeId, ...[...lastSeen.keys()].filter((id) => id !== nodeId && !lost.has(id))],
     onNodeLost (listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -77,12 +77,14 @@ export class LivenessAdapter implements LivenessService {
     })
     ctx.on('ping', (_packet, client) => {
       const conn = internals(client)[CONNECTION]
-      if (conn !== undefined) conn.lastPacket = conn.lastPing = ctx.now()
+      if (conn === undefined) return
+      conn.lastPing = ctx.now()
+      this.#core.packet(conn, conn.lastPing)
     })
     // Any packet from the client proves the connection, not the application.
     const packetSeen = (client: Client): void => {
       const conn = internals(client)[CONNECTION]
-      if (conn !== undefined) conn.lastPacket = ctx.now()
+      if (conn !== undefined) this.#core.packet(conn, ctx.now())
     }
     ctx.on('ack', (_packet, client) => packetSeen(client))
     ctx.on('subscribe', (_subscriptions, client) => packetSeen(client))
