@@ -25,7 +25,6 @@ import { StatusTopic } from './status-topic.js'
 
 /** Sweep period (ms): `silent` is detected within silentAfter + 2 x this. */
 export const SWEEP_MS = 250
-const SHUTDOWN_PUBLISH_MS = 5_000
 
 type Config = VigilConfig['liveness']
 interface Packet { topic: string, payload: Buffer | string }
@@ -226,9 +225,8 @@ export class LivenessAdapter implements LivenessService {
       if (conn.tracked) this.#finish(conn, end)
     }
     for (const hold of this.#holds.drain()) this.#release(hold)
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.#publisher.idle(), new Promise((resolve) => { timer = setTimeout(resolve, SHUTDOWN_PUBLISH_MS) })])
-    clearTimeout(timer)
+    // The host bounds every plugin's beforeShutdown (broker/server.ts): no timer of our own.
+    await this.#publisher.idle()
   }
 
   #close (): void {
