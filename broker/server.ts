@@ -11,6 +11,7 @@ import { defaultPlugins } from '../plugins/index.js'
 import { trackCluster } from './cluster.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
+import { boundEmitterDepth } from './emitter-depth.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
 import { startListeners, type ListenerPorts, type Listeners } from './listeners.js'
@@ -112,6 +113,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
 
     async start () {
       bundle = createPersistence(config.persistence.redis, log)
+      // A storm of synchronously delivered messages must not recurse off the stack (emitter-depth.ts).
+      boundEmitterDepth(bundle.mq)
       // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
       hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
       const aedes = new Aedes({
