@@ -15,9 +15,12 @@ export const VIGIL_MAIN = fileURLToPath(new URL('../../dist/broker/main.js', imp
 export const envWithoutVigil = (): NodeJS.ProcessEnv =>
   Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VIGIL_')))
 
-/** Start vigil with `vars` and resolve once its MQTT port (VIGIL_MQTT_PORT) accepts a client. */
-export async function startVigilProcess (t: Teardown, vars: Record<string, string>): Promise<{ child: ChildProcess, url: string, stderr(): string }> {
-  const child = spawn(process.execPath, [VIGIL_MAIN], { env: { ...envWithoutVigil(), ...vars }, stdio: ['ignore', 'ignore', 'pipe'] })
+/**
+ * Start vigil with `vars` and resolve once its MQTT port (VIGIL_MQTT_PORT) accepts a client.
+ * `nodeArgs` go to node before the script (e.g. V8 flags, which NODE_OPTIONS refuses).
+ */
+export async function startVigilProcess (t: Teardown, vars: Record<string, string>, nodeArgs: string[] = []): Promise<{ child: ChildProcess, url: string, stderr(): string }> {
+  const child = spawn(process.execPath, [...nodeArgs, VIGIL_MAIN], { env: { ...envWithoutVigil(), ...vars }, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
