@@ -1,11 +1,11 @@
 /**
  * Reconnect storms (issue 11), the issue's shape: devices with a will and no
- * birth; every socket dies at once and the whole fleet reconnects, twice;
- * then three takeover races (the new CONNECTs first, the old sockets die while
- * the broker takes them over); one clean takeover; one last mass close. 2,000 devices were enough to
- * end an unfixed broker with `RangeError: Maximum call stack size exceeded`
- * (the emitter drained its queue by recursion, broker/emitter-depth.ts). The
- * broker is a real `vigil` process, so a crash is an exit, not a dead runner.
+ * birth; every socket dies at once and the whole fleet reconnects, twice; then
+ * three takeover races (the new CONNECTs first, the old sockets die while the
+ * broker takes them over); one clean takeover; one last mass close. The unfixed
+ * broker ended with `RangeError: Maximum call stack size exceeded` (the emitter
+ * drained its queue by recursion, broker/emitter-depth.ts) in every run of this
+ * file. The broker is a real `vigil` process: a crash is an exit, not a dead runner.
  */
 import t from 'tap'
 import { StormFleet, StormWatcher, type Seen } from '../../bench/storm-fleet.js'
