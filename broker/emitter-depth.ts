@@ -67,18 +67,19 @@ export function boundEmitterDepth (mq: object, maxDepth = MAX_EMITTER_DEPTH): vo
       run.call(this, message, callback)
     } finally {
       depth--
-    }
-    if (depth === 0 && deferred > 0) {
-      // The outermost frame: hand the held slots back one by one. released()
-      // runs the next queued message through this function again, at depth 2.
-      depth = 1
-      try {
-        while (deferred > 0) {
-          deferred--
-          this._released()
+      // The outermost frame (even one a subscriber's throw is unwinding: the held
+      // slots must not be lost) hands them back one by one. released() runs the
+      // next queued message through this function again, one frame down.
+      if (depth === 0 && deferred > 0) {
+        depth = 1
+        try {
+          while (deferred > 0) {
+            deferred--
+            this._released()
+          }
+        } finally {
+          depth = 0
         }
-      } finally {
-        depth = 0
       }
     }
     return this

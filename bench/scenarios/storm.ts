@@ -5,8 +5,9 @@
  * later). Per round: reconnects/s and the time until every device is settled
  * again (its newest birth on the device topic, with --birth 1; and, where the
  * broker has it, `$liveness` online at a newer epoch). Then: CONNACK p50/p99,
- * stale statuses left after the last round, broker RSS peak, and whether the
- * broker survived. `--birth 0` is the issue's exact shape (no device publishes).
+ * stale statuses left after the last round, broker RSS peak; then one last mass
+ * close with no reconnect (time until every will is out), and whether the
+ * broker survived all of it. `--birth 0` is the issue's exact shape (no device publishes).
  */
 import { StormFleet, StormWatcher } from '../storm-fleet.js'
 import { Monitor } from '../self-check.js'
@@ -75,6 +76,7 @@ export const storm: Scenario<StormOptions> = {
     const rounds: RoundFigures[] = []
     let crashed = 0
     let lastBefore = new Map<string, number>()
+    let finalCloseMs = NaN
     try {
       const first = await fleet.round('storm')
       if (first.failed > 0) throw new Error(`${first.failed} of ${o.clients} devices could not connect`)
@@ -100,7 +102,18 @@ export const storm: Scenario<StormOptions> = {
       // birth / online) shows up after settling: look again after a grace period.
       await sleep(o.graceMs)
       const stale = judged && crashed === 0 ? watcher.unsettled(o.birth ? fleet.boot : null, target.liveness, lastBefore).length : NaN
-      if (crashed === 0 && !alive()) { crashed = 1; notes.push('broker died after the last round') }
+      // Last, the mass close nobody reconnects from (issue 11 died 0.5 s after one):
+      // every will and offline status at once. Alive after they are all out, and a grace?
+      if (crashed === 0) {
+        const wills = countWills(watcher)
+        fleet.closeAll()
+        const closeStarted = nowMs()
+        const deadline = Date.now() + o.settleMs
+        while (countWills(watcher) - wills < o.clients && Date.now() < deadline && alive()) await sleep(10)
+        finalCloseMs = nowMs() - closeStarted
+        await sleep(o.graceMs)
+        if (!alive()) { crashed = 1; notes.push('broker died in the final mass close') }
+      }
       const selfCheck = monitor.finish()
       const lat = summarizeLatencies(latencies)
       const reconnected = rounds.reduce((a, r) => a + r.reconnectRate * r.connackMs / 1000, 0)
@@ -120,6 +133,8 @@ export const storm: Scenario<StormOptions> = {
           stale,
           stormWills: rounds.filter((r) => r.mode === 'storm').reduce((a, r) => a + r.wills, 0),
           takeoverWills: rounds.filter((r) => r.mode === 'takeover').reduce((a, r) => a + r.wills, 0),
+          /** The final mass close: until every device's will is out. */
+          finalCloseMs,
           brokerRssBeforeMiB: rssBefore !== null ? rssBefore / 2 ** 20 : NaN,
           brokerRssMiB: (selfCheck.brokerRssMax ?? NaN) / 2 ** 20,
           brokerCpuPct: (selfCheck.brokerCpuMean ?? NaN) * 100,
