@@ -27,7 +27,7 @@ import { StatusTopic } from './status-topic.js'
 export const SWEEP_MS = 250
 
 type Config = VigilConfig['liveness']
-interface Packet { topic: string, payload: Buffer | string }
+interface Packet { topic: string, payload: Buffer | string, brokerId?: string }
 
 export class LivenessAdapter implements LivenessService {
   readonly #ctx: PluginContext<Config>
@@ -95,6 +95,10 @@ export class LivenessAdapter implements LivenessService {
       done()
     }, () => {})
     broker.subscribe(this.#topic.filter, (packet: Packet, done: () => void) => {
+      // This node's own statuses are in the view already (#emit): skip them before
+      // JSON.parse, by the publishing broker's id. A storm sends thousands back to us.
+      // Empty payloads (clears) still go through: forgetting relies on them.
+      if (packet.brokerId === broker.id && packet.payload.length > 0) return done()
       try { this.#received(packet.topic, packet.payload, false) } catch (err) { ctx.reportError(err, 'status message ignored') }
       done()
     }, () => {})
