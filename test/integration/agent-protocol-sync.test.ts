@@ -34,6 +34,10 @@ t.test('command ack, byte for byte', async (t) => {
   t.equal(core('ack', 'c-2', 'ok', '{"a":[1,2,{"b":null}]}'), ackPayload('c-2', true, { a: [1, 2, { b: null }] }))
 })
 
+t.test('a missing firmware build fails with how to build it, never a silent skip', async (t) => {
+  t.throws(() => firmwareBinary('/nonexistent/firmware/build/vigil-agent'), /vigil-agent is missing: build the firmware first with `make -C firmware`/)
+})
+
 t.test('topics', async (t) => {
   const topics = deviceTopics('gw-7')
   t.same(core('topics', 'gw-7').split('\n'), [topics.status, topics.heartbeat, topics.telemetry, topics.commands, topics.ack])
