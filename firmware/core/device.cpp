@@ -19,7 +19,7 @@ Device::Device(const DeviceConfig& config, Transport& transport, Hooks& hooks, P
 }
 
 void Device::on_connected(uint64_t now_ms) {
-  if (!valid_ || state_ == DeviceState::Stopped) return;
+  if (!valid_ || state_ == DeviceState::Stopping) return;
   state_ = DeviceState::Online;
   // Birth first, so the retained status says `online` before anything else.
   const size_t n = encode_birth(payload_, sizeof payload_, hooks_.unix_time(), config_.fw, config_.boot);
@@ -157,7 +157,7 @@ void Device::drain() {
 }
 
 void Device::tick(uint64_t now_ms) {
-  if (state_ == DeviceState::Stopped || state_ == DeviceState::Stopping) return;
+  if (state_ == DeviceState::Stopping) return;
   if (now_ms >= next_sample_ms_) sample(now_ms);
   if (state_ != DeviceState::Online) return;
   if (now_ms >= next_heartbeat_ms_) send_heartbeat(now_ms);
@@ -167,12 +167,12 @@ void Device::tick(uint64_t now_ms) {
 uint64_t Device::next_deadline(uint64_t now_ms) const {
   uint64_t d = next_sample_ms_;
   if (state_ == DeviceState::Online && next_heartbeat_ms_ < d) d = next_heartbeat_ms_;
-  if (state_ == DeviceState::Stopped) d = now_ms + config_.heartbeat_ms;
+  if (state_ == DeviceState::Stopping) d = now_ms + config_.heartbeat_ms;
   return d < now_ms ? now_ms : d;
 }
 
 void Device::stop(uint64_t now_ms) {
-  if (state_ == DeviceState::Stopping || state_ == DeviceState::Stopped) return;
+  if (state_ == DeviceState::Stopping) return;
   const bool online = state_ == DeviceState::Online;
   state_ = DeviceState::Stopping;
   stop_at_ms_ = now_ms;

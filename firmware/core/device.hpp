@@ -76,7 +76,7 @@ struct DeviceConfig {
   uint32_t ack_wait_ms = 3000;
 };
 
-enum class DeviceState : uint8_t { Disconnected, Online, Stopping, Stopped };
+enum class DeviceState : uint8_t { Disconnected, Online, Stopping };
 
 class Device {
  public:

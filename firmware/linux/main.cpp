@@ -240,7 +240,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "vigil-agent: restarting\n");
   std::fflush(stderr);
   close(sig_fd);
-  sigprocmask(SIG_UNBLOCK, &signals, nullptr);
+  // The signal mask and pending signals survive execv: a SIGTERM that
+  // arrives now is handled (gracefully) by the new image.
   execv("/proc/self/exe", argv);
   std::perror("vigil-agent: re-exec failed");
   return 1;

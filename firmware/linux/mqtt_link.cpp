@@ -113,8 +113,14 @@ void MqttLink::shutdown(int wait_ms) {
   if (!thread_.joinable()) return;
   for (int waited = 0; !done_.load() && waited < wait_ms; waited += 10) ::usleep(10 * 1000);
   // A thread stuck in a blocking TCP connect is left behind; the process exits.
-  if (done_.load()) thread_.join();
-  else thread_.detach();
+  if (!done_.load()) {
+    thread_.detach();
+    return;
+  }
+  thread_.join();
+  mosquitto_destroy(mosq_);
+  mosq_ = nullptr;
+  mosquitto_lib_cleanup();
 }
 
 bool MqttLink::publish(const char* topic, const char* payload, size_t len, int qos, bool retain, int* msg_id) {

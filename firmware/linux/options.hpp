@@ -19,7 +19,7 @@ struct Options {
   uint16_t buffer_pages = 16;
   uint16_t page_size = 1024;
   double reconnect_min_s = 1;
-  double reconnect_max_s = 30;
+  double reconnect_max_s = 10;
   bool reconnect_fixed = false;
 };
 

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
-export const AGENT_BIN = fileURLToPath(new URL('../../firmware/build/vigil-agent', import.meta.url))
+/** FIRMWARE_AGENT_BIN overrides it, e.g. with firmware/build/vigil-agent-san (`make -C firmware agent-san`). */
+export const AGENT_BIN = process.env.FIRMWARE_AGENT_BIN ?? fileURLToPath(new URL('../../firmware/build/vigil-agent', import.meta.url))
 export const ENCODE_SAMPLE_BIN = fileURLToPath(new URL('../../firmware/build/encode-sample', import.meta.url))
 
 /** The path of a firmware build output, or an error saying how to build it (never a silent skip). */
