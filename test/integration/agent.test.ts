@@ -3,11 +3,12 @@
  * the device protocol end to end, and the silent device made for real by
  * stalling the agent's application loop while its MQTT thread keeps pinging.
  */
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { heartbeatPayload } from '../../bench/device-payloads.js'
-import { startAgent } from '../helpers/agent.js'
+import { AGENT_BIN, firmwareBinary, startAgent } from '../helpers/agent.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
 import { collect, connectClient, sleep, subscribe, waitFor, type Received } from '../helpers/clients.js'
 
@@ -161,4 +162,32 @@ t.test('the same command id twice -> acked twice, restart executed once (boot + 
   t.same(births().map((s) => s.boot), [1, 2], 'restarted once')
   t.equal(readFileSync(join(agent.stateDir, 'boot'), 'utf8'), '2\n', 'the boot counter in --state-dir')
   t.equal(agent.child.exitCode, null, 'the same process, re-executed')
+})
+
+t.test('a bad command line exits 2 with one line naming the option; --help exits 0', async (t) => {
+  const bin = firmwareBinary(AGENT_BIN)
+  const run = (...args: string[]) => spawnSync(bin, args, { encoding: 'utf8', timeout: 5000 })
+  const cases: Array<[string[], RegExp]> = [
+    [[], /--id: required/],
+    [['--id', 'a/b'], /--id: expected 1 to 64 characters without \/ \+ #, got "a\/b"/],
+    [['--id', 'x', '--port', '70000'], /--port: expected a port 1\.\.65535, got "70000"/],
+    [['--id', 'x', '--interval', 'soon'], /--interval: expected seconds/],
+    [['--id', 'x', '--keepalive', '2'], /--keepalive: expected seconds from 5/],
+    [['--id', 'x', '--username', 'u'], /--username and --password-file go together/],
+    [['--id', 'x', '--bogus'], /unknown argument "--bogus"/],
+    [['--id', 'x', '--password-file'], /--password-file: missing value/]
+  ]
+  for (const [args, message] of cases) {
+    const r = run(...args)
+    t.equal(r.status, 2, `exit 2 for ${args.join(' ') || '(no arguments)'}`)
+    t.match(r.stderr, message)
+    t.equal(r.stderr.trim().split('\n').length, 1, 'one line')
+  }
+  const help = run('--help')
+  t.equal(help.status, 0)
+  t.match(help.stdout, /usage: vigil-agent --id ID/)
+  t.match(run('--version').stdout, /^vigil-agent 0\.1\.0\n$/)
+  const unwritable = run('--id', 'x', '--state-dir', '/proc/vigil-agent-test')
+  t.equal(unwritable.status, 2)
+  t.match(unwritable.stderr, /--state-dir \/proc\/vigil-agent-test: cannot create/)
 })
