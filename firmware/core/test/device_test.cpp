@@ -367,3 +367,46 @@ TEST_CASE("next_deadline is the earlier of the next sample and, online, the next
   CHECK(r.d().next_deadline(r.now) == r.now + 250);
   CHECK(r.d().next_deadline(r.now + 10000) == r.now + 10000);
 }
+
+TEST_CASE("disconnect stops heartbeats; each reconnect sends a fresh birth (same boot), subscribes again, heartbeats at once") {
+  Rig r(1000);
+  r.d().on_connected(r.now);
+  r.advance(1000);
+  r.d().on_disconnected(r.now);
+  CHECK(r.d().state() == DeviceState::Disconnected);
+  r.transport.clear();
+  r.advance(3000);
+  CHECK(r.transport.on("devices/dev-1/heartbeat").empty());
+  r.d().on_connected(r.now);
+  const auto status = r.transport.on("devices/dev-1/status");
+  REQUIRE(status.size() == 1);
+  CHECK(status[0].payload == R"({"state":"online","ts":1763700000,"fw":"1.2.3","boot":7})");
+  CHECK(r.transport.subscriptions.size() == 2);
+  CHECK(r.transport.on("devices/dev-1/heartbeat").size() == 1);
+  CHECK(r.transport.sent[0].topic == "devices/dev-1/status");  // birth before anything else
+}
+
+TEST_CASE("the birth carries ts 0 while the device clock is not set") {
+  Rig r;
+  r.hooks.clock = 0;
+  r.d().on_connected(r.now);
+  CHECK(r.transport.sent[0].payload == R"({"state":"online","ts":0,"fw":"1.2.3","boot":7})");
+}
+
+TEST_CASE("once stopping, a reconnect publishes no birth and commands are ignored") {
+  Rig r;
+  r.d().stop(r.now);
+  r.d().on_connected(r.now);
+  const std::string cmd = R"({"id":"c-1","command":"echo"})";
+  r.d().on_command(cmd.data(), cmd.size(), r.now);
+  CHECK(r.transport.sent.empty());
+  CHECK(r.d().state() == DeviceState::Stopping);
+}
+
+TEST_CASE("a fractional heartbeat interval is announced as such") {
+  Rig r(500);
+  r.d().on_connected(r.now);
+  CHECK(r.transport.on("devices/dev-1/heartbeat")[0].payload.find("\"heartbeat_interval\":0.5}") != std::string::npos);
+  r.advance(2000);
+  CHECK(r.transport.on("devices/dev-1/heartbeat").size() == 5);
+}
