@@ -28,3 +28,20 @@ export const gracefulPayload = (): string => JSON.stringify({ state: 'offline', 
 
 export const ackPayload = (id: string, ok: boolean, result: unknown): string =>
   JSON.stringify({ id, status: ok ? 'ok' : 'error', result: result ?? null })
+
+/** One telemetry field: its value is written with at most `decimals` decimals, as the core does. */
+export interface TelemetryValue { name: string, value: number, decimals: number }
+
+/**
+ * `{"ts","seq",<fields>,"dropped"}`: `seq` numbers readings from 1 per boot,
+ * `dropped` counts readings the device's offline buffer dropped before this one.
+ */
+export function telemetryPayload (ts: number, seq: number, fields: readonly TelemetryValue[], dropped: number): string {
+  const out: Record<string, number> = { ts, seq }
+  for (const f of fields) {
+    const scale = 10 ** f.decimals
+    out[f.name] = Math.round(f.value * scale) / scale
+  }
+  out.dropped = dropped
+  return JSON.stringify(out)
+}

@@ -7,7 +7,7 @@
  * reconnect (plain or as a takeover).
  */
 import { connect, type Socket } from 'node:net'
-import { ackPayload, birthPayload, gracefulPayload, heartbeatPayload, willPayload } from './device-payloads.js'
+import { ackPayload, birthPayload, gracefulPayload, heartbeatPayload, telemetryPayload, willPayload } from './device-payloads.js'
 import { DISCONNECT, encodeAck, encodeConnect, encodePublish, encodeSubscribe, PacketParser, PINGREQ, type Incoming } from './mqtt-codec.js'
 
 export interface DeviceOptions {
@@ -34,6 +34,7 @@ export class Device {
   /** Epoch ms of the latest CONNACK. */
   connectedAt = 0
   commandsExecuted = 0
+  private telemetrySeq = 0
   private socket: Socket | null = null
   private hbTimer: NodeJS.Timeout | null = null
   private pingTimer: NodeJS.Timeout | null = null
@@ -65,6 +66,7 @@ export class Device {
     const socket = connect({ host, port, noDelay: true })
     const parser = new PacketParser()
     this.boot++
+    this.telemetrySeq = 0
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { socket.destroy(); reject(new Error(`${id}: no CONNACK within ${timeoutMs} ms`)) }, timeoutMs)
       socket.once('error', (err) => { clearTimeout(timer); reject(err) })
@@ -124,7 +126,10 @@ export class Device {
         ts: Math.floor(now / 1000), uptime: Math.floor((now - this.startedAt) / 1000),
         heap: 100_000, rssi: -60, interval: heartbeatMs / 1000
       }), 0, false), true)
-      if (telemetry) this.write(encodePublish(`devices/${id}/telemetry`, JSON.stringify({ t: 20 + Math.random() }), 0, false), true)
+      if (telemetry) {
+        this.write(encodePublish(`devices/${id}/telemetry`, telemetryPayload(Math.floor(now / 1000), ++this.telemetrySeq,
+          [{ name: 't', value: 20 + Math.random(), decimals: 2 }], 0), 0, false), true)
+      }
       this.hbTimer = setTimeout(beat, next(false))
     }
     this.hbTimer = setTimeout(beat, next(true))

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import t from 'tap'
-import { ackPayload, birthPayload, deviceTopics, gracefulPayload, heartbeatPayload, willPayload } from '../../bench/device-payloads.js'
+import { ackPayload, birthPayload, deviceTopics, gracefulPayload, heartbeatPayload, telemetryPayload, willPayload } from '../../bench/device-payloads.js'
 import { ENCODE_SAMPLE_BIN, firmwareBinary } from '../helpers/agent.js'
 
 const core = (...args: string[]): string => execFileSync(firmwareBinary(ENCODE_SAMPLE_BIN), args, { encoding: 'utf8' }).replace(/\n$/, '')
@@ -32,6 +32,18 @@ t.test('command ack, byte for byte', async (t) => {
   t.equal(core('ack', 'c-1', 'ok', '{}'), ackPayload('c-1', true, {}))
   t.equal(core('ack', '7f1c-uuid', 'error', '"unknown_command"'), ackPayload('7f1c-uuid', false, 'unknown_command'))
   t.equal(core('ack', 'c-2', 'ok', '{"a":[1,2,{"b":null}]}'), ackPayload('c-2', true, { a: [1, 2, { b: null }] }))
+})
+
+t.test('telemetry, byte for byte', async (t) => {
+  const cases = [
+    { ts: 1763700000, seq: 1, dropped: 0, fields: [{ name: 't', value: 20.5, decimals: 2 }] },
+    { ts: 5, seq: 77, dropped: 12, fields: [{ name: 'load1', value: 0.25, decimals: 2 }, { name: 'mem_avail_kb', value: 812345, decimals: 0 }] },
+    { ts: 0, seq: 3, dropped: 0, fields: [{ name: 't', value: 21, decimals: 2 }, { name: 'rh', value: -3.5, decimals: 1 }] }
+  ]
+  for (const c of cases) {
+    const args = c.fields.map((f) => `${f.name}:${f.value}:${f.decimals}`)
+    t.equal(core('telemetry', String(c.ts), String(c.seq), String(c.dropped), ...args), telemetryPayload(c.ts, c.seq, c.fields, c.dropped), args.join(' '))
+  }
 })
 
 t.test('a missing firmware build fails with how to build it, never a silent skip', async (t) => {
