@@ -27,6 +27,7 @@ export function firmwareBinary (path: string): string {
 export interface AgentOptions {
   id: string
   port: number
+  host?: string
   /** --interval, seconds. */
   interval?: number
   keepalive?: number
@@ -45,7 +46,7 @@ export interface Agent {
 export function startAgent (t: Teardown, options: AgentOptions): Agent {
   const bin = firmwareBinary(AGENT_BIN)
   const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'vigil-agent-'))
-  const args = ['--id', options.id, '--host', '127.0.0.1', '--port', String(options.port),
+  const args = ['--id', options.id, '--host', options.host ?? '127.0.0.1', '--port', String(options.port),
     '--interval', String(options.interval ?? 1), '--state-dir', stateDir,
     '--keepalive', String(options.keepalive ?? 10), ...(options.extra ?? [])]
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] })

@@ -10,6 +10,7 @@ import t from 'tap'
 import { heartbeatPayload } from '../../bench/device-payloads.js'
 import { AGENT_BIN, firmwareBinary, startAgent } from '../helpers/agent.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { makeCerts } from '../helpers/certs.js'
 import { collect, connectClient, sleep, subscribe, waitFor, type Received } from '../helpers/clients.js'
 
 const json = (m: Received): Record<string, unknown> => JSON.parse(m.payload.toString()) as Record<string, unknown>
@@ -190,4 +191,23 @@ t.test('a bad command line exits 2 with one line naming the option; --help exits
   const unwritable = run('--id', 'x', '--state-dir', '/proc/vigil-agent-test')
   t.equal(unwritable.status, 2)
   t.match(unwritable.stderr, /--state-dir \/proc\/vigil-agent-test: cannot create/)
+})
+
+t.test('--cafile: the agent connects over TLS, verifying the broker\'s certificate', async (t) => {
+  const certs = makeCerts(t)
+  const broker = await startBroker(t, { mqtt: { tls: { port: 0, cert: certs.cert, key: certs.key } } })
+  const obs = await observer(t, broker, 'gw-tls')
+  const agent = startAgent(t, { id: 'gw-tls', host: 'localhost', port: broker.ports.tls!, interval: 1, extra: ['--cafile', certs.cert] })
+  const birth = await waitFor(() => obs.on('status')[0], 5000, 'birth over TLS')
+  t.match(json(birth), { state: 'online', boot: 1 })
+  agent.child.kill('SIGTERM')
+  t.equal(await agent.exited, 0)
+
+  // A CA that did not sign the broker's certificate: no connection, retried with backoff.
+  const other = makeCerts(t)
+  const refused = startAgent(t, { id: 'gw-tls-bad', host: 'localhost', port: broker.ports.tls!, interval: 1, extra: ['--cafile', other.cert, '--reconnect-max', '0.5'] })
+  await waitFor(() => /connection lost|failed/.test(refused.stderr()) ? true : null, 5000, 'a refused TLS handshake')
+  await sleep(500)
+  t.equal(state(broker, 'gw-tls-bad'), undefined, 'never connected')
+  t.equal(refused.child.exitCode, null, 'still running, retrying')
 })
