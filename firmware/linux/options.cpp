@@ -129,7 +129,8 @@ bool parse_options(int argc, char** argv, Options* o, std::string* error, bool* 
     return false;
   }
   if (o->port == 0) o->port = o->cafile.empty() ? 1883 : 8883;
-  if (o->reconnect_max_s < o->reconnect_min_s) o->reconnect_max_s = o->reconnect_min_s;
+  // A maximum below the minimum asks for fast retries: the minimum follows it down.
+  if (o->reconnect_max_s < o->reconnect_min_s) o->reconnect_min_s = o->reconnect_max_s;
   return true;
 }
 

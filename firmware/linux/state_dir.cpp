@@ -12,6 +12,14 @@ namespace agent {
 
 bool StateDir::open(const std::string& dir, std::string* error) {
   dir_ = dir;
+  // mkdir -p: every missing level, then the directory itself.
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+    const std::string parent = dir.substr(0, slash);
+    if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST) {
+      *error = "--state-dir " + dir + ": cannot create " + parent + ": " + std::strerror(errno);
+      return false;
+    }
+  }
   if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) {
     *error = "--state-dir " + dir + ": cannot create: " + std::strerror(errno);
     return false;
