@@ -211,3 +211,17 @@ t.test('--cafile: the agent connects over TLS, verifying the broker\'s certifica
   t.equal(state(broker, 'gw-tls-bad'), undefined, 'never connected')
   t.equal(refused.child.exitCode, null, 'still running, retrying')
 })
+
+t.test('with no broker the agent retries with jittered exponential backoff, or a fixed delay', async (t) => {
+  const probe = await startBroker(t)
+  const deadPort = port(probe)
+  await probe.close()  // a port nothing listens on any more
+  const delays = (stderr: string) => [...stderr.matchAll(/retrying in (\d+) ms/g)].map((m) => Number(m[1]))
+  const backoff = startAgent(t, { id: 'gw-backoff', port: deadPort, extra: ['--reconnect-min', '0.1', '--reconnect-max', '0.8'] })
+  const fixed = startAgent(t, { id: 'gw-fixed', port: deadPort, extra: ['--reconnect-min', '0.15', '--reconnect-fixed'] })
+  await waitFor(() => delays(backoff.stderr()).length >= 6 && delays(fixed.stderr()).length >= 6 ? true : null, 10_000, 'six retries each')
+  const d = delays(backoff.stderr()).slice(0, 6)
+  const bases = [100, 200, 400, 800, 800, 800]
+  d.forEach((ms, i) => t.ok(ms >= bases[i]! / 2 && ms <= bases[i]!, `attempt ${i + 1}: ${ms} ms in [${bases[i]! / 2}, ${bases[i]}]`))
+  t.same(delays(fixed.stderr()).slice(0, 6), [150, 150, 150, 150, 150, 150], 'fixed: the same delay every time')
+})
