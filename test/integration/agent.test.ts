@@ -213,9 +213,7 @@ t.test('--cafile: the agent connects over TLS, verifying the broker\'s certifica
 })
 
 t.test('with no broker the agent retries with jittered exponential backoff, or a fixed delay', async (t) => {
-  const probe = await startBroker(t)
-  const deadPort = port(probe)
-  await probe.close()  // a port nothing listens on any more
+  const deadPort = 1  // tcpmux: a privileged port never handed out as an ephemeral one; nothing listens there
   const delays = (stderr: string) => [...stderr.matchAll(/retrying in (\d+) ms/g)].map((m) => Number(m[1]))
   const backoff = startAgent(t, { id: 'gw-backoff', port: deadPort, extra: ['--reconnect-min', '0.1', '--reconnect-max', '0.8'] })
   const fixed = startAgent(t, { id: 'gw-fixed', port: deadPort, extra: ['--reconnect-min', '0.15', '--reconnect-fixed'] })
