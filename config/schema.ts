@@ -118,7 +118,13 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'one of fatal, error, warn, info, debug, trace, silent'
-    }).default('info')
+    }).default('info'),
+    // Connection events (connects, refusals, protocol errors) per kind; the rest is a counted summary.
+    rateLimit: z.strictObject({
+      lines: z.number({ error: 'an integer number of lines, 0 or more' }).int({ error: 'an integer number of lines, 0 or more' })
+        .min(0, { error: 'an integer number of lines, 0 or more' }).default(100),
+      per: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(10_000)
+    }).prefault({})
   }).prefault({})
 })
 
