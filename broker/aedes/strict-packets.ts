@@ -70,8 +70,16 @@ export function connectInfo (client: Client): ConnectInfo | undefined {
   return connectInfos.get(client)
 }
 
-/** The peer's address: the socket's for TCP/TLS, the upgrade request's for WebSocket. */
+const addresses = new WeakMap<object, string | null>()
+
+/**
+ * The peer's address: the socket's for TCP/TLS, the upgrade request's for
+ * WebSocket, read when the connection was accepted (Aedes destroys the socket
+ * before it reports a protocol error, and a destroyed socket has no address).
+ */
 export function remoteAddress (client: Client): string | null {
+  const known = addresses.get(client)
+  if (known !== undefined) return known
   const c = client as unknown as ClientInternals
   return c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress ?? null
 }
@@ -83,6 +91,7 @@ export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
   const handle = broker.handle.bind(broker)
   broker.handle = ((conn: unknown, req: unknown) => {
     const client = (handle as (c: unknown, r: unknown) => Client)(conn, req)
+    addresses.set(client, remoteAddress(client))
     strict(client, hooks)
     return client
   }) as Aedes['handle']
