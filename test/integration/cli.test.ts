@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -173,3 +173,29 @@ t.test('config errors: all at once, a bad environment value named by its variabl
   t.match(result.stderr, /good\.yaml: unknown key mqtt\.maxConection \(did you mean maxConnections\?/)
   t.match(result.stderr, /good\.yaml: wills\.tsUnit = "h"/)
 })
+
+t.test('global install and npx put a working `vigil` on the PATH (docs/cli.md)', async (t) => {
+  const prefix = mkdtempSync(join(tmpdir(), 'vigil-global-'))
+  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, REPO, '--no-audit', '--no-fund'],
+    { env: cleanEnv, encoding: 'utf8', timeout: 60_000 })
+  t.equal(install.status, 0, install.stderr)
+  const global = spawnSync(join(prefix, 'bin', 'vigil'), ['--version'], { env: cleanEnv, encoding: 'utf8' })
+  t.equal(global.stdout.trim(), run(['--version']).stdout.trim(), 'the installed bin runs')
+  const npx = spawnSync('npx', ['--yes', `--package=${REPO}`, 'vigil', '--help'], { cwd: tmpdir(), env: cleanEnv, encoding: 'utf8', timeout: 60_000 })
+  t.equal(npx.status, 0, npx.stderr)
+  t.match(npx.stdout, /vigil check-config FILE/)
+})
+
+t.test('the shipped systemd unit is valid and runs the CLI as documented',
+  { skip: spawnSync('systemd-analyze', ['--version']).error === undefined ? false : 'systemd-analyze not installed' }, async (t) => {
+    const unit = join(REPO, 'config', 'vigil.service')
+    const copy = join(mkdtempSync(join(tmpdir(), 'vigil-unit-')), 'vigil.service')
+    writeFileSync(copy, readFileSync(unit))
+    const verify = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' })
+    t.equal(verify.status, 0, verify.stderr)
+    t.equal(verify.stderr.trim(), '', 'no warnings')
+    const text = readFileSync(unit, 'utf8')
+    t.match(text, /^ExecStart=\/usr\/bin\/env vigil --config \/etc\/vigil\/vigil\.yaml$/m)
+    t.match(text, /^ExecStartPre=\/usr\/bin\/env vigil check-config \/etc\/vigil\/vigil\.yaml$/m)
+    t.match(text, /^RestartPreventExitStatus=2$/m, 'a bad config (exit 2) is not restarted in a loop')
+  })
