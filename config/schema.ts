@@ -61,7 +61,12 @@ export const configSchema = z.strictObject({
     port: port().default(1883),
     ws: z.strictObject({
       port: port().default(8083),
-      path: z.string().regex(/^\//, { error: 'a URL path starting with /' }).default('/mqtt')
+      path: z.string().regex(/^\//, { error: 'a URL path starting with /' }).default('/mqtt'),
+      // MQTT over secure WebSocket (wss://) on the same port instead of ws:// (absent or null: ws://).
+      tls: z.strictObject({
+        cert: pem('certificate'),
+        key: pem('private key')
+      }).nullable().optional()
     }).nullable().prefault({}),
     tls: z.strictObject({
       port: port().default(8883),
