@@ -22,6 +22,7 @@ import { PluginHost } from './plugin-host.js'
 import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
+import { packageVersion } from './version.js'
 import { publishWillsForShutdown } from './shutdown.js'
 
 /** Aedes' cluster heartbeat. A node silent for 3 beats is dead; its wills are swept every 4 beats. */
@@ -167,12 +168,14 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
-          app = buildHttpApp({ log, metrics, token: config.http.token, ready, routes: host.routes() })
+          const httpConfig = config.http
+          app = buildHttpApp({ log, metrics, token: httpConfig.token, ready, routes: host.routes(),
+            openapi: { version: packageVersion(), serverUrl: () => `http://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
           httpPort = typeof address === 'object' && address !== null ? address.port : null
         } else {
-          app = buildHttpApp({ log, metrics, token: null, ready, routes: host.routes() })
+          app = buildHttpApp({ log, metrics, token: null, ready, routes: host.routes(), openapi: { version: packageVersion(), serverUrl: () => 'http://127.0.0.1:8080' } })
           await app.ready()
         }
         await host.start()
