@@ -11,16 +11,20 @@ import { isUtf8 } from 'node:buffer'
 
 export type StringProblem = 'invalid_utf8' | 'null_character'
 
+/** Where the raw bytes of a string are: mqtt-packet's buffer list, or a Buffer. */
+export interface RawBytes { slice(start: number, end: number): Uint8Array }
+
 /**
- * Why `decoded` (the parser's reading of `raw()`) is not a legal MQTT string,
- * or null. [MQTT-1.5.3-1] ill-formed UTF-8 (surrogates included) and
- * [MQTT-1.5.3-2] U+0000 close the connection. Control characters and
- * non-characters are only "SHOULD NOT" [MQTT-1.5.3-3 ff.]: allowed, as the spec
- * allows (Mosquitto 2 refuses them; Vigil is not stricter than the spec).
+ * Why `decoded` (the parser's reading of `raw` from `start` to `end`) is not a
+ * legal MQTT string, or null. [MQTT-1.5.3-1] ill-formed UTF-8 (surrogates
+ * included) and [MQTT-1.5.3-2] U+0000 close the connection. Control
+ * characters and non-characters are only "SHOULD NOT" [MQTT-1.5.3-3 ff.]:
+ * allowed, as the spec allows (Mosquitto 2 refuses them; Vigil is not
+ * stricter than the spec). Allocates nothing unless the string has a U+FFFD.
  */
-export function stringProblem (decoded: string, raw: () => Uint8Array): StringProblem | null {
+export function stringProblem (decoded: string, raw: RawBytes, start: number, end: number): StringProblem | null {
   if (decoded.indexOf('\u0000') !== -1) return 'null_character'
-  if (decoded.indexOf('\uFFFD') !== -1 && !isUtf8(raw())) return 'invalid_utf8'
+  if (decoded.indexOf('\uFFFD') !== -1 && !isUtf8(raw.slice(start, end))) return 'invalid_utf8'
   return null
 }
 
