@@ -102,6 +102,11 @@ t.test('every malformed CONNECT, PUBLISH, SUBSCRIBE and UNSUBSCRIBE of the issue
     const outcome = await run(t, broker.ports.mqtt, c)
     t.same(outcome, c.want, `${c.name}: sent ${c.packets.map(hex).join(' | ')}`)
   }
+  // The CONNACKs written before Aedes sees the CONNECT are counted like Aedes' own.
+  const counted = (await broker.metrics.getSingleMetric('vigil_connections_total')!.get()).values
+  const result = (label: string): number => counted.find((v) => v.labels.result === label)?.value ?? -1
+  t.equal(result('rejected_identifier'), 1, 'vigil_connections_total{result="rejected_identifier"}: the empty clientId')
+  t.equal(result('rejected_protocol'), 2, 'vigil_connections_total{result="rejected_protocol"}: the two name/level pairs')
 })
 
 t.test('side by side with Mosquitto: Vigil is as strict on every row, stricter nowhere the spec allows',
