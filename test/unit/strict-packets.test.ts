@@ -84,3 +84,24 @@ t.test('CONNECT: no password without a username [MQTT-3.1.2-22]; a will topic is
   t.match(connectVerdict({ ...base, will: { topic: '' } }), { action: 'close' }, 'empty will topic')
   t.equal(connectVerdict({ ...base, will: { topic: 'devices/c1/status' } }), null, 'a plain will')
 })
+
+t.test('the offline queue: no $ message for a wildcard filter, RETAIN 0, the caller\'s packet untouched', async (t) => {
+  const { guardOfflineQueue } = await import('../../broker/aedes/queued-dollar.js')
+  const calls: Array<{ subs: string[], retain: boolean | undefined }> = []
+  const persistence = {
+    async outgoingEnqueueCombi (subs: Array<{ topic: string }>, packet: { retain?: boolean }) {
+      calls.push({ subs: subs.map((s) => s.topic), retain: packet.retain })
+    }
+  }
+  guardOfflineQueue(persistence)
+  const subs = [{ topic: '#' }, { topic: '+/x' }, { topic: '$liveness/+' }, { topic: '$liveness/d1' }]
+  const status = { topic: '$liveness/d1', retain: true }
+  await persistence.outgoingEnqueueCombi(subs, status)
+  t.same(calls.pop(), { subs: ['$liveness/+', '$liveness/d1'], retain: false }, '$ topic: only filters starting with $, RETAIN 0 [MQTT-4.7.2-1]')
+  t.equal(status.retain, true, 'the packet going on to live delivery keeps its flag')
+  await persistence.outgoingEnqueueCombi([{ topic: '#' }], { topic: '$app/x' })
+  t.same(calls, [], 'nothing left to queue: the persistence is not called')
+  await persistence.outgoingEnqueueCombi([{ topic: '#' }, { topic: 'a/+' }], { topic: 'a/b', retain: false })
+  t.same(calls.pop(), { subs: ['#', 'a/+'], retain: false }, 'a plain topic goes to every filter, as it was')
+  t.throws(() => guardOfflineQueue({}), /outgoingEnqueueCombi/, 'a persistence without the call fails at start-up')
+})
