@@ -89,7 +89,7 @@ t.test('the offline queue: no $ message for a wildcard filter, RETAIN 0, the cal
   const { guardOfflineQueue } = await import('../../broker/aedes/queued-dollar.js')
   const calls: Array<{ subs: string[], retain: boolean | undefined }> = []
   const persistence = {
-    async outgoingEnqueueCombi (subs: Array<{ topic: string }>, packet: { retain?: boolean }) {
+    async outgoingEnqueueCombi (subs: Array<{ topic: string }>, packet: { topic: string, retain?: boolean }) {
       calls.push({ subs: subs.map((s) => s.topic), retain: packet.retain })
     }
   }
