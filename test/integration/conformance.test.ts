@@ -231,3 +231,23 @@ t.test('a live message to an established subscription carries RETAIN 0, to a new
   const fresh = await live.next('publish', from)
   t.same([fresh?.topic, fresh?.retain], ['live/a', true], 'new subscription: the retained message with RETAIN 1')
 })
+
+t.test('the same checks on the WebSocket listener', async (t) => {
+  const { WebSocket } = await import('ws')
+  const broker = await startBroker(t)
+  const exchange = async (bytes: Buffer): Promise<{ received: string, closed: boolean }> => {
+    const ws = new WebSocket(broker.wsUrl, 'mqtt')
+    t.teardown(() => ws.terminate())
+    const chunks: Buffer[] = []
+    ws.on('message', (data: Buffer) => chunks.push(data))
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject) })
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()))
+    ws.send(bytes)
+    await closed
+    return { received: hex(Buffer.concat(chunks)), closed: true }
+  }
+  t.same(await exchange(connect({ clientId: '', clean: false })), { received: '20 02 00 02', closed: true },
+    'empty clientId with CleanSession 0 over ws: CONNACK 2, closed')
+  t.same(await exchange(connect({ clientId: Buffer.from([0x61, 0xff]) })), { received: '', closed: true },
+    'invalid UTF-8 in the clientId over ws: closed, no CONNACK')
+})
