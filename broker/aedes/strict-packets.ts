@@ -137,6 +137,8 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
       case 'publish':
         break
       case 'connect': {
+        // A second CONNECT is Aedes' to refuse: it closes the connection [MQTT-3.1.0-2].
+        if (connectInfos.has(client)) break
         const connect = packet as RawConnect & { keepalive: number }
         const info: ConnectInfo = {
           clientId: connect.clientId,

@@ -73,6 +73,8 @@ const CASES: Case[] = [
     packets: afterConnect(subscribePacket(1, ['a/#/b', 0])), want: { connack: 0, open: false }, likeMosquitto: true },
   { name: 'UNSUBSCRIBE filter a+ closes the connection [MQTT-4.7.1-3]',
     packets: afterConnect(unsubscribe(1, 'a+')), want: { connack: 0, open: false }, likeMosquitto: true },
+  { name: 'a second CONNECT closes the connection [MQTT-3.1.0-2], even one that would get a CONNACK refusal',
+    packets: afterConnect(connect({ clientId: '', clean: false })), want: { connack: 0, open: false }, likeMosquitto: true },
   { name: 'SUBSCRIBE filters +/a/# and # are granted',
     packets: afterConnect(subscribePacket(1, ['+/a/#', 0], ['#', 1])), want: { connack: 0, open: true, suback: [0, 1] }, likeMosquitto: true },
   { name: 'a PUBLISH topic with a well-formed U+FFFD is accepted',
