@@ -10,7 +10,9 @@
  *
  * The schemas document; they are not compiled. The handlers check requests
  * themselves, with the stable error codes of the API (`unknown_field`,
- * `bad_state`...), and answer objects that other plugins may extend: a
+ * `bad_state`...), and test/integration/openapi.test.ts checks that what they
+ * accept is what the document says; responses are objects that other plugins
+ * may extend. A
  * documented route gets per-route compilers that accept and serialize as is,
  * which leaves every other route's validation alone.
  */

@@ -29,7 +29,6 @@ t.test('the document lists every route with a unique operationId, from the code\
   t.equal(doc.openapi, '3.1.0')
   t.same(doc.servers, [{ url: `http://127.0.0.1:${broker.ports.http}` }], 'the server URL is this broker\'s, from the config and the real port')
 
-  const served = broker.http.printRoutes({ commonPrefix: false })
   const operations = Object.entries(doc.paths).flatMap(([path, item]) =>
     Object.entries(item).filter(([m]) => ['get', 'post', 'put', 'delete', 'patch'].includes(m)).map(([m, op]) => ({ path, method: m, op })))
   for (const { path, method, op } of operations) {
@@ -41,7 +40,6 @@ t.test('the document lists every route with a unique operationId, from the code\
   for (const path of ['/healthz', '/readyz', '/metrics', '/api/openapi.json', '/api/devices', '/api/devices/{clientId}', '/api/events']) {
     t.ok(doc.paths[path] !== undefined, `${path} is described`)
   }
-  t.ok(served.length > 0)
 
   const text = res.body
   const devices = doc.paths['/api/devices']!.get!
