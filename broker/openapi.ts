@@ -3,18 +3,17 @@
  * each route carries its description in fastify's `schema` route option
  * (operationId, summary, params, querystring, body, responses), the app
  * collects every route as it is registered (an onRoute hook), and the
- * document is built from that list, so a route cannot exist undocumented nor
- * be documented without existing. Enumerations (states, reasons) come from the
- * code's own constants; the server URL from the config (the real port once
- * listening).
+ * document is built from that list: every route served is listed (one that
+ * describes nothing is listed as such), and nothing is listed that is not
+ * served. Enumerations (states, reasons) come from the code's own constants;
+ * the server URL from the config (the real port once listening).
  *
  * The schemas document; they are not compiled. The handlers check requests
  * themselves, with the stable error codes of the API (`unknown_field`,
- * `bad_state`...), and test/integration/openapi.test.ts checks that what they
- * accept is what the document says; responses are objects that other plugins
- * may extend. A
- * documented route gets per-route compilers that accept and serialize as is,
- * which leaves every other route's validation alone.
+ * `bad_state`...), and test/integration/openapi.test.ts checks that they
+ * accept what the document says. Responses are objects other plugins may
+ * extend. So a documented route gets per-route compilers that accept and
+ * serialize as is, which leaves every other route's validation alone.
  */
 import type { FastifyInstance, FastifySchema, RouteOptions } from 'fastify'
 
