@@ -20,6 +20,11 @@ export interface PersistenceBundle {
   /** The shared command connection in Redis mode. */
   readonly redis: Redis | null
   connection(name: string): Redis | null
+  /**
+   * Whether the connections a CONNECT or a QoS 1/2 PUBLISH needs (commands,
+   * persistence, emitter-pub) are up now; no I/O, for the per-packet gate.
+   */
+  available(): boolean
   ready(): Promise<{ ok: boolean, reason?: string }>
   close(): Promise<void>
 }
@@ -41,6 +46,7 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
       mq: mqemitter({ concurrency: 100, matchEmptyLevels: true }) as unknown as PersistenceBundle['mq'],
       redis: null,
       connection: () => null,
+      available: () => true,
       ready: async () => ({ ok: true }),
       close: async () => {}
     }
@@ -63,9 +69,12 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
   }
 
   const commands = connection('commands')
-  const persistence = aedesPersistenceRedis({ conn: connection('persistence') })
+  const persistenceConn = connection('persistence')
+  const pubConn = connection('emitter-pub')
+  const needed = [commands, persistenceConn, pubConn]
+  const persistence = aedesPersistenceRedis({ conn: persistenceConn })
   const mq = mqemitterRedis({
-    pubConn: connection('emitter-pub'),
+    pubConn,
     subConn: connection('emitter-sub'),
     concurrency: 100,
     matchEmptyLevels: true
@@ -86,6 +95,10 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
     mq,
     redis: commands,
     connection,
+    available () {
+      for (let i = 0; i < needed.length; i++) if (needed[i]!.status !== 'ready') return false
+      return true
+    },
     async ready () {
       try {
         await withTimeout(commands.ping(), 1000)

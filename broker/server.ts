@@ -17,6 +17,7 @@ import { startListeners, type ListenerPorts, type Listeners } from './listeners.
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
+import { gateOnRedis } from './redis-gate.js'
 import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
@@ -154,6 +155,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
+        // Redis mode: acknowledge only what Redis kept; wraps the hooks the host just installed.
+        if (bundle.mode === 'redis') gateOnRedis(aedes, bundle, log, metrics)
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)

@@ -37,6 +37,7 @@ const TRANSPORT_MESSAGES = new Set(['drain timeout', 'connection closed', 'keep 
 export function isProtocolError (err: unknown): boolean {
   if (!(err instanceof Error)) return false
   const code = (err as { code?: unknown }).code
-  if (typeof code === 'string') return code.startsWith('VIGIL_E_')
+  // VIGIL_E_REDIS: the broker could not store a PUBLISH and closed the connection (redis-gate.ts); not the client's fault.
+  if (typeof code === 'string') return code.startsWith('VIGIL_E_') && code !== 'VIGIL_E_REDIS'
   return !TRANSPORT_MESSAGES.has(err.message)
 }
