@@ -19,6 +19,8 @@ export interface PersistenceBundle {
   readonly mq: { close(cb: () => void): void, on(event: string, listener: (...args: unknown[]) => void): unknown }
   /** The shared command connection in Redis mode. */
   readonly redis: Redis | null
+  /** The emitter's subscriber connection (messages from other nodes) in Redis mode. */
+  readonly subscriber: Redis | null
   connection(name: string): Redis | null
   /**
    * Whether the connections a CONNECT or a QoS 1/2 PUBLISH needs (commands,
@@ -45,6 +47,7 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
       // matchEmptyLevels: [MQTT-4.7.1-3], as Aedes configures its default emitter
       mq: mqemitter({ concurrency: 100, matchEmptyLevels: true }) as unknown as PersistenceBundle['mq'],
       redis: null,
+      subscriber: null,
       connection: () => null,
       available: () => true,
       ready: async () => ({ ok: true }),
@@ -71,11 +74,12 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
   const commands = connection('commands')
   const persistenceConn = connection('persistence')
   const pubConn = connection('emitter-pub')
+  const subConn = connection('emitter-sub')
   const needed = [commands, persistenceConn, pubConn]
   const persistence = aedesPersistenceRedis({ conn: persistenceConn })
   const mq = mqemitterRedis({
     pubConn,
-    subConn: connection('emitter-sub'),
+    subConn,
     concurrency: 100,
     matchEmptyLevels: true
   }) as unknown as PersistenceBundle['mq']
@@ -94,6 +98,7 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
     persistence,
     mq,
     redis: commands,
+    subscriber: subConn,
     connection,
     available () {
       for (let i = 0; i < needed.length; i++) if (needed[i]!.status !== 'ready') return false

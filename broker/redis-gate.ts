@@ -48,7 +48,11 @@ function fromClient (client: Client | null, packet: PublishPacket): client is Cl
     packet !== (client as unknown as { will?: unknown }).will
 }
 
-export function gateOnRedis (broker: Aedes, redis: Gated, log: Logger, registry: Registry): void {
+/**
+ * `subscribed`: whether this node receives from the others (session-replay.ts); a CONNECT
+ * accepted without it would read its session's queue while messages to it still vanish.
+ */
+export function gateOnRedis (broker: Aedes, redis: Gated, subscribed: () => boolean, log: Logger, registry: Registry): void {
   const refused = new Counter({
     name: 'vigil_redis_refused_total',
     help: 'Work refused because Redis failed: QoS 1/2 PUBLISHes not acknowledged (the client re-sends them), ' +
@@ -128,7 +132,7 @@ export function gateOnRedis (broker: Aedes, redis: Gated, log: Logger, registry:
 
   const authenticate = broker.authenticate.bind(broker)
   broker.authenticate = (client, username, password, callback) => {
-    if (redis.available()) return authenticate(client, username, password, callback)
+    if (redis.available() && subscribed()) return authenticate(client, username, password, callback)
     count('connect', 'unavailable')
     callback(new ConnectRefused(ConnackCode.SERVER_UNAVAILABLE, 'redis unavailable') as ConnectRefused & { returnCode: 3 }, false)
   }

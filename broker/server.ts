@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
 import { gateOnRedis } from './redis-gate.js'
+import { replayAfterResubscribe } from './session-replay.js'
 import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
@@ -156,7 +157,10 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
         // Redis mode: acknowledge only what Redis kept; wraps the hooks the host just installed.
-        if (bundle.mode === 'redis') gateOnRedis(aedes, bundle, log, metrics)
+        if (bundle.subscriber !== null) {
+          const subscribed = replayAfterResubscribe(aedes, bundle.subscriber, log, metrics)
+          gateOnRedis(aedes, bundle, subscribed, log, metrics)
+        }
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)

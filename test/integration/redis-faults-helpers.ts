@@ -20,12 +20,19 @@ export interface LoadOptions {
   /** Called once, when message `faultAt` is handed to the publisher. */
   faultAt: number
   fault(): Promise<void>
+  /**
+   * Wait until every subscriber has everything acknowledged so far before the fault, so no
+   * delivery is in flight when it strikes and the subscribers stay connected through it.
+   */
+  quietBeforeFault?: boolean
   /** How long to wait for acknowledgements and deliveries after the last send. */
   settleMs?: number
 }
 
 export interface LoadResult {
   acked: number
+  /** How many times subscribers reconnected (0: the fault never cost them their connection). */
+  reconnects: number
   /** Acknowledged messages some subscriber never received, summed over subscribers. */
   lost: number
   /** Deliveries beyond the first, summed over subscribers. */
@@ -46,15 +53,21 @@ function reconnecting (t: Teardown, url: string, clientId: string, clean: boolea
 export async function runLoad (t: Teardown, o: LoadOptions): Promise<LoadResult> {
   const received: Array<Map<number, number>> = []
   const subs: MqttClient[] = []
+  let reconnects = 0
   for (let i = 0; i < o.subscribers; i++) {
     const counts = new Map<number, number>()
     received.push(counts)
     const sub = reconnecting(t, o.subscriberUrl, `fault-sub-${i}`, false)
+    if (process.env.FAULT_DEBUG === '1') {
+      sub.on('connect', (p) => console.error(`sub ${i} connect at ${Date.now() % 100000}, session ${String(p.sessionPresent)}, has ${counts.size}`))
+      sub.on('close', () => console.error(`sub ${i} close at ${Date.now() % 100000}, has ${counts.size}`))
+    }
     sub.on('message', (_topic, payload) => {
       const n = Number(payload.toString())
       counts.set(n, (counts.get(n) ?? 0) + 1)
     })
     await new Promise<void>((resolve) => sub.once('connect', () => resolve()))
+    sub.on('connect', () => { reconnects++ })
     // The session keeps the subscription through reconnects: subscribe once.
     await sub.subscribeAsync(TOPIC, { qos: 1 })
     subs.push(sub)
@@ -66,7 +79,14 @@ export async function runLoad (t: Teardown, o: LoadOptions): Promise<LoadResult>
   const started = Date.now()
   let fault: Promise<void> | null = null
   for (let i = 0; i < o.messages; i++) {
-    if (i === o.faultAt) fault = o.fault()
+    if (i === o.faultAt) {
+      if (o.quietBeforeFault === true) {
+        await waitFor(() => acked.size === i && received.every((m) => m.size === i), 20_000, 'every subscriber up to date before the fault')
+        // Their PUBACKs clear the messages from the queues in Redis (Aedes closes a client whose PUBACK it cannot record).
+        await sleep(1000)
+      }
+      fault = o.fault()
+    }
     pub.publish(TOPIC, String(i), { qos: 1 }, (err) => { if (err === undefined || err === null) acked.add(i) })
     const due = started + (i + 1) * interval
     const wait = due - Date.now()
@@ -89,7 +109,12 @@ export async function runLoad (t: Teardown, o: LoadOptions): Promise<LoadResult>
   await pub.publishAsync(TOPIC, '-1', { qos: 1 })
   await waitFor(() => received.every((m) => m.has(-1)), 10_000, 'the barrier at every subscriber').catch(() => {})
   const lost = missing()
+  if (process.env.FAULT_DEBUG === '1') {
+    const bySub = new Map<string, number>()
+    for (const l of lost) { const s = l.split(':')[0]!; bySub.set(s, (bySub.get(s) ?? 0) + 1) }
+    for (const [s, n] of bySub) console.error(`sub ${s}: ${n} missing (${lost.filter((l) => l.startsWith(s + ':')).map((l) => l.split(':')[1]).join(',')}), connected ${String(subs[Number(s)]!.connected)}, barrier ${String(received[Number(s)]!.has(-1))}`)
+  }
   let duplicates = 0
   for (const m of received) for (const [n, c] of m) if (n >= 0) duplicates += c - 1
-  return { acked: acked.size, lost: lost.length, duplicates, sample: lost.slice(0, 10) }
+  return { acked: acked.size, reconnects, lost: lost.length, duplicates, sample: lost.slice(0, 10) }
 }
