@@ -41,7 +41,7 @@ export function isProtocolError (err: unknown): boolean {
   // Redis failing under Aedes (a PUBACK or a delivery it could not record): ioredis' errors carry no code.
   if (err.name === 'MaxRetriesPerRequestError' || REDIS_MESSAGES.has(err.message)) return false
   const code = (err as { code?: unknown }).code
-  // VIGIL_E_REDIS: the broker could not store a PUBLISH and closed the connection (redis-gate.ts); not the client's fault.
+  // VIGIL_E_REDIS: the broker could not store a PUBLISH and closed the connection (broker/aedes/redis-gate.ts); not the client's fault.
   if (typeof code === 'string') return code.startsWith('VIGIL_E_') && code !== 'VIGIL_E_REDIS'
   return !TRANSPORT_MESSAGES.has(err.message)
 }

@@ -28,8 +28,8 @@
  */
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { Counter, type Registry } from 'prom-client'
-import { ConnackCode, ConnectRefused, errorMessage, VigilError } from './errors.js'
-import type { Logger } from './logger.js'
+import { ConnackCode, ConnectRefused, errorMessage, VigilError } from '../errors.js'
+import type { Logger } from '../logger.js'
 
 export const REFUSALS = ['publish', 'publish_qos0', 'connect'] as const
 type Refusal = typeof REFUSALS[number]
@@ -49,7 +49,7 @@ function fromClient (client: Client | null, packet: PublishPacket): client is Cl
 }
 
 /**
- * `subscribed`: whether this node receives from the others (session-replay.ts); a CONNECT
+ * `subscribed`: whether this node receives from the others (broker/aedes/session-replay.ts); a CONNECT
  * accepted without it would read its session's queue while messages to it still vanish.
  */
 export function gateOnRedis (broker: Aedes, redis: Gated, subscribed: () => boolean, log: Logger, registry: Registry): void {

@@ -22,8 +22,8 @@
 import type { Aedes, Client } from 'aedes'
 import type { Redis } from 'ioredis'
 import { Counter, type Registry } from 'prom-client'
-import { errorMessage } from './errors.js'
-import type { Logger } from './logger.js'
+import { errorMessage } from '../errors.js'
+import type { Logger } from '../logger.js'
 
 interface Queued { brokerId?: string, brokerCounter?: number, messageId?: number, qos: number, topic: string }
 
@@ -43,7 +43,7 @@ interface Watch { client: ClientInternals, before: Record<string, number>, first
 
 /**
  * Returns whether the subscriber connection is up with its subscriptions confirmed: a CONNECT
- * accepted before that would read its queue while messages to it can still vanish (redis-gate.ts).
+ * accepted before that would read its queue while messages to it can still vanish (broker/aedes/redis-gate.ts).
  */
 export function replayAfterResubscribe (broker: Aedes, subscriber: Redis, log: Logger, registry: Registry): () => boolean {
   const redelivered = new Counter({
