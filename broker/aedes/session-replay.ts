@@ -108,14 +108,21 @@ export function replayAfterResubscribe (broker: Aedes, subscriber: Redis, log: L
   }
 
   const replay = async (): Promise<void> => {
-    const pending = watches
-    if (pending === null || replaying) return
+    if (watches === null || replaying) return
     replaying = true
-    watches = null
     try {
       // Commands on one connection answer in order: the PING answers after the re-subscriptions ioredis sent on `ready`.
       await subscriber.ping()
-      subscribed = subscriber.status === 'ready'
+    } catch (err) {
+      // Dropped again before it answered: the watch goes on until the next `ready`.
+      replaying = false
+      log.warn({ code: 'VIGIL_E_REDIS', err: errorMessage(err) }, 'redis subscriber connection back, but not for long; re-delivery waits for the next reconnect')
+      return
+    }
+    subscribed = subscriber.status === 'ready'
+    const pending = watches
+    watches = null
+    try {
       // Sessions in parallel: each one's queue is read key by key (a GET per message), in order.
       const counts = await Promise.all(pending.map(async (w) => await replayOne(w).catch((err: unknown) => {
         log.warn({ code: 'VIGIL_E_REDIS', clientId: w.client.id, err: errorMessage(err) }, 're-delivering a session\'s queued messages failed; it gets them at its next CONNECT')
@@ -130,15 +137,10 @@ export function replayAfterResubscribe (broker: Aedes, subscriber: Redis, log: L
       redelivered.inc(total)
       log.warn({ code: 'VIGIL_E_REDIS', redelivered: total, sessions, watched: pending.length },
         'redis subscriber connection back: queued messages it missed re-delivered to persistent sessions')
-    } catch (err) {
-      // The connection dropped again before it answered: the watch goes on until the next `ready`.
-      if (watches === null) {
-        watches = pending
-        for (const w of pending) w.client.duplicates = watching(w)
-      }
-      log.warn({ code: 'VIGIL_E_REDIS', err: errorMessage(err) }, 'redis subscriber connection back, but re-delivery failed; sessions get their queue at their next CONNECT')
     } finally {
       replaying = false
+      // Dropped and back again while this ran: that window's turn now.
+      if (watches !== null && subscriber.status === 'ready') void replay()
     }
   }
 
