@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   VIGIL_E_PUBLISH_REFUSED: 'a PUBLISH was refused',
   VIGIL_E_SUBSCRIBE_REFUSED: 'a SUBSCRIBE was refused',
   VIGIL_E_SHUTDOWN: 'shutdown did not complete cleanly',
+  VIGIL_E_WORKER: 'a worker process died or did not answer',
   VIGIL_E_HTTP: 'bad HTTP request'
 } as const
 

@@ -27,6 +27,8 @@ export interface HttpDeps {
   ready(): Promise<{ ok: boolean, reason?: string }>
   /** Routes contributed by plugins (the API, commands, events). */
   routes: ReadonlyArray<(app: FastifyInstance) => void>
+  /** What /metrics serves instead of `metrics` itself (a cluster worker: the sum over the workers). */
+  scrape?: (() => Promise<string>) | undefined
 }
 
 export function bearerMatches (header: string | undefined, token: string): boolean {
@@ -75,7 +77,7 @@ export function buildHttpApp (deps: HttpDeps): FastifyInstance {
     return reply.code(503).send({ status: 'unready', reason: state.reason ?? 'not ready' })
   })
   app.get('/metrics', async (_request, reply) => {
-    const body = await deps.metrics.metrics()
+    const body = deps.scrape !== undefined ? await deps.scrape() : await deps.metrics.metrics()
     return reply.header('content-type', deps.metrics.contentType).send(body)
   })
 

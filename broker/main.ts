@@ -8,13 +8,16 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { formatConfig, loadConfig } from '../config/load.js'
 import { errorMessage, VigilError } from './errors.js'
+import { createLogger } from './logger.js'
 import { createVigil } from './server.js'
+import { isWorker, runPrimary, WORKER_INDEX_ENV, workerMetrics, workerNodeId } from './workers.js'
 
 /** A hung flush must not keep a stopping process alive past the orchestrator's patience. */
 const SHUTDOWN_DEADLINE_MS = 9500
 
 const USAGE = `Usage:
   vigil [--config FILE]        start the broker (or VIGIL_CONFIG=FILE)
+  vigil --workers N [...]      N broker processes sharing the ports (needs persistence.redis)
   vigil check-config FILE      validate FILE (+ VIGIL_* env) and print the effective config
   vigil --help | --version
 
@@ -52,6 +55,11 @@ export async function main (argv: string[]): Promise<void> {
       if (file === undefined) fail(2, '--config needs a FILE')
     } else if (arg.startsWith('--config=')) {
       file = arg.slice('--config='.length)
+    } else if (arg === '--workers' || arg.startsWith('--workers=')) {
+      const value = arg === '--workers' ? args.shift() : arg.slice('--workers='.length)
+      if (value === undefined) fail(2, '--workers needs a number')
+      // Through the environment so it is validated like the key, and the workers inherit it.
+      process.env.VIGIL_CLUSTER_WORKERS = value
     } else if (arg === 'check-config') {
       checkOnly = true
       file = args.shift()
@@ -72,7 +80,14 @@ export async function main (argv: string[]): Promise<void> {
     return
   }
 
-  const vigil = createVigil(config)
+  if (config.cluster.workers > 1 && !isWorker()) {
+    const log = createLogger(config.log.level).child({ role: 'primary' })
+    process.exit(await runPrimary(config.cluster.workers, log))
+  }
+  const vigil = isWorker()
+    ? createVigil({ ...config, node: { id: workerNodeId(config, process.ppid, Number(process.env[WORKER_INDEX_ENV])) } },
+      { scrape: workerMetrics })
+    : createVigil(config)
   try {
     await vigil.start()
   } catch (err) {

@@ -11,6 +11,7 @@ import memoryPersistence from 'aedes-persistence'
 import mqemitterRedis from 'mqemitter-redis'
 import mqemitter from 'mqemitter'
 import { errorMessage, VigilError, type ErrorCode } from './errors.js'
+import { parseRedisUrl } from './redis-url.js'
 import type { Logger } from './logger.js'
 
 export interface PersistenceBundle {
@@ -46,9 +47,10 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
     }
   }
 
+  const target = parseRedisUrl(redisUrl)
   const connections: Redis[] = []
   const connection = (name: string): Redis => {
-    const conn = new Redis(redisUrl, { ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
+    const conn = new Redis({ ...target.options, ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
     let lastLogged = 0
     conn.on('error', (err: Error) => {
       // ioredis emits on every failed reconnect; one line per 5 s is enough.

@@ -33,6 +33,11 @@ export interface VigilOptions {
   now?: () => number
   /** Aedes broker heartbeat interval, ms (tests shorten it). */
   heartbeatInterval?: number
+  /**
+   * What GET /metrics serves, given this instance's registry (default: the
+   * registry itself). A cluster worker serves the sum over all workers.
+   */
+  scrape?: (registry: Registry) => () => Promise<string>
 }
 
 export interface HttpPorts { http: number | null }
@@ -73,6 +78,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let httpPort: number | null = null
   let closing: Promise<void> | null = null
   let stopCluster: () => void = () => {}
+  const scrape = options.scrape?.(metrics)
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -158,7 +164,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
-          app = buildHttpApp({ log, metrics, token: config.http.token, ready, routes: host.routes() })
+          app = buildHttpApp({ log, metrics, token: config.http.token, ready, routes: host.routes(), scrape })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
           httpPort = typeof address === 'object' && address !== null ? address.port : null
