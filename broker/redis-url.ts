@@ -89,7 +89,9 @@ export function parseRedisUrl (url: string): RedisTarget {
       ...(db !== undefined ? { db } : {}),
       ...(username !== undefined ? { username } : {}),
       ...(password !== undefined ? { password } : {}),
-      ...(scheme === 'rediss:' ? { tls: { servername: host } } : {})
+      // The certificate is checked against `host` (Node's default), with the system CAs
+      // and NODE_EXTRA_CA_CERTS for a private CA.
+      ...(scheme === 'rediss:' ? { tls: {} } : {})
     },
     safe: `${scheme}//${credentials}${authority}${path.length > 0 ? '/' + path.join('/') : ''}`
   }
