@@ -8,9 +8,9 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import memoryPersistence from 'aedes-persistence'
-import mqemitterRedis from 'mqemitter-redis'
 import mqemitter from 'mqemitter'
 import { errorMessage, VigilError, type ErrorCode } from './errors.js'
+import { LocalFirstEmitter } from './local-first-emitter.js'
 import { parseRedisUrl } from './redis-url.js'
 import type { Logger } from './logger.js'
 
@@ -33,7 +33,7 @@ const REDIS_OPTIONS: RedisOptions = {
   enableReadyCheck: true
 }
 
-export function createPersistence (redisUrl: string | null, log: Logger): PersistenceBundle {
+export function createPersistence (redisUrl: string | null, log: Logger, nodeId: string): PersistenceBundle {
   if (redisUrl === null) {
     return {
       mode: 'memory',
@@ -66,14 +66,16 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
 
   const commands = connection('commands')
   const persistence = aedesPersistenceRedis({ conn: connection('persistence') })
-  const mq = mqemitterRedis({
+  // Local first: a message goes through Redis only to the nodes that subscribe to it (local-first-emitter.ts).
+  const mq = new LocalFirstEmitter({
+    nodeId,
     pubConn: connection('emitter-pub'),
     subConn: connection('emitter-sub'),
     concurrency: 100,
     matchEmptyLevels: true
   }) as unknown as PersistenceBundle['mq']
-  // mqemitter-redis re-emits connection errors on its `state` EventEmitter (not on
-  // the emitter itself, whose `on` subscribes to topics): unhandled, they end the process.
+  // The emitter reports Redis-side errors on its `state` EventEmitter (not on the
+  // emitter itself, whose `on` subscribes to topics): unhandled, they would end the process.
   let lastEmitterLog = 0
   ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', (err: Error) => {
     const now = Date.now()

@@ -117,7 +117,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     },
 
     async start () {
-      bundle = createPersistence(config.persistence.redis, log)
+      bundle = createPersistence(config.persistence.redis, log, nodeId)
       // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
       hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
       const aedes = new Aedes({
