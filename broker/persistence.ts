@@ -8,9 +8,10 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import memoryPersistence from 'aedes-persistence'
-import mqemitterRedis from 'mqemitter-redis'
 import mqemitter from 'mqemitter'
 import { errorMessage, VigilError, type ErrorCode } from './errors.js'
+import { LocalFirstEmitter } from './local-first-emitter.js'
+import { parseRedisUrl } from './redis-url.js'
 import type { Logger } from './logger.js'
 
 export interface PersistenceBundle {
@@ -39,7 +40,7 @@ const REDIS_OPTIONS: RedisOptions = {
   enableReadyCheck: true
 }
 
-export function createPersistence (redisUrl: string | null, log: Logger): PersistenceBundle {
+export function createPersistence (redisUrl: string | null, log: Logger, nodeId: string): PersistenceBundle {
   if (redisUrl === null) {
     return {
       mode: 'memory',
@@ -55,9 +56,10 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
     }
   }
 
+  const target = parseRedisUrl(redisUrl)
   const connections: Redis[] = []
   const connection = (name: string): Redis => {
-    const conn = new Redis(redisUrl, { ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
+    const conn = new Redis({ ...target.options, ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
     let lastLogged = 0
     conn.on('error', (err: Error) => {
       // ioredis emits on every failed reconnect; one line per 5 s is enough.
@@ -77,14 +79,16 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
   const subConn = connection('emitter-sub')
   const needed = [commands, persistenceConn, pubConn]
   const persistence = aedesPersistenceRedis({ conn: persistenceConn })
-  const mq = mqemitterRedis({
+  // Local first: a message goes through Redis only to the nodes that subscribe to it (local-first-emitter.ts).
+  const mq = new LocalFirstEmitter({
+    nodeId,
     pubConn,
     subConn,
     concurrency: 100,
     matchEmptyLevels: true
   }) as unknown as PersistenceBundle['mq']
-  // mqemitter-redis re-emits connection errors on its `state` EventEmitter (not on
-  // the emitter itself, whose `on` subscribes to topics): unhandled, they end the process.
+  // The emitter reports Redis-side errors on its `state` EventEmitter (not on the
+  // emitter itself, whose `on` subscribes to topics): unhandled, they would end the process.
   let lastEmitterLog = 0
   ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', (err: Error) => {
     const now = Date.now()

@@ -17,7 +17,7 @@
  * - an error refuses it: Aedes closes the connection without PUBACK, and the
  *   client sends the message again when it reconnects [MQTT-4.4.0-1];
  * - while the connections a PUBLISH needs are down, QoS 1/2 PUBLISHes are
- *   refused at once (rather than after ioredis' retries), QoS 0 ones dropped
+ *   refused at once (rather than after ioredis' retries), QoS 0 ones delivered on this node only
  *   without closing the connection (at most once), and CONNECTs get CONNACK 3
  *   at once (epochs, sessions and wills are in Redis) [MQTT-3.2.2-6];
  * - every refusal is counted (vigil_redis_refused_total) and logged at warn,
@@ -119,7 +119,10 @@ export function gateOnRedis (broker: Aedes, redis: Gated, subscribed: () => bool
     }
     if (packet.qos !== 0 || !fromClient(client ?? null, packet)) return publish(packet, client ?? null, done)
     // QoS 0 from a client: at most once, so a failure drops it rather than closing the connection.
-    if (!redis.available()) {
+    // With Redis gone a retained one cannot be stored: dropped. Any other one still reaches this
+    // node's subscribers (the emitter delivers locally first, local-first-emitter.ts); what could
+    // not be routed to other nodes is counted.
+    if (packet.retain && !redis.available()) {
       count('publish_qos0', 'unavailable')
       if (done !== undefined) done(null)
       return
