@@ -121,6 +121,20 @@ export class StormFleet {
     return { latencies, failed, elapsedMs: nowMs() - started }
   }
 
+  /**
+   * Connect the devices that have no socket (a first CONNECT the loopback listen
+   * backlog refused under a burst), with this round's boot; returns how many still fail.
+   */
+  async connectMissing (): Promise<number> {
+    let failed = 0
+    await Promise.all(this.devices.filter((d) => d.socket === null).map(async (d) => {
+      try {
+        d.socket = (await connectDevice(this.#host, this.#port, d.id, this.#keepalive, this.#birth ? this.#boot : null)).socket
+      } catch { failed++ }
+    }))
+    return failed
+  }
+
   /** The boot number of the latest round (the birth every device should show). */
   get boot (): number { return this.#boot }
 

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { guardOfflineQueue, installStrictPackets } from './aedes/index.js'
+import { gateOnRedis, guardOfflineQueue, installStrictPackets, replayAfterResubscribe } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -37,6 +37,11 @@ export interface VigilOptions {
   now?: () => number
   /** Aedes broker heartbeat interval, ms (tests shorten it). */
   heartbeatInterval?: number
+  /**
+   * What GET /metrics serves, given this instance's registry (default: the
+   * registry itself). A cluster worker serves the sum over all workers.
+   */
+  scrape?: (registry: Registry) => () => Promise<string>
 }
 
 export interface HttpPorts { http: number | null }
@@ -78,6 +83,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let closing: Promise<void> | null = null
   let stopCluster: () => void = () => {}
   let connectionLog: ConnectionLog | null = null
+  const scrape = options.scrape?.(metrics)
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -116,7 +122,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     },
 
     async start () {
-      bundle = createPersistence(config.persistence.redis, log)
+      bundle = createPersistence(config.persistence.redis, log, nodeId)
       // A storm of synchronously delivered messages must not recurse off the stack (emitter-depth.ts).
       boundEmitterDepth(bundle.mq)
       // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
@@ -167,12 +173,17 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
+        // Redis mode: acknowledge only what Redis kept; wraps the hooks the host just installed.
+        if (bundle.subscriber !== null) {
+          const subscribed = replayAfterResubscribe(aedes, bundle.subscriber, log, metrics)
+          gateOnRedis(aedes, bundle, subscribed, log, metrics)
+        }
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
           const httpConfig = config.http
-          app = buildHttpApp({ log, metrics, token: httpConfig.token, ready, routes: host.routes(),
+          app = buildHttpApp({ log, metrics, token: httpConfig.token, ready, routes: host.routes(), scrape,
             openapi: { version: packageVersion(), serverUrl: () => `http://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
