@@ -33,13 +33,20 @@ function readPem (value: string, what: string, section = 'mqtt.tls'): Buffer {
   }
 }
 
+/**
+ * The accept queue (capped by the kernel's somaxconn). Node's default, 511, overflows
+ * when a fleet reconnects at once: the dropped SYNs come back after TCP's 1 s and 3 s
+ * retransmits, which set the storm's CONNACK p99 (bench/RESULTS.md, reconnect storm).
+ */
+const LISTEN_BACKLOG = 4096
+
 function listen (server: Server | HttpServer, port: number, host: string, name: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       reject(new VigilError('VIGIL_E_LISTEN', `${name} listener on ${host}:${port}: ${err.message}`, err))
     }
     server.once('error', onError)
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.removeListener('error', onError)
       resolve((server.address() as AddressInfo).port)
     })
