@@ -17,7 +17,7 @@ import { startListeners, type ListenerPorts, type Listeners } from './listeners.
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
-import { hideDollarRetained } from './retained-visibility.js'
+import { serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { publishWillsForShutdown } from './shutdown.js'
@@ -73,6 +73,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let httpPort: number | null = null
   let closing: Promise<void> | null = null
   let stopCluster: () => void = () => {}
+  let retainedLookup: RetainedLookupHandle | null = null
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -112,8 +113,13 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
 
     async start () {
       bundle = createPersistence(config.persistence.redis, log)
-      // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
-      hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
+      // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
+      // which Aedes 1.2 gets wrong (see retained-visibility.ts).
+      const redis = bundle.redis
+      retainedLookup = serveRetainedLookup(bundle.persistence, {
+        redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')! },
+        onError: (err, what) => vigil.reportError(err, what)
+      })
       const aedes = new Aedes({
         id: nodeId,
         persistence: bundle.persistence,
@@ -199,6 +205,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         }
         if (h !== null) await bounded('plugins\' close', 1000, () => h.close())
         stopCluster()
+        retainedLookup?.close()
         const server = app
         if (server !== null) await bounded('http close', 250, () => server.close())
         const open = listeners
