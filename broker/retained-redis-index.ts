@@ -33,8 +33,12 @@ import { RetainedTrie } from './retained-trie.js'
 
 /** aedes-persistence-redis' hash of retained packets (non-cluster Redis). */
 export const RETAINED_HASH = 'retained'
-/** Retained changes, '+topic' (stored) or '-topic' (cleared), in the hash's order. */
-export const CHANGES_CHANNEL = 'vigil:retained:changes'
+/**
+ * Retained changes, '+topic' (stored) or '-topic' (cleared), in the hash's
+ * order. The NUL keeps it apart from every MQTT topic [MQTT-4.7.3-2]: the
+ * emitter publishes each MQTT topic on the Redis channel of that name.
+ */
+export const CHANGES_CHANNEL = 'vigil\u0000retained-changes'
 
 /** Payloads fetched per HMGET. */
 const FETCH_BATCH = 256
@@ -59,7 +63,15 @@ export class RedisRetainedIndex {
   #closed = false
   #failures = 0
 
-  constructor (redis: Redis, subscriber: Redis, onError: (err: unknown, what: string) => void) {
+  /**
+   * `emitter`: mqemitter-redis, whose subscriber turns a '#' subscription into
+   * PSUBSCRIBE '*' and would decode this index's changes as MQTT packets (and
+   * throw): the channel goes on its list of ignored channels.
+   */
+  constructor (redis: Redis, subscriber: Redis, emitter: unknown, onError: (err: unknown, what: string) => void) {
+    const ignored = (emitter as { _ignoredTopicsSet?: Set<string> })._ignoredTopicsSet
+    if (!(ignored instanceof Set)) throw new Error('mqemitter-redis without _ignoredTopicsSet: the retained index cannot share Redis with it')
+    ignored.add(CHANGES_CHANNEL)
     this.#redis = redis
     this.#subscriber = subscriber
     this.#onError = onError
@@ -132,6 +144,8 @@ export class RedisRetainedIndex {
   }
 
   #apply (change: string): void {
+    const op = change.charCodeAt(0)
+    if (op !== 43 && op !== 45) return // not one of ours
     const topic = change.slice(1)
     if (change.charCodeAt(0) === 43) this.#trie.set(topic, topic)
     else this.#trie.delete(topic)

@@ -24,6 +24,7 @@
  */
 import { Readable } from 'node:stream'
 import type { Redis } from 'ioredis'
+import { Gauge, type Registry } from 'prom-client'
 import { RedisRetainedIndex, type StoredPacket } from './retained-redis-index.js'
 import { RetainedTrie } from './retained-trie.js'
 import { topicMatches } from './topic-match.js'
@@ -42,7 +43,7 @@ interface RetainedPersistence extends RetainedLookup {
 
 export interface RetainedLookupOptions {
   /** Redis mode: the shared command connection and a connection of its own for the change channel. */
-  redis?: { commands: Redis, subscriber: Redis }
+  redis?: { commands: Redis, subscriber: Redis, emitter: unknown }
   /** A lookup or index failure: reported, never thrown at Aedes. */
   onError(err: unknown, what: string): void
 }
@@ -53,6 +54,22 @@ export interface RetainedLookupHandle {
   /** Redis mode: whether the index is built and in step (else the persistence's slow lookup answers). */
   ready(): boolean
   close(): void
+}
+
+/**
+ * vigil_retained_index_topics: the retained topics the lookup index holds
+ * (Redis mode: -1 while it is being built or rebuilt, and the slow lookup answers).
+ */
+export function registerRetainedIndexMetric (registry: Registry, handle: () => RetainedLookupHandle | null): void {
+  new Gauge({
+    name: 'vigil_retained_index_topics',
+    help: 'Retained topics in the SUBSCRIBE lookup index of this node; -1 while it is being (re)built from Redis',
+    registers: [registry],
+    collect () {
+      const index = handle()
+      this.set(index === null ? 0 : index.ready() ? index.size() : -1)
+    }
+  })
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -86,7 +103,7 @@ export function serveRetainedLookup (persistence: unknown, options: RetainedLook
     return { size: () => trie.size, ready: () => true, close: () => {} }
   }
 
-  const index = new RedisRetainedIndex(options.redis.commands, options.redis.subscriber, options.onError)
+  const index = new RedisRetainedIndex(options.redis.commands, options.redis.subscriber, options.redis.emitter, options.onError)
   // Until the index is built (or while it is rebuilt after a reconnect): the
   // persistence's own lookup, with the '$' rule and each topic once.
   hideDollarRetained(target, report)

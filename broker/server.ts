@@ -17,7 +17,7 @@ import { startListeners, type ListenerPorts, type Listeners } from './listeners.
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
-import { serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
+import { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { publishWillsForShutdown } from './shutdown.js'
@@ -117,7 +117,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       // which Aedes 1.2 gets wrong (see retained-visibility.ts).
       const redis = bundle.redis
       retainedLookup = serveRetainedLookup(bundle.persistence, {
-        redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')! },
+        redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')!, emitter: bundle.mq },
         onError: (err, what) => vigil.reportError(err, what)
       })
       const aedes = new Aedes({
@@ -142,6 +142,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'))
       aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client closed'))
       registerCoreMetrics(metrics, aedes)
+      registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
       stopCluster = cluster.close
