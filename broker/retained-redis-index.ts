@@ -29,6 +29,7 @@
  */
 import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
+import { ignoreEmitterChannels } from './emitter-guard.js'
 import { RetainedTrie } from './retained-trie.js'
 
 /** aedes-persistence-redis' hash of retained packets (non-cluster Redis). */
@@ -65,13 +66,11 @@ export class RedisRetainedIndex {
 
   /**
    * `emitter`: mqemitter-redis, whose subscriber turns a '#' subscription into
-   * PSUBSCRIBE '*' and would decode this index's changes as MQTT packets (and
-   * throw): the channel goes on its list of ignored channels.
+   * PSUBSCRIBE '*' and would decode this index's changes as its packets: the
+   * channel goes on its list of ignored channels (see emitter-guard.ts).
    */
   constructor (redis: Redis, subscriber: Redis, emitter: unknown, onError: (err: unknown, what: string) => void) {
-    const ignored = (emitter as { _ignoredTopicsSet?: Set<string> })._ignoredTopicsSet
-    if (!(ignored instanceof Set)) throw new Error('mqemitter-redis without _ignoredTopicsSet: the retained index cannot share Redis with it')
-    ignored.add(CHANGES_CHANNEL)
+    ignoreEmitterChannels(emitter, [CHANGES_CHANNEL])
     this.#redis = redis
     this.#subscriber = subscriber
     this.#onError = onError

@@ -11,6 +11,7 @@ import { defaultPlugins } from '../plugins/index.js'
 import { trackCluster } from './cluster.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
+import { guardRedisEmitter } from './emitter-guard.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
 import { startListeners, type ListenerPorts, type Listeners } from './listeners.js'
@@ -116,6 +117,10 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
       // which Aedes 1.2 gets wrong (see retained-visibility.ts).
       const redis = bundle.redis
+      if (redis !== null) {
+        guardRedisEmitter(bundle.mq, (err, channel) =>
+          vigil.reportError(err, `a message on Redis channel ${JSON.stringify(channel)} is no emitter packet: dropped`))
+      }
       retainedLookup = serveRetainedLookup(bundle.persistence, {
         redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')!, emitter: bundle.mq },
         onError: (err, what) => vigil.reportError(err, what)

@@ -13,7 +13,8 @@ import { createDecommission } from './decommission.js'
 import { ExpiryRules } from './expiry-rules.js'
 import { Forgetting } from './forgetting.js'
 import { RetainedHold } from './hold.js'
-import { KickRelay } from './kick-relay.js'
+import { KICK_CHANNEL, KICK_REPLY_CHANNEL, KickRelay } from './kick-relay.js'
+import { ignoreEmitterChannels } from '../../broker/emitter-guard.js'
 import { registerRetainedMetrics } from './metrics.js'
 import { StatusTopic } from './status-topic.js'
 import type { Due, RetainedStore } from './store.js'
@@ -150,6 +151,8 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         await new Promise<void>((resolve) => client.close(() => resolve()))
         return true
       }
+      // Not for the emitter, which a '#' subscription would make read them (broker/emitter-guard.ts).
+      if (ctx.redis !== null) ignoreEmitterChannels((broker as unknown as { mq: unknown }).mq, [KICK_CHANNEL, KICK_REPLY_CHANNEL])
       const relay = new KickRelay({
         redis: ctx.redis,
         subscriber: ctx.redis !== null ? ctx.redisConnection('retained-kick') : null,
