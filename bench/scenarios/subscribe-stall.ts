@@ -17,6 +17,8 @@ export interface SubscribeStallOptions { retained: number, filters: number, inte
 
 /** Published retained messages in flight at once while filling the store. */
 const STORE_WINDOW = 500
+/** Between filling the store and the SUBSCRIBE. */
+const SETTLE_MS = 2000
 /** Round trips kept after the lookup ended, to catch a stall that outlasts it. */
 const TAIL_MS = 1000
 
@@ -81,7 +83,9 @@ export const subscribeStall: Scenario<SubscribeStallOptions> = {
           if (ms < o.interval) await sleep(o.interval - ms)
         }
       })()
-      await sleep(500) // warm: a few round trips before the SUBSCRIBE
+      // Settle: work the store left behind (Vigil records store times without
+      // waiting) drains, and a few round trips pass before the SUBSCRIBE.
+      await sleep(SETTLE_MS)
 
       const monitor = new Monitor({ brokerPids: () => ctx.target.pids() }).begin()
       let barrierAt = 0
