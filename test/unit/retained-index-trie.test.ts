@@ -81,6 +81,7 @@ t.test('an entry deleted while a walk is paused is not yielded after the deletio
   const walk = trie.match(['d/+'], SUBSCRIBE)
   const got = new Set<string>()
   let deleted = false
+  const late: string[] = []
   for (const value of walk) {
     if (value === null) {
       if (!deleted) {
@@ -90,9 +91,10 @@ t.test('an entry deleted while a walk is paused is not yielded after the deletio
       }
       continue
     }
-    t.ok(!deleted || trie.get(value) !== undefined, `${value} was still stored when yielded`)
+    if (deleted && trie.get(value) === undefined) late.push(value)
     got.add(value)
   }
+  t.same(late, [], 'nothing yielded after its deletion')
   t.ok(deleted, 'the walk paused at least once')
   t.ok(got.size < 3 * WALK_SLICE, 'the deleted entries did not come')
 })
