@@ -123,38 +123,46 @@ export class RetainedTrie<T> {
     const wanted = new FilterLevel()
     for (const filter of filters) addFilter(wanted, filter)
     coverBySharp(wanted, options.dollarRule)
-    // Each topic once: two filters (or 'a/#' and 'a/+') can reach the same level.
-    const seen = new Set<Level<T>>()
+    // Each topic once: two filters ('a/#' and 'a/+', or 'a' and 'a/#') can reach
+    // the same level. Only then is a set of what was sent needed.
+    const seen = mayOverlap(wanted, true, options.dollarRule) ? new Set<Level<T>>() : null
+    const fresh = (level: Level<T>): boolean => {
+      if (level.value === undefined) return false
+      if (seen === null) return true
+      if (seen.has(level)) return false
+      seen.add(level)
+      return true
+    }
     const stack: Array<[FilterLevel, Level<T>, boolean]> = [[wanted, this.#root, true]]
     let steps = 0
     while (stack.length > 0) {
       const [filter, level, atRoot] = stack.pop()!
       if (++steps % WALK_SLICE === 0) yield null
-      if (filter.end && level.value !== undefined && !seen.has(level)) {
-        seen.add(level)
-        yield level.value
-      }
+      if (filter.end && fresh(level)) yield level.value!
       const children = level.children
       for (const [name, next] of filter.children) {
         if (name === '#') {
           // 'a/#' also matches 'a' itself [MQTT-4.7.1-2].
-          if (!atRoot && level.value !== undefined && !seen.has(level)) {
-            seen.add(level)
-            yield level.value
-          }
+          if (!atRoot && fresh(level)) yield level.value!
           if (children === null) continue
           for (const [childName, child] of children) {
             if (atRoot && options.dollarRule && childName.charCodeAt(0) === DOLLAR) continue
-            for (const value of everything(child, seen)) {
+            for (const value of everything(child, fresh)) {
               if (value === null) yield null
               else yield value
             }
           }
         } else if (name === '+') {
           if (children === null) continue
+          // The common last level ('$liveness/+', 'devices/+'): no stack entry per child.
+          const leaf = next.children.size === 0
           for (const [childName, child] of children) {
             if (atRoot && options.dollarRule && childName.charCodeAt(0) === DOLLAR) continue
-            stack.push([next, child, false])
+            if (!leaf) stack.push([next, child, false])
+            else {
+              if (++steps % WALK_SLICE === 0) yield null
+              if (fresh(child)) yield child.value!
+            }
           }
         } else {
           const child = children?.get(name)
@@ -163,6 +171,28 @@ export class RetainedTrie<T> {
       }
     }
   }
+}
+
+/**
+ * Whether two paths of the filter trie can reach the same topic level: a
+ * wildcard beside another filter at one level, or a filter ending where a '#'
+ * starts ('a' and 'a/#'). At the root under [MQTT-4.7.2-1] a wildcard never
+ * meets a '$' literal.
+ */
+function mayOverlap (level: FilterLevel, atRoot: boolean, dollarRule: boolean): boolean {
+  const children = level.children
+  if (level.end && children.has('#')) return true
+  if (children.has('+') || children.has('#')) {
+    let others = 0
+    for (const name of children.keys()) {
+      if (name === '+' || name === '#') continue
+      if (atRoot && dollarRule && name.charCodeAt(0) === DOLLAR) continue
+      others++
+    }
+    if (others > 0 || (children.has('+') && children.has('#'))) return true
+  }
+  for (const child of children.values()) if (mayOverlap(child, false, dollarRule)) return true
+  return false
 }
 
 function nextSlash (topic: string, start: number): number {
@@ -204,17 +234,14 @@ function coverBySharp (level: FilterLevel, keepDollar: boolean): void {
   for (const [name, child] of level.children) if (name !== '#') coverBySharp(child, false)
 }
 
-/** Every entry at or below `level` not yet seen, with a `null` pause point every WALK_SLICE levels. */
-function * everything<T> (level: Level<T>, seen: Set<Level<T>>): Generator<T | null> {
+/** Every entry at or below `level` not yet sent, with a `null` pause point every WALK_SLICE levels. */
+function * everything<T> (level: Level<T>, fresh: (level: Level<T>) => boolean): Generator<T | null> {
   const stack: Level<T>[] = [level]
   let steps = 0
   while (stack.length > 0) {
     const current = stack.pop()!
     if (++steps % WALK_SLICE === 0) yield null
-    if (current.value !== undefined && !seen.has(current)) {
-      seen.add(current)
-      yield current.value
-    }
+    if (fresh(current)) yield current.value!
     if (current.children !== null) for (const child of current.children.values()) stack.push(child)
   }
 }
