@@ -68,16 +68,24 @@ export const subscribeStall: Scenario<SubscribeStallOptions> = {
       })
       ctx.progress(`subscribe-stall ${ctx.target.name} rep ${ctx.rep}: ${o.retained} retained stored in ${(nowMs() - s0).toFixed(0)} ms`)
 
-      const innocent = await client(ctx.target.url, { clientId: `bench-stall-innocent-${id}` })
+      // No keepalive: a stall of more than 1.5 keepalives would make mqtt.js drop the connection
+      // mid-measurement; the round trips are what is measured.
+      const innocent = await client(ctx.target.url, { clientId: `bench-stall-innocent-${id}`, keepalive: 0 })
       clients.push(innocent)
-      const attacker = await client(ctx.target.url, { clientId: `bench-stall-attacker-${id}` })
+      const attacker = await client(ctx.target.url, { clientId: `bench-stall-attacker-${id}`, keepalive: 0 })
       clients.push(attacker)
       const rtts: Array<{ sentAt: number, ms: number }> = []
       let probing = true
+      let probeError: string | null = null
       const probes = (async () => {
         while (probing) {
           const sentAt = nowMs()
-          await innocent.publishAsync('stall/innocent', payload, { qos: 1 })
+          try {
+            await innocent.publishAsync('stall/innocent', payload, { qos: 1 })
+          } catch (err) {
+            probeError = (err as Error).message
+            return
+          }
           const ms = nowMs() - sentAt
           rtts.push({ sentAt, ms })
           if (ms < o.interval) await sleep(o.interval - ms)
@@ -115,7 +123,10 @@ export const subscribeStall: Scenario<SubscribeStallOptions> = {
         },
         latencies: during,
         selfCheck,
-        notes: done ? [] : [`the barrier's retained message did not arrive within ${o.timeoutMs} ms`]
+        notes: [
+          ...done ? [] : [`the barrier's retained message did not arrive within ${o.timeoutMs} ms`],
+          ...probeError === null ? [] : [`the innocent client's round trips failed: ${probeError as string}`]
+        ]
       }
     } finally {
       await endAll(clients)
