@@ -8,19 +8,17 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { guardOfflineQueue, installStrictPackets } from './aedes/index.js'
+import { guardOfflineQueue, guardRedisEmitter, installStrictPackets, registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
-import { guardRedisEmitter } from './emitter-guard.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
 import { startListeners, type ListenerPorts, type Listeners } from './listeners.js'
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
-import { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { packageVersion } from './version.js'
@@ -119,7 +117,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     async start () {
       bundle = createPersistence(config.persistence.redis, log)
       // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
-      // which Aedes 1.2 gets wrong (see retained-visibility.ts).
+      // which Aedes 1.2 gets wrong (see broker/aedes/retained-visibility.ts).
       const redis = bundle.redis
       if (redis !== null) {
         guardRedisEmitter(bundle.mq, (err, channel) =>

@@ -4,3 +4,5 @@
  */
 export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, type ConnectRefusal } from './strict-packets.js'
 export { guardOfflineQueue } from './queued-dollar.js'
+export { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
+export { guardRedisEmitter, ignoreEmitterChannels } from './emitter-guard.js'

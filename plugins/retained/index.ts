@@ -14,7 +14,7 @@ import { ExpiryRules } from './expiry-rules.js'
 import { Forgetting } from './forgetting.js'
 import { RetainedHold } from './hold.js'
 import { KICK_CHANNEL, KICK_REPLY_CHANNEL, KickRelay } from './kick-relay.js'
-import { ignoreEmitterChannels } from '../../broker/emitter-guard.js'
+import { ignoreEmitterChannels } from '../../broker/aedes/index.js'
 import { registerRetainedMetrics } from './metrics.js'
 import { StatusTopic } from './status-topic.js'
 import type { Due, RetainedStore } from './store.js'
@@ -151,7 +151,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         await new Promise<void>((resolve) => client.close(() => resolve()))
         return true
       }
-      // Not for the emitter, which a '#' subscription would make read them (broker/emitter-guard.ts).
+      // Not for the emitter, which a '#' subscription would make read them (broker/aedes/emitter-guard.ts).
       if (ctx.redis !== null) ignoreEmitterChannels((broker as unknown as { mq: unknown }).mq, [KICK_CHANNEL, KICK_REPLY_CHANNEL])
       const relay = new KickRelay({
         redis: ctx.redis,

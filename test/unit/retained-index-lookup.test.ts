@@ -1,7 +1,7 @@
 import t from 'tap'
 import type { Readable } from 'node:stream'
 import memoryPersistence from 'aedes-persistence'
-import { serveRetainedLookup } from '../../broker/retained-visibility.js'
+import { serveRetainedLookup } from '../../broker/aedes/retained-visibility.js'
 
 interface Packet { topic: string, payload: Buffer, qos: number, cmd: string, retain: boolean }
 

@@ -13,7 +13,7 @@
  * message (memory: once per filter; Redis: an HSCAN of the whole hash), so one
  * SUBSCRIBE of 1,000 filters against 100,000 retained messages held the event
  * loop for tens of seconds. `serveRetainedLookup` answers it from an index by
- * topic level instead (retained-trie.ts; Redis mode: retained-redis-index.ts),
+ * topic level instead (broker/retained-trie.ts; Redis mode: retained-redis-index.ts),
  * one walk for all filters, its cost growing with what matches, with pauses for
  * the event loop when that is a lot.
  *
@@ -26,8 +26,8 @@ import { Readable } from 'node:stream'
 import type { Redis } from 'ioredis'
 import { Gauge, type Registry } from 'prom-client'
 import { RedisRetainedIndex, type StoredPacket } from './retained-redis-index.js'
-import { RetainedTrie } from './retained-trie.js'
-import { topicMatches } from './topic-match.js'
+import { RetainedTrie } from '../retained-trie.js'
+import { topicMatches } from '../topic-match.js'
 
 interface RetainedPacket { topic: string }
 

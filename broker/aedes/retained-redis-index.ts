@@ -30,7 +30,7 @@
 import type { Redis } from 'ioredis'
 import msgpack from 'msgpack-lite'
 import { ignoreEmitterChannels } from './emitter-guard.js'
-import { RetainedTrie } from './retained-trie.js'
+import { RetainedTrie } from '../retained-trie.js'
 
 /** aedes-persistence-redis' hash of retained packets (non-cluster Redis). */
 export const RETAINED_HASH = 'retained'
