@@ -19,12 +19,13 @@ import { fanout } from './scenarios/fanout.js'
 import { fleet } from './scenarios/fleet.js'
 import { retained } from './scenarios/retained.js'
 import { sizing } from './scenarios/sizing.js'
+import { subscribeStall } from './scenarios/subscribe-stall.js'
 import { evaluate } from './self-check.js'
 import { cdf, logHistogram, summarizeLatencies } from './stats.js'
 import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
-  fanin, fanout, connect: connectScenario, retained, fleet, sizing
+  fanin, fanout, connect: connectScenario, retained, fleet, sizing, 'subscribe-stall': subscribeStall
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -49,6 +50,7 @@ retained: --messages 10000 --payload 64 --qos 1 --timeout 60
 fleet:    --devices 200 --heartbeat 2 (s) --jitter 0.1 --keepalive 4 (s) --freeze 0.05 --drop 0.05 --vanish 0.05
           --graceful 0.05 --storm 0.05 --storm-reconnects 3 --parallelism 50 --warmup 6 --commands 50 --grace 3
 sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 --parallelism 100
+subscribe-stall: --retained 20000 --filters 1000 --interval 20 (ms) --payload 64 --timeout 120 (s)
 `
 
 /** Options that take no value; every other option takes one. */
@@ -80,7 +82,8 @@ const KNOWN: Record<string, string[]> = {
   connect: ['clients', 'parallelism', 'keepalive'],
   retained: ['messages', 'payload', 'qos', 'timeout'],
   fleet: ['devices', 'heartbeat', 'jitter', 'keepalive', 'freeze', 'drop', 'vanish', 'graceful', 'storm', 'storm-reconnects', 'parallelism', 'warmup', 'commands', 'grace'],
-  sizing: ['fleet', 'time-scale', 'duration', 'parallelism']
+  sizing: ['fleet', 'time-scale', 'duration', 'parallelism'],
+  'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout']
 }
 
 export interface BenchOutcome { runs: RunResult[], rows: SummaryRow[], errors: string[] }
