@@ -63,13 +63,18 @@ export function openApiDocument (version: string): Record<string, unknown> {
       '/api/devices': {
         get: {
           summary: 'Every known device with its liveness status, on any node of the cluster',
-          parameters: [{ name: 'state', in: 'query', required: false, schema: { $ref: '#/components/schemas/State' } }],
+          description: 'Observers (clients that connected without a will and never published on a heartbeat topic: ' +
+            'dashboards, loggers, mosquitto_sub) are not devices and are left out unless `kind` asks for them.',
+          parameters: [
+            { name: 'state', in: 'query', required: false, schema: { $ref: '#/components/schemas/State' } },
+            { name: 'kind', in: 'query', required: false, schema: { type: 'string', enum: ['device', 'observer', 'all'], default: 'device' } }
+          ],
           responses: {
             200: {
               description: 'Devices, sorted by clientId',
               content: { 'application/json': { schema: { type: 'object', required: ['devices'], properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Status' } } } } } }
             },
-            400: errorResponse('Unknown state or unknown query parameter'),
+            400: errorResponse('Unknown state or kind, or unknown query parameter'),
             401: errorResponse('Missing or wrong bearer token')
           }
         }
@@ -77,9 +82,21 @@ export function openApiDocument (version: string): Record<string, unknown> {
       '/api/devices/{clientId}': {
         parameters: [clientIdParam],
         get: {
-          summary: 'One device\'s liveness status',
+          summary: 'One device\'s liveness status, with its availability',
           responses: {
-            200: { description: 'Status', content: { 'application/json': { schema: { $ref: '#/components/schemas/Status' } } } },
+            200: {
+              description: 'Status; for a device also `availability` (and `flapping` as of now)',
+              content: {
+                'application/json': {
+                  schema: {
+                    allOf: [{ $ref: '#/components/schemas/Status' }, {
+                      type: 'object',
+                      properties: { availability: { $ref: '#/components/schemas/Availability' } }
+                    }]
+                  }
+                }
+              }
+            },
             401: errorResponse('Missing or wrong bearer token'),
             404: errorResponse('Unknown device')
           }
@@ -134,6 +151,37 @@ export function openApiDocument (version: string): Record<string, unknown> {
           }
         }
       },
+      '/api/devices/{clientId}/history': {
+        parameters: [clientIdParam],
+        get: {
+          summary: 'The device\'s transitions: the last 7 days or 1,000, whichever is fewer (in Redis in Redis mode)',
+          parameters: [{ name: 'since', in: 'query', required: false, description: 'Only transitions at or after this time (ms since the Unix epoch)', schema: { type: 'integer', minimum: 0 } }],
+          responses: {
+            200: {
+              description: 'Transitions, oldest first',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', required: ['transitions'], properties: { transitions: { type: 'array', items: { $ref: '#/components/schemas/Transition' } } } }
+                }
+              }
+            },
+            400: errorResponse('Bad since, or unknown query parameter'),
+            401: errorResponse('Missing or wrong bearer token'),
+            404: errorResponse('Unknown device with no history'),
+            501: errorResponse('Device insights are disabled')
+          }
+        }
+      },
+      '/api/fleet': {
+        get: {
+          summary: 'Fleet summary: devices by state and by firmware version, flapping and skewed counts',
+          responses: {
+            200: { description: 'Summary', content: { 'application/json': { schema: { $ref: '#/components/schemas/Fleet' } } } },
+            401: errorResponse('Missing or wrong bearer token'),
+            501: errorResponse('Device insights are disabled')
+          }
+        }
+      },
       '/api/events': {
         get: {
           summary: 'Server-Sent Events: one `liveness` event per status transition',
@@ -170,7 +218,42 @@ export function openApiDocument (version: string): Record<string, unknown> {
               enum: ['graceful', 'keepalive_timeout', 'connection_lost', 'protocol_error', 'takeover', 'server_shutdown', 'kicked', 'silent_timeout', 'node_lost', null]
             },
             epoch: { type: 'integer', description: '+1 on every accepted CONNECT of this clientId, cluster-wide' },
+            node: { type: 'string' },
+            kind: { type: 'string', enum: ['device', 'observer'] },
+            fw: { type: 'string', description: 'Firmware version from the birth message' },
+            restarts: { type: 'integer', description: 'Reboots seen' },
+            lastRestart: { type: ['integer', 'null'] },
+            clockSkewMs: { type: ['integer', 'null'], description: 'Median of device ts minus broker receive time over the last heartbeats' },
+            flapping: { type: 'boolean', description: 'More than 5 connects within 5 minutes' },
+            address: { type: 'string', description: 'Remote address of the connection' }
+          }
+        },
+        Availability: {
+          type: 'object',
+          description: 'Share of time online since first seen (silent and offline are down); null without history',
+          properties: { '1h': { type: ['number', 'null'] }, '24h': { type: ['number', 'null'] }, '7d': { type: ['number', 'null'] } }
+        },
+        Transition: {
+          type: 'object',
+          required: ['state', 'reason', 'at', 'epoch', 'node'],
+          properties: {
+            state: { $ref: '#/components/schemas/State' },
+            reason: { type: ['string', 'null'] },
+            at: { type: 'integer', description: 'When the state began (ms)' },
+            epoch: { type: 'integer' },
             node: { type: 'string' }
+          }
+        },
+        Fleet: {
+          type: 'object',
+          required: ['devices', 'states', 'observers', 'firmware', 'flapping', 'skewed'],
+          properties: {
+            devices: { type: 'integer' },
+            states: { type: 'object', properties: { online: { type: 'integer' }, silent: { type: 'integer' }, offline: { type: 'integer' } } },
+            observers: { type: 'integer' },
+            firmware: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Devices per fw version; "unknown" without one' },
+            flapping: { type: 'integer' },
+            skewed: { type: 'integer', description: 'Devices with |clockSkewMs| > 60000' }
           }
         },
         CommandRequest: {

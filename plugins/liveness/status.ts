@@ -3,7 +3,7 @@
  * read back, defensively, from a message on the status topic. Pure.
  */
 import type { Conn } from './core.js'
-import { LIVENESS_STATES, OFFLINE_REASONS, type ClientStatus, type LivenessState, type OfflineReason } from './service.js'
+import { LIVENESS_STATES, OFFLINE_REASONS, type ClientStatus, type LivenessState, type OfflineReason, type StatusInsights } from './service.js'
 
 export function statusOf (conn: Conn, node: string): ClientStatus {
   return {
@@ -15,7 +15,8 @@ export function statusOf (conn: Conn, node: string): ClientStatus {
     lastPacket: conn.lastPacket,
     reason: conn.state === 'offline' ? conn.reason : null,
     epoch: conn.epoch,
-    node
+    node,
+    kind: conn.observer ? 'observer' : 'device'
   }
 }
 
@@ -46,6 +47,20 @@ export function parseStatus (payload: Buffer | string): ClientStatus | null {
     lastPacket: timeOrNull(value.lastPacket),
     reason: state === 'offline' ? (reason ?? 'connection_lost') : null,
     epoch: value.epoch,
-    node: value.node
+    node: value.node,
+    kind: value.kind === 'observer' ? 'observer' : 'device',
+    ...insightsOf(value)
   }
+}
+
+/** The insight fields of a status message that have the right type; others are dropped. */
+function insightsOf (value: Record<string, unknown>): StatusInsights {
+  const out: StatusInsights = {}
+  if (typeof value.fw === 'string') out.fw = value.fw
+  if (isTime(value.restarts)) out.restarts = value.restarts
+  if (value.lastRestart === null || isTime(value.lastRestart)) out.lastRestart = value.lastRestart
+  if (value.clockSkewMs === null || isTime(value.clockSkewMs)) out.clockSkewMs = value.clockSkewMs
+  if (typeof value.flapping === 'boolean') out.flapping = value.flapping
+  if (typeof value.address === 'string') out.address = value.address
+  return out
 }
