@@ -1,0 +1,58 @@
+import t from 'tap'
+import { historyKey } from '../../plugins/insights/history-redis.js'
+import { startRedis } from '../helpers/redis.js'
+import { api, device, insightScenarios, startInsights, until } from './insights-scenarios.js'
+
+insightScenarios(t, 'redis')
+
+type H = { transitions: Array<{ state: string, reason: string | null, epoch: number, node: string }> }
+
+t.test('[redis] history lives in one capped Redis list per device, expiring with forgetAfter, and survives a broker restart', async (t) => {
+  const redis = await startRedis(t)
+  const check = redis.client()
+  const config = { node: { id: 'hist-node' }, liveness: { forgetAfter: '2h' } }
+  const first = await startInsights(t, 'redis', config, redis.url)
+  const d = await device(t, first, 'keep-1', { fw: '3.0.0', boot: 9 })
+  await until(first, 'keep-1', (s) => s.fw === '3.0.0', 'fw')
+  d.stream.destroy()
+  await until(first, 'keep-1', (s) => s.state === 'offline', 'offline')
+  await device(t, first, 'keep-1', { fw: '3.0.0', boot: 10 })
+  await until(first, 'keep-1', (s) => s.restarts === 1, 'a reboot')
+  await first.close()
+  t.same((await check.lrange(historyKey('keep-1'), 0, -1)).map((e) => (JSON.parse(e) as { state: string }).state),
+    ['online', 'offline', 'online', 'offline'], 'written, the shutdown included')
+  const ttl = await check.pttl(historyKey('keep-1'))
+  t.ok(ttl > 2 * 3_600_000 - 60_000 && ttl <= 2 * 3_600_000, `expires with forgetAfter (pttl ${ttl})`)
+
+  const second = await startInsights(t, 'redis', config, redis.url)
+  const history = await api<H>(second, '/api/devices/keep-1/history')
+  t.equal(history.status, 200)
+  t.same(history.body.transitions.map((e) => [e.state, e.reason]),
+    [['online', null], ['offline', 'connection_lost'], ['online', null], ['offline', 'server_shutdown']], 'the history survived the restart')
+  const status = (await api<{ restarts: number, fw: string, availability: Record<string, number> }>(second, '/api/devices/keep-1')).body
+  t.equal(status.restarts, 1, 'restarts from the retained status')
+  t.equal(status.fw, '3.0.0')
+  t.ok(status.availability['1h']! > 0, 'availability from the stored history')
+  await device(t, second, 'keep-1', { fw: '3.0.0', boot: 10 })
+  const back = await until(second, 'keep-1', (s) => s.state === 'online', 'online')
+  t.equal(back.restarts, 1, 'the count carries on after the restart')
+  t.equal(((await api<H>(second, '/api/devices/keep-1/history')).body.transitions).length, 5, 'and the history grows')
+})
+
+t.test('[redis] a forgotten device (DELETE /api/devices) loses its history key', async (t) => {
+  const redis = await startRedis(t)
+  const broker = await startInsights(t, 'redis', {}, redis.url)
+  const d = await device(t, broker, 'gone-1', { fw: '1.0.0', boot: 1 })
+  await until(broker, 'gone-1', (s) => s.fw === '1.0.0', 'fw')
+  const check = redis.client()
+  await until(broker, 'gone-1', () => true, 'known')
+  const deadline = Date.now() + 3000
+  while (await check.exists(historyKey('gone-1')) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.equal(await check.exists(historyKey('gone-1')), 1, 'written within a tick')
+  const res = await broker.http.inject({ method: 'DELETE', url: '/api/devices/gone-1' })
+  t.equal(res.statusCode, 204)
+  t.equal(d.connected, false, 'kicked')
+  const gone = Date.now() + 3000
+  while (await check.exists(historyKey('gone-1')) === 1 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50))
+  t.equal(await check.exists(historyKey('gone-1')), 0, 'the history key is deleted')
+})
