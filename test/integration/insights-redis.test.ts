@@ -56,3 +56,28 @@ t.test('[redis] a forgotten device (DELETE /api/devices) loses its history key',
   while (await check.exists(historyKey('gone-1')) === 1 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50))
   t.equal(await check.exists(historyKey('gone-1')), 0, 'the history key is deleted')
 })
+
+t.test('[redis] any node answers: history written by the node holding the connection, flapping counted across nodes', async (t) => {
+  const redis = await startRedis(t)
+  const a = await startInsights(t, 'redis', {}, redis.url)
+  const b = await startInsights(t, 'redis', {}, redis.url)
+  let last = null as Awaited<ReturnType<typeof device>> | null
+  for (let i = 1; i <= 6; i++) {
+    last?.stream.destroy()
+    // Connects alternate between the nodes, as behind a load balancer.
+    last = await device(t, i % 2 === 0 ? b : a, 'roam-1', { fw: '1.0.0', boot: 3 })
+    await until(a, 'roam-1', (s) => s.state === 'online' && s.epoch === i, `connect ${i} seen on a`)
+    await until(b, 'roam-1', (s) => s.state === 'online' && s.epoch === i, `connect ${i} seen on b`)
+  }
+  for (const node of [a, b]) {
+    t.equal((await api<{ flapping: number }>(node, '/api/fleet')).body.flapping, 1, `${node.nodeId}: flapping, from connects on both nodes`)
+  }
+  // Each node writes what it published within a tick; until then only it shows those entries.
+  const epochs = async (node: typeof a): Promise<string> => JSON.stringify((await api<H>(node, '/api/devices/roam-1/history')).body.transitions.map((e) => e.epoch))
+  const deadline = Date.now() + 3000
+  while (await epochs(a) !== await epochs(b) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  const onA = await api<H>(a, '/api/devices/roam-1/history')
+  t.equal(await epochs(a), await epochs(b), 'both nodes answer the same history')
+  t.same(onA.body.transitions.filter((e) => e.state === 'online').map((e) => e.node),
+    [a.nodeId, b.nodeId, a.nodeId, b.nodeId, a.nodeId, b.nodeId], 'each connect, from the node that held it')
+})
