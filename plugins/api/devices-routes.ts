@@ -11,6 +11,7 @@ import type { LivenessService } from '../liveness/service.js'
 import type { InsightsService } from '../insights/service.js'
 import './decommission-service.js'
 import { ApiError } from './http-errors.js'
+import { readOr503 } from './insights-routes.js'
 import { clientIdParam, isPlainObject, parseKindQuery, parseStateQuery, rejectUnknown } from './validation.js'
 
 export interface DevicesDeps {
@@ -41,7 +42,8 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
     const insights = deps.insights()
     if (insights === undefined || status.kind !== 'device') return status
     // flapping as of now (the status says what it was when published); availability from the history.
-    return { ...status, flapping: insights.flapping(clientId) ?? status.flapping, availability: await insights.availability(clientId) }
+    const availability = await readOr503(() => insights.availability(clientId))
+    return { ...status, flapping: insights.flapping(clientId) ?? status.flapping, availability }
   })
 
   app.delete('/api/devices/:clientId', async (request, reply) => {

@@ -4,6 +4,7 @@
  * so (501) rather than pretend an empty fleet.
  */
 import type { FastifyInstance } from 'fastify'
+import { errorMessage } from '../../broker/errors.js'
 import type { InsightsService } from '../insights/service.js'
 import type { LivenessService } from '../liveness/service.js'
 import { ApiError } from './http-errors.js'
@@ -13,6 +14,16 @@ export interface InsightRoutesDeps {
   liveness: LivenessService
   /** Looked up per request: the plugin may be disabled (insights.enabled: false). */
   insights(): InsightsService | undefined
+}
+
+/** In Redis mode a history read can fail while Redis is away: a 503 to retry, not a 500. */
+export async function readOr503<T> (read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (err) {
+    if (err instanceof ApiError) throw err
+    throw new ApiError(503, 'unavailable', `the device history could not be read: ${errorMessage(err)}; retry`)
+  }
 }
 
 export function registerInsightRoutes (app: FastifyInstance, deps: InsightRoutesDeps): void {
@@ -25,7 +36,7 @@ export function registerInsightRoutes (app: FastifyInstance, deps: InsightRoutes
   app.get('/api/devices/:clientId/history', async (request) => {
     const since = parseSinceQuery(request.query)
     const clientId = clientIdParam(request.params)
-    const transitions = await need().history(clientId, since)
+    const transitions = await readOr503(() => need().history(clientId, since))
     if (transitions.length === 0 && deps.liveness.get(clientId) === undefined) {
       throw new ApiError(404, 'unknown_device', `no device ${JSON.stringify(clientId)} is known`)
     }

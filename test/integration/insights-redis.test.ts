@@ -81,3 +81,23 @@ t.test('[redis] any node answers: history written by the node holding the connec
   t.same(onA.body.transitions.filter((e) => e.state === 'online').map((e) => e.node),
     [a.nodeId, b.nodeId, a.nodeId, b.nodeId, a.nodeId, b.nodeId], 'each connect, from the node that held it')
 })
+
+t.test('[redis] Redis away: history and availability answer 503 (retry), never 500; transitions wait and are written after', async (t) => {
+  const redis = await startRedis(t)
+  const broker = await startInsights(t, 'redis', {}, redis.url)
+  const d = await device(t, broker, 'away-1', { fw: '1.0.0', boot: 1 })
+  await until(broker, 'away-1', (s) => s.fw === '1.0.0', 'fw')
+  await redis.stop()
+  t.equal((await api(broker, '/api/devices/away-1/history')).status, 503)
+  t.equal((await api(broker, '/api/devices/away-1')).status, 503)
+  t.equal((await api(broker, '/api/devices?kind=all')).status, 200, 'the fleet view still answers')
+  d.stream.destroy()
+  await until(broker, 'away-1', (s) => s.state === 'offline', 'offline while Redis is away')
+  await redis.restart()
+  const check = redis.client()
+  const deadline = Date.now() + 8000
+  // The restarted Redis is empty: what the node still had queued is written to it.
+  while (await check.llen(historyKey('away-1')).catch(() => 0) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  const states = (await check.lrange(historyKey('away-1'), 0, -1)).map((e) => (JSON.parse(e) as { state: string }).state)
+  t.ok(states.includes('offline'), `the offline written once Redis is back (${states.join(', ')})`)
+})
