@@ -1,6 +1,6 @@
 /**
  * The few fields insights read from a device's birth and heartbeat
- * (CONTRACT.md section 8). The adapter calls these only for a PUBLISH on the
+ * (docs/device-protocol.md). The adapter calls these only for a PUBLISH on the
  * client's own birth or heartbeat topic, and a payload is parsed only when it
  * contains one of the keys: other traffic costs a string compare, and a
  * heartbeat without `ts` or `uptime` one byte search. Pure.

@@ -19,7 +19,7 @@ import { Holds, type Hold } from './holds.js'
 import { registerLivenessMetrics, type LivenessMetrics } from './metrics.js'
 import { announcedInterval, LivenessRules } from './rules.js'
 import type { ClientKind, ClientStatus, ConnectionEnd, LivenessService, LivenessState, OfflineReason, StatusExtension, TransitionListener } from './service.js'
-import { parseStatus, statusOf } from './status.js'
+import { parseStatus, statusOf, StatusExtensions } from './status.js'
 import { StatusPublisher } from './status-publisher.js'
 import { StatusTopic } from './status-topic.js'
 
@@ -42,7 +42,7 @@ export class LivenessAdapter implements LivenessService {
   readonly #lifecycle: Lifecycle
   readonly #delay: number
   readonly #listeners = new Set<TransitionListener>()
-  readonly #extensions = new Set<StatusExtension>()
+  readonly #extensions = new StatusExtensions()
   readonly #decisions: Decision[] = []
   #timer: NodeJS.Timeout | null = null
 
@@ -123,10 +123,7 @@ export class LivenessAdapter implements LivenessService {
   counts (): Record<LivenessState, number> { return this.#view.counts() }
   observers (): number { return this.#view.observers }
 
-  extendStatus (extension: StatusExtension): () => void {
-    this.#extensions.add(extension)
-    return () => { this.#extensions.delete(extension) }
-  }
+  extendStatus (extension: StatusExtension): () => void { return this.#extensions.add(extension) }
 
   refresh (clientId: string): boolean {
     const client = clientsOf(this.#ctx.broker)[clientId]
@@ -181,7 +178,7 @@ export class LivenessAdapter implements LivenessService {
       const now = this.#ctx.now()
       const conn = new Connection(client, clientId, epoch, now, policy.silentAfter, policy.ruleThreshold, policy.track,
         this.#topic.topicFor(clientId, username), policy.isHeartbeat)
-      // CONTRACT.md section 12: no will, no rule and not known as a device: an observer until its first heartbeat.
+      // Issue 18 (docs/insights.md): no will, no rule and not known as a device: an observer until its first heartbeat.
       conn.observer = !policy.matched && will == null && this.#view.get(clientId)?.kind !== 'device'
       c[CONNECTION] = conn
       // [MQTT-3.1.4-2] Aedes closes the open connection of this clientId in
@@ -299,11 +296,7 @@ export class LivenessAdapter implements LivenessService {
 
   /** A connection's status with what the extensions add (plugins/insights). */
   #statusOf (conn: Connection): ClientStatus {
-    const status = statusOf(conn, this.#ctx.nodeId)
-    for (const extend of this.#extensions) {
-      try { extend(status, conn.client) } catch (err) { this.#ctx.reportError(err, 'status extension failed') }
-    }
-    return status
+    return this.#extensions.apply(statusOf(conn, this.#ctx.nodeId), conn.client, (err, what) => this.#ctx.reportError(err, what))
   }
 
   /**

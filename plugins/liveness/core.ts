@@ -10,7 +10,7 @@
  * A heartbeat costs O(1): it moves `lastHeartbeat` and nothing else. The
  * timing wheel re-files a connection when its old deadline comes up.
  *
- * An observer (CONTRACT.md section 12: no will, nothing published on a
+ * An observer (issue 18, docs/insights.md: no will, nothing published on a
  * heartbeat topic, no rule) is never filed in the wheel, so it never goes
  * silent; its first heartbeat makes it a device (a `none -> online` transition:
  * the device appears).

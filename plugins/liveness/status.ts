@@ -2,8 +2,9 @@
  * The status payload (CONTRACT.md section 3): built from a connection, and
  * read back, defensively, from a message on the status topic. Pure.
  */
+import type { Client } from 'aedes'
 import type { Conn } from './core.js'
-import { LIVENESS_STATES, OFFLINE_REASONS, type ClientStatus, type LivenessState, type OfflineReason, type StatusInsights } from './service.js'
+import { LIVENESS_STATES, OFFLINE_REASONS, type ClientStatus, type LivenessState, type OfflineReason, type StatusExtension, type StatusInsights } from './service.js'
 
 export function statusOf (conn: Conn, node: string): ClientStatus {
   return {
@@ -17,6 +18,23 @@ export function statusOf (conn: Conn, node: string): ClientStatus {
     epoch: conn.epoch,
     node,
     kind: conn.observer ? 'observer' : 'device'
+  }
+}
+
+/** What other plugins add to the statuses this node builds (plugins/insights); one that throws is reported and skipped. */
+export class StatusExtensions {
+  readonly #extensions = new Set<StatusExtension>()
+
+  add (extension: StatusExtension): () => void {
+    this.#extensions.add(extension)
+    return () => { this.#extensions.delete(extension) }
+  }
+
+  apply (status: ClientStatus, client: Client, onError: (err: unknown, what: string) => void): ClientStatus {
+    for (const extend of this.#extensions) {
+      try { extend(status, client) } catch (err) { onError(err, 'status extension failed') }
+    }
+    return status
   }
 }
 
