@@ -5,9 +5,9 @@
  * per device, a few numbers and two small rings, nothing that grows.
  *
  * - Reboots: the birth `boot` counter changed, or the heartbeat `uptime` went
- *   backwards. A reboot means a new connection, so at most one is counted per
- *   connection epoch: the birth and the first heartbeat of a rebooted device
- *   both show it, and it is one reboot.
+ *   backwards. The birth and the first heartbeat of a rebooted device both
+ *   show the same reboot, so within one connection epoch the reboots counted
+ *   are the larger of the two signals' counts, not their sum.
  * - Skew: device `ts` minus broker receive time, the median over the last
  *   SKEW_SAMPLES heartbeats that carried a usable `ts` (seconds or ms; see
  *   deviceTimeMs). Null when none of them did.
@@ -51,8 +51,10 @@ export class DeviceInsight {
   /** The last birth `boot` seen, the last heartbeat `uptime` (s) seen. */
   lastBoot: number | null = null
   lastUptime: number | null = null
-  /** The epoch a reboot was last counted in (one per connection). */
-  restartEpoch = 0
+  /** The epoch the signal counts below belong to. */
+  restartEpoch = -1
+  #bootSignals = 0
+  #uptimeSignals = 0
   /** The newest epoch whose connect is recorded. */
   connectEpoch = 0
   address: string | null = null
@@ -77,7 +79,7 @@ export class DeviceInsight {
       result |= CHANGED
     }
     if (boot !== null) {
-      if (this.lastBoot !== null && boot !== this.lastBoot) result |= this.#restart(epoch, now)
+      if (this.lastBoot !== null && boot !== this.lastBoot) result |= this.#restart(epoch, now, 'boot')
       this.lastBoot = boot
     }
     return result
@@ -87,7 +89,7 @@ export class DeviceInsight {
   heartbeat (ts: number | null, uptime: number | null, epoch: number, now: number): number {
     let result = 0
     if (uptime !== null) {
-      if (this.lastUptime !== null && uptime < this.lastUptime) result |= this.#restart(epoch, now - uptime * 1000)
+      if (this.lastUptime !== null && uptime < this.lastUptime) result |= this.#restart(epoch, now - uptime * 1000, 'uptime')
       this.lastUptime = uptime
     }
     const device = ts === null ? Number.NaN : deviceTimeMs(ts)
@@ -102,10 +104,17 @@ export class DeviceInsight {
     return result
   }
 
-  #restart (epoch: number, at: number): number {
-    // A reboot comes with a new connection: the birth and the first heartbeat after it are the same reboot.
-    if (epoch !== 0 && epoch === this.restartEpoch) return 0
-    this.restartEpoch = epoch
+  #restart (epoch: number, at: number, signal: 'boot' | 'uptime'): number {
+    if (epoch !== this.restartEpoch) {
+      this.restartEpoch = epoch
+      this.#bootSignals = 0
+      this.#uptimeSignals = 0
+    }
+    const before = Math.max(this.#bootSignals, this.#uptimeSignals)
+    if (signal === 'boot') this.#bootSignals++
+    else this.#uptimeSignals++
+    // The other signal already told of this reboot (the birth and the first heartbeat after it).
+    if (Math.max(this.#bootSignals, this.#uptimeSignals) === before) return 0
     this.restarts++
     this.lastRestart = Math.round(at)
     return CHANGED | RESTARTED

@@ -104,9 +104,12 @@ export function insightScenarios (tap: Tap, mode: Mode): void {
     await after.publishAsync('devices/up-1/heartbeat', '{"ts":0,"uptime":7,"heartbeat_interval":60}', { qos: 1 })
     const rebooted = await until(broker, 'up-1', (s) => s.restarts === 1, 'a reboot')
     t.ok(Math.abs(rebooted.lastRestart! - (sent - 7000)) < 1000, `lastRestart ${rebooted.lastRestart! - sent} ms from the heartbeat, about -7000`)
-    await after.publishAsync('devices/up-1/heartbeat', '{"ts":0,"uptime":3,"heartbeat_interval":60}', { qos: 1 })
+    await after.publishAsync('devices/up-1/heartbeat', '{"ts":0,"uptime":67,"heartbeat_interval":60}', { qos: 1 })
     await after.publishAsync('devices/up-1/status', '{"state":"online","ts":0,"boot":1}', { qos: 1 })
-    t.equal(status(broker, 'up-1')?.restarts, 1, 'within one connection: still the same reboot')
+    t.equal(status(broker, 'up-1')?.restarts, 1, 'uptime growing, and a first boot counter (a baseline): no more reboots')
+    await after.publishAsync('devices/up-1/heartbeat', '{"ts":0,"uptime":2,"heartbeat_interval":60}', { qos: 1 })
+    await until(broker, 'up-1', (s) => s.restarts === 2, 'uptime backwards again: a second reboot')
+    t.equal(await metric(broker, 'vigil_device_restarts_total'), 2)
   })
 
   tap.test(`[${mode}] a device clock 120 s ahead: clockSkewMs about 120000, counted as skewed, in the histogram`, async (t) => {

@@ -25,18 +25,23 @@ t.test('heartbeat uptime going backwards is a reboot, dated uptime seconds befor
   t.equal(dev.heartbeat(null, 5, 2, T0 + 120_000) & RESTARTED, RESTARTED)
   t.equal(dev.restarts, 1)
   t.equal(dev.lastRestart, T0 + 115_000)
-  t.equal(dev.heartbeat(null, 4, 2, T0 + 121_000) & RESTARTED, 0, 'at most one reboot per connection')
+  t.equal(dev.heartbeat(null, 9, 2, T0 + 124_000) & RESTARTED, 0, 'growing again')
+  t.equal(dev.heartbeat(null, 1, 2, T0 + 130_000) & RESTARTED, RESTARTED, 'backwards again: another reboot')
+  t.equal(dev.restarts, 2)
 })
 
-t.test('a reboot seen in the birth and again in the first heartbeat after it counts once', async (t) => {
+t.test('a reboot seen in the birth and again in the first heartbeat after it counts once; the larger signal count wins', async (t) => {
   const dev = new DeviceInsight('d')
   dev.birth('1.0.0', 1, 1, T0)
   dev.heartbeat(null, 3600, 1, T0 + 3600_000)
   t.ok(dev.birth('1.0.0', 2, 2, T0 + 3700_000) & RESTARTED)
   t.equal(dev.heartbeat(null, 10, 2, T0 + 3710_000) & RESTARTED, 0, 'same connection epoch: the same reboot')
   t.equal(dev.restarts, 1)
-  t.ok(dev.heartbeat(null, 2, 3, T0 + 3800_000) & RESTARTED, 'a later connection with uptime back again: another reboot')
+  t.ok(dev.birth('1.0.0', 3, 2, T0 + 3720_000) & RESTARTED, 'a second boot counter change on the same connection is a second reboot')
+  t.equal(dev.heartbeat(null, 4, 2, T0 + 3724_000) & RESTARTED, 0, '... which its heartbeat confirms')
   t.equal(dev.restarts, 2)
+  t.ok(dev.heartbeat(null, 2, 3, T0 + 3800_000) & RESTARTED, 'a later connection with uptime back again: another reboot')
+  t.equal(dev.restarts, 3)
 })
 
 t.test('device ts in seconds or milliseconds; an unset clock is no ts', async (t) => {
