@@ -16,12 +16,13 @@ import type { VigilConfig } from '../../config/schema.js'
 import { StatusTopic } from '../liveness/status-topic.js'
 import type { ClientStatus, LivenessService } from '../liveness/service.js'
 import { availabilities, type Availability, type HistoryEntry } from './availability.js'
+import { RedisBaselines } from './baselines-redis.js'
 import { CHANGED, DeviceInsight, RESTARTED } from './core.js'
 import type { HistoryStore } from './history.js'
 import { MemoryHistory } from './history-memory.js'
 import { RedisHistory } from './history-redis.js'
 import { registerInsightMetrics, type InsightMetrics } from './metrics.js'
-import { parseBirth, parseHeartbeat } from './payload.js'
+import { parseBirth, parseHeartbeat, type Birth, type Heartbeat } from './payload.js'
 import type { FleetSummary, InsightsService } from './service.js'
 
 /** History writes and the flapping check run this often (ms). */
@@ -65,6 +66,10 @@ export class InsightsAdapter implements InsightsService {
   readonly #metrics: InsightMetrics
   readonly #redisMode: boolean
   readonly #statusTopic: StatusTopic
+  /** Redis mode: reboot baselines shared by the nodes; a device's is read once per node. */
+  readonly #baselines: RedisBaselines | null
+  readonly #baselined = new WeakSet<DeviceInsight>()
+  readonly #loading = new Map<DeviceInsight, Promise<void>>()
   #timer: NodeJS.Timeout | null = null
 
   constructor (ctx: PluginContext<Config>) {
@@ -76,6 +81,7 @@ export class InsightsAdapter implements InsightsService {
       : new MemoryHistory()
     this.#metrics = registerInsightMetrics(ctx.metrics, () => this.#flappingNow())
     this.#statusTopic = new StatusTopic(ctx.vigil.liveness.statusTopic)
+    this.#baselines = ctx.redis !== null ? new RedisBaselines(ctx.redis, ctx.vigil.liveness.forgetAfter) : null
   }
 
   get historyStore (): HistoryStore { return this.#history }
@@ -104,7 +110,7 @@ export class InsightsAdapter implements InsightsService {
         unextend()
         unlisten()
         // Transitions of the shutdown (server_shutdown statuses) are written before Redis goes.
-        await this.#history.flush()
+        await Promise.all([this.#history.flush(), this.#flushBaselines()])
       }
     }
   }
@@ -185,7 +191,16 @@ export class InsightsAdapter implements InsightsService {
     const fields = parseHeartbeat(payload)
     const dev = attached.dev
     if (fields === null || dev === null) return
-    const result = dev.heartbeat(fields.ts, fields.uptime, attached.epoch, this.#ctx.now())
+    const now = this.#ctx.now()
+    if (this.#baselines !== null && !this.#baselined.has(dev)) {
+      this.#afterBaseline(dev, () => this.#applyHeartbeat(dev, fields, attached.epoch, now))
+    } else {
+      this.#applyHeartbeat(dev, fields, attached.epoch, now)
+    }
+  }
+
+  #applyHeartbeat (dev: DeviceInsight, fields: Heartbeat, epoch: number, now: number): void {
+    const result = dev.heartbeat(fields.ts, fields.uptime, epoch, now)
     if (!Number.isNaN(dev.lastSample)) this.#metrics.skew(Math.abs(dev.lastSample) / 1000)
     this.#changed(dev, result)
   }
@@ -194,7 +209,54 @@ export class InsightsAdapter implements InsightsService {
     const fields = parseBirth(payload)
     const dev = attached.dev
     if (fields === null || dev === null) return
-    this.#changed(dev, dev.birth(fields.fw, fields.boot, attached.epoch, this.#ctx.now()))
+    const now = this.#ctx.now()
+    if (this.#baselines !== null && !this.#baselined.has(dev)) {
+      this.#afterBaseline(dev, () => this.#applyBirth(dev, fields, attached.epoch, now))
+    } else {
+      this.#applyBirth(dev, fields, attached.epoch, now)
+    }
+  }
+
+  #applyBirth (dev: DeviceInsight, fields: Birth, epoch: number, now: number): void {
+    this.#changed(dev, dev.birth(fields.fw, fields.boot, epoch, now))
+    if (fields.boot !== null) this.#baselines?.note(dev.clientId, fields.boot, null)
+  }
+
+  /**
+   * Redis mode, the first birth or heartbeat this node hears of a device: read
+   * the baselines another node (or this one before a restart) left, then apply
+   * it, and whatever arrives meanwhile, in order.
+   */
+  #afterBaseline (dev: DeviceInsight, apply: () => void): void {
+    let loading = this.#loading.get(dev)
+    if (loading === undefined) {
+      loading = this.#baselines!.load(dev.clientId).then((stored) => {
+        // What this node saw itself is newer than what is stored.
+        if (dev.lastBoot === null) dev.lastBoot = stored.boot
+        if (dev.lastUptime === null) dev.lastUptime = stored.uptime
+      }, (err: unknown) => this.#ctx.reportError(err, 'reading a reboot baseline failed')).finally(() => {
+        this.#baselined.add(dev)
+        this.#loading.delete(dev)
+      })
+      this.#loading.set(dev, loading)
+    }
+    void loading.then(() => {
+      try { apply() } catch (err) { this.#ctx.reportError(err, 'a birth or heartbeat could not be applied') }
+    })
+  }
+
+  /** The last uptime of a connection that ended here, once its heartbeats still waiting for a baseline are applied. */
+  #noteEnd (clientId: string): void {
+    const dev = this.#devices.get(clientId)
+    const baselines = this.#baselines
+    if (baselines === null || dev === undefined) return
+    const loading = this.#loading.get(dev)
+    if (loading === undefined) baselines.note(clientId, null, dev.lastUptime)
+    else void loading.then(() => baselines.note(clientId, null, dev.lastUptime))
+  }
+
+  #flushBaselines (): Promise<void> {
+    return this.#baselines?.flush().catch((err: unknown) => this.#ctx.reportError(err, 'writing reboot baselines failed')) ?? Promise.resolve()
   }
 
   #changed (dev: DeviceInsight, result: number): void {
@@ -240,6 +302,8 @@ export class InsightsAdapter implements InsightsService {
       }
       if (status.state === 'online') this.#connected(dev, status.epoch, status.connectedAt, now)
     }
+    // A connection of this node ended: its last uptime is the baseline for the next one, wherever it lands.
+    if (local && status.state === 'offline') this.#noteEnd(status.clientId)
     const changed = previous === undefined || previous.kind === 'observer' || previous.state !== status.state || previous.epoch !== status.epoch
     // In Redis mode the node that published a transition writes it; a refresh is no transition.
     if (!changed || (this.#redisMode && !local)) return
@@ -249,6 +313,7 @@ export class InsightsAdapter implements InsightsService {
   #tick (): void {
     const now = this.#ctx.now()
     void this.#history.flush()
+    void this.#flushBaselines()
     for (const dev of this.#flapping) {
       if (dev.flapping(now)) continue
       this.#flapping.delete(dev)
@@ -277,6 +342,7 @@ export class InsightsAdapter implements InsightsService {
     if (dev !== undefined) this.#flapping.delete(dev)
     this.#devices.delete(clientId)
     this.#history.forget(clientId).catch((err) => this.#ctx.reportError(err, 'forgetting a history failed'))
+    this.#baselines?.forget(clientId).catch((err) => this.#ctx.reportError(err, 'forgetting a reboot baseline failed'))
   }
 }
 

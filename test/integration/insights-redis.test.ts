@@ -1,7 +1,7 @@
 import t from 'tap'
 import { historyKey } from '../../plugins/insights/history-redis.js'
 import { startRedis } from '../helpers/redis.js'
-import { api, device, insightScenarios, startInsights, until } from './insights-scenarios.js'
+import { api, device, insightScenarios, metric, startInsights, until } from './insights-scenarios.js'
 
 insightScenarios(t, 'redis')
 
@@ -35,8 +35,10 @@ t.test('[redis] history lives in one capped Redis list per device, expiring with
   t.ok(status.availability['1h']! > 0, 'availability from the stored history')
   await device(t, second, 'keep-1', { fw: '3.0.0', boot: 10 })
   const back = await until(second, 'keep-1', (s) => s.state === 'online', 'online')
-  t.equal(back.restarts, 1, 'the count carries on after the restart')
+  t.equal(back.restarts, 1, 'the count carries on after the restart, and the same boot counter is no reboot')
   t.equal(((await api<H>(second, '/api/devices/keep-1/history')).body.transitions).length, 5, 'and the history grows')
+  await device(t, second, 'keep-1', { fw: '3.0.0', boot: 11 })
+  await until(second, 'keep-1', (s) => s.restarts === 2, 'a reboot against the boot counter stored before the restart')
 })
 
 t.test('[redis] a forgotten device (DELETE /api/devices) loses its history key', async (t) => {
@@ -100,4 +102,32 @@ t.test('[redis] Redis away: history and availability answer 503 (retry), never 5
   while (await check.llen(historyKey('away-1')).catch(() => 0) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
   const states = (await check.lrange(historyKey('away-1'), 0, -1)).map((e) => (JSON.parse(e) as { state: string }).state)
   t.ok(states.includes('offline'), `the offline written once Redis is back (${states.join(', ')})`)
+})
+
+t.test('[redis] a reboot is seen when the device comes back on another node, or after a broker restart (baselines in Redis)', async (t) => {
+  const redis = await startRedis(t)
+  const a = await startInsights(t, 'redis', {}, redis.url)
+  const b = await startInsights(t, 'redis', {}, redis.url)
+  const onA = await device(t, a, 'move-1', { fw: '1.0.0', boot: 5 })
+  await onA.publishAsync('devices/move-1/heartbeat', '{"uptime":900}', { qos: 1 })
+  await onA.endAsync()
+  await until(b, 'move-1', (s) => s.state === 'offline', 'offline, seen on b')
+  // The baselines reach Redis within a tick of the birth and of the end of the connection.
+  const check = redis.client()
+  const deadline = Date.now() + 3000
+  while ((await check.hget('vigil:insight:move-1', 'uptime')) !== '900' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(await check.hgetall('vigil:insight:move-1'), { boot: '5', uptime: '900' })
+  await device(t, b, 'move-1', { fw: '1.0.0', boot: 6 })
+  const moved = await until(b, 'move-1', (s) => s.restarts === 1, 'a reboot seen by b')
+  t.equal(moved.node, b.nodeId)
+  t.equal(await metric(b, 'vigil_device_restarts_total'), 1, 'counted once, by the node that saw it')
+  t.equal(await metric(a, 'vigil_device_restarts_total'), 0)
+  const up = await device(t, b, 'move-2', null)
+  await up.publishAsync('devices/move-2/heartbeat', '{"uptime":500}', { qos: 1 })
+  up.stream.destroy()
+  await until(a, 'move-2', (s) => s.state === 'offline', 'offline, seen on a')
+  while ((await check.hget('vigil:insight:move-2', 'uptime')) !== '500' && Date.now() < deadline + 3000) await new Promise((resolve) => setTimeout(resolve, 50))
+  const back = await device(t, a, 'move-2', null)
+  await back.publishAsync('devices/move-2/heartbeat', '{"uptime":4}', { qos: 1 })
+  await until(a, 'move-2', (s) => s.restarts === 1, 'uptime backwards, across nodes')
 })
