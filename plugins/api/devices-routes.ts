@@ -6,12 +6,14 @@
 import type { FastifyInstance } from 'fastify'
 import { errorMessage } from '../../broker/errors.js'
 import type { Logger } from '../../broker/logger.js'
+import { documented } from '../../broker/openapi.js'
 import type { Services } from '../../broker/services.js'
 import type { LivenessService } from '../liveness/service.js'
 import type { InsightsService } from '../insights/service.js'
 import './decommission-service.js'
 import { ApiError } from './http-errors.js'
 import { readOr503 } from './insights-routes.js'
+import { DECOMMISSION_DEVICE, GET_DEVICE, LIST_DEVICES } from './route-docs.js'
 import { clientIdParam, isPlainObject, parseKindQuery, parseStateQuery, rejectUnknown } from './validation.js'
 
 export interface DevicesDeps {
@@ -26,7 +28,7 @@ export interface DevicesDeps {
 export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): void {
   const { liveness } = deps
 
-  app.get('/api/devices', async (request) => {
+  app.get('/api/devices', documented(LIST_DEVICES), async (request) => {
     const state = parseStateQuery(request.query)
     // Observers (dashboards, loggers, mosquitto_sub) are not devices: listed with ?kind=observer or ?kind=all.
     const devices = liveness.list(state, parseKindQuery(request.query))
@@ -34,7 +36,7 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
     return { devices }
   })
 
-  app.get('/api/devices/:clientId', async (request) => {
+  app.get('/api/devices/:clientId', documented(GET_DEVICE), async (request) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
     const clientId = clientIdParam(request.params)
     const status = liveness.get(clientId)
@@ -46,7 +48,7 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
     return { ...status, flapping: insights.flapping(clientId) ?? status.flapping, availability }
   })
 
-  app.delete('/api/devices/:clientId', async (request, reply) => {
+  app.delete('/api/devices/:clientId', documented(DECOMMISSION_DEVICE), async (request, reply) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
     const clientId = clientIdParam(request.params)
     const service = deps.decommission()

@@ -5,9 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { errorMessage } from '../../broker/errors.js'
+import { documented } from '../../broker/openapi.js'
 import type { InsightsService } from '../insights/service.js'
 import type { LivenessService } from '../liveness/service.js'
 import { ApiError } from './http-errors.js'
+import { DEVICE_HISTORY, FLEET_SUMMARY } from './route-docs.js'
 import { clientIdParam, isPlainObject, parseSinceQuery, rejectUnknown } from './validation.js'
 
 export interface InsightRoutesDeps {
@@ -33,7 +35,7 @@ export function registerInsightRoutes (app: FastifyInstance, deps: InsightRoutes
     return insights
   }
 
-  app.get('/api/devices/:clientId/history', async (request) => {
+  app.get('/api/devices/:clientId/history', documented(DEVICE_HISTORY), async (request) => {
     const since = parseSinceQuery(request.query)
     const clientId = clientIdParam(request.params)
     const transitions = await readOr503(() => need().history(clientId, since))
@@ -43,7 +45,7 @@ export function registerInsightRoutes (app: FastifyInstance, deps: InsightRoutes
     return { transitions }
   })
 
-  app.get('/api/fleet', async (request) => {
+  app.get('/api/fleet', documented(FLEET_SUMMARY), async (request) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
     return need().fleet()
   })
