@@ -24,6 +24,8 @@ const PER_DEVICE = Number(process.argv[3] ?? 100)
 const RUNS = Number(process.argv[4] ?? 3)
 /** Transitions produced per producer step, then the event loop is yielded (a broker's packets arrive in such bursts). */
 const STEP = 2000
+/** The producer waits while this many are queued: the writer's queue is bounded (MAX_PENDING) and would drop beyond it. */
+const BACKLOG = 100_000
 const EXPIRE_MS = 30 * 86_400_000
 
 async function freePort (): Promise<number> {
@@ -66,7 +68,8 @@ const yieldLoop = (): Promise<void> => new Promise((resolve) => setImmediate(res
 interface Result { perSecond: number, cpuUsPerTransition: number, batches: number }
 
 async function batched (): Promise<Result> {
-  const history = new RedisHistory({ redis, expireMs: EXPIRE_MS, onError: (err) => { throw err } })
+  let failure: unknown = null
+  const history = new RedisHistory({ redis, expireMs: EXPIRE_MS, onError: (err) => { failure ??= err } })
   const timer = setInterval(() => { void history.flush() }, TICK_MS)
   const total = DEVICES * PER_DEVICE
   const started = process.hrtime.bigint()
@@ -76,10 +79,14 @@ async function batched (): Promise<Result> {
   for (let k = 0; k < PER_DEVICE; k++) {
     for (const id of ids) {
       history.record(id, entryOf(k, now + k))
-      if (++produced % STEP === 0) await yieldLoop()
+      if (++produced % STEP === 0) {
+        await yieldLoop()
+        while (history.pending > BACKLOG) await new Promise((resolve) => setTimeout(resolve, 5))
+      }
     }
   }
-  while (history.written < total) await new Promise((resolve) => setTimeout(resolve, 5))
+  while (history.written < total && failure === null) await new Promise((resolve) => setTimeout(resolve, 5))
+  if (failure !== null) throw failure
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   const used = process.cpuUsage(cpu)
   clearInterval(timer)
@@ -130,7 +137,7 @@ try {
     b.push(await oneByOne())
   }
   console.log(`History writes to Redis, ${fmt(DEVICES)} devices flapping, ${PER_DEVICE} transitions each (${fmt(DEVICES * PER_DEVICE)} per run), ` +
-    `${RUNS} runs, producer yielding every ${STEP} (node ${process.version}, local redis-server)`)
+    `${RUNS} runs, producer yielding every ${STEP}, waiting above ${fmt(BACKLOG)} queued (node ${process.version}, local redis-server)`)
   line(`batched (one pipeline per ${TICK_MS} ms tick)`, a)
   line('one transition at a time (3 commands each)', b)
   console.log(`  batched / one at a time: ${(median(a.map((r) => r.perSecond)) / median(b.map((r) => r.perSecond))).toFixed(2)} x`)
