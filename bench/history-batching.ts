@@ -41,6 +41,8 @@ async function freePort (): Promise<number> {
 
 const port = await freePort()
 const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+// However this process ends (a thrown error included), its redis-server goes with it.
+process.on('exit', () => { server.kill('SIGKILL') })
 /** Connect once redis-server answers (it takes a moment to listen). */
 async function connectRedis (): Promise<Redis> {
   for (let i = 0; ; i++) {
