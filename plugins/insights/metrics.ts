@@ -29,6 +29,8 @@ export function registerInsightMetrics (registry: Registry, flapping: () => numb
     name: 'vigil_devices_flapping',
     help: 'Devices with more than 5 connects within 5 minutes (the fleet view: every node reports the same)',
     registers: [registry],
+    // Fleet-wide on every node: summed over workers it would count each device N times.
+    aggregator: 'max',
     collect () { this.set(flapping()) }
   })
   return {
