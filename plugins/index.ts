@@ -9,7 +9,8 @@ import { apiPlugin } from './api/index.js'
 import { commandsPlugin } from './commands/index.js'
 import { livenessPlugin } from './liveness/index.js'
 import { metricsPlugin } from './metrics/index.js'
+import { pagePlugin } from './page/index.js'
 import retained from './retained/index.js'
 import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, metricsPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, pagePlugin, metricsPlugin]

@@ -1,0 +1,84 @@
+/**
+ * Headless Chromium for page tests: Debian's /usr/bin/chromium driven by
+ * playwright-core (no browser download, ever). Every request the page makes is
+ * recorded; one that is not for 127.0.0.1 is aborted and fails the test at
+ * teardown, so "no external resources" is checked on every page test.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+
+export const CHROMIUM = '/usr/bin/chromium'
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+/** Screenshots of the page go here (git-ignored). */
+export const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/page/', import.meta.url))
+
+interface Tap {
+  teardown(fn: () => unknown): void
+  fail(message: string): void
+}
+
+export interface TestPage {
+  page: Page
+  context: BrowserContext
+  /** Every URL the page requested, in order. */
+  requests: string[]
+  /** Requests that went (or tried to go) anywhere but 127.0.0.1. */
+  outside: string[]
+  /** Errors thrown in the page. */
+  errors: string[]
+  screenshot(name: string): Promise<void>
+}
+
+function isLoopback (url: string): boolean {
+  try {
+    const u = new URL(url)
+    return u.protocol === 'data:' || u.protocol === 'about:' || u.hostname === '127.0.0.1'
+  } catch {
+    return false
+  }
+}
+
+export async function openPage (t: Tap, url: string, viewport = { width: 1280, height: 800 }): Promise<TestPage> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'vigil-chromium-'))
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport
+  })
+  const requests: string[] = []
+  const outside: string[] = []
+  const errors: string[] = []
+  await context.route('**/*', async (route) => {
+    const target = route.request().url()
+    requests.push(target)
+    if (isLoopback(target)) return await route.continue()
+    outside.push(target)
+    await route.abort('blockedbyclient')
+  })
+  const page = context.pages()[0] ?? await context.newPage()
+  page.on('pageerror', (err) => errors.push(err.message))
+  t.teardown(async () => {
+    await context.close().catch(() => {})
+    rmSync(userDataDir, { recursive: true, force: true })
+    if (outside.length > 0) t.fail(`requests left 127.0.0.1: ${outside.join(', ')}`)
+    if (errors.length > 0) t.fail(`errors in the page: ${errors.join('; ')}`)
+  })
+  await page.goto(url)
+  return {
+    page,
+    context,
+    requests,
+    outside,
+    errors,
+    async screenshot (name: string) {
+      mkdirSync(OUTPUT_DIR, { recursive: true })
+      await page.screenshot({ path: join(OUTPUT_DIR, `${name}.png`), fullPage: false })
+    }
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * The fleet page at GET / in headless Chromium (Debian's, driven by
+ * playwright-core), against a real broker with real MQTT devices. Every test
+ * also fails if the page requests anything outside 127.0.0.1 or throws.
+ */
+import t from 'tap'
+import { connectClient, waitFor } from '../helpers/clients.js'
+import { startBroker } from '../helpers/broker.js'
+import { openPage } from '../helpers/browser.js'
+import { simDevice } from '../support/device.js'
+import { publishPeerStatus } from '../support/peer-status.js'
+
+const rowSelector = (id: string, state?: string): string =>
+  `#devices tr[data-id="${id}"]${state !== undefined ? `[data-state="${state}"]` : ''}`
+
+const visibleIds = (page: import('playwright-core').Page): Promise<string[]> =>
+  page.$$eval('#devices tbody tr[data-id]', (rows) => rows.map((r) => (r as HTMLElement).dataset.id!))
+
+t.test('a device that freezes turns silent on the page within its threshold, and a killed one shows offline with its reason, without a reload', async (t) => {
+  const silentAfter = 1500
+  const broker = await startBroker(t, { liveness: { rules: [{ clients: 'frozen-*', silentAfter: `${silentAfter}ms` }] } })
+  const healthy = await connectClient(t, broker.url, { clientId: 'healthy-1', keepalive: 30 })
+  const doomed = await connectClient(t, broker.url, { clientId: 'doomed-1', keepalive: 30 })
+  // keepalive 1: mqtt.js keeps PINGing, so the connection stays up while the app stops publishing.
+  const frozen = await connectClient(t, broker.url, { clientId: 'frozen-1', keepalive: 1 })
+  healthy.publish('devices/healthy-1/heartbeat', '{}')
+  doomed.publish('devices/doomed-1/heartbeat', '{}')
+
+  const { page, screenshot, requests } = await openPage(t, `${broker.httpUrl}/`)
+  for (const id of ['healthy-1', 'doomed-1', 'frozen-1']) await page.waitForSelector(rowSelector(id, 'online'))
+  t.equal(await page.textContent('#count-online'), '3', 'three online')
+  await page.evaluate(() => { (window as unknown as { sameDocument: boolean }).sameDocument = true })
+  await screenshot('fleet-online')
+
+  await frozen.publishAsync('devices/frozen-1/heartbeat', '{"uptime":5}', { qos: 1 })
+  const lastHeartbeat = Date.now()
+  await page.waitForSelector(rowSelector('frozen-1', 'silent'), { timeout: silentAfter + 5000 })
+  const seenAfter = Date.now() - lastHeartbeat
+  t.comment(`frozen device shown silent ${seenAfter} ms after its last heartbeat (threshold ${silentAfter} ms)`)
+  t.ok(seenAfter >= silentAfter - 50, 'not before its threshold')
+  t.ok(seenAfter <= silentAfter + 1500, 'within threshold + 1 s (+ the page\'s frame)')
+  t.match(await page.textContent(`${rowSelector('frozen-1')} .c-state`), /◐ silent/, 'state in words and symbol, not colour alone')
+  t.equal(await page.textContent('#count-silent'), '1')
+  t.ok(frozen.connected, 'still connected: only the application stopped')
+  await screenshot('fleet-silent')
+
+  ;(doomed as unknown as { stream: { destroy(): void } }).stream.destroy()
+  await page.waitForSelector(rowSelector('doomed-1', 'offline'), { timeout: 5000 })
+  t.equal(await page.textContent(`${rowSelector('doomed-1')} .c-reason`), 'connection_lost', 'the reason is on the row')
+  t.equal(await page.textContent('#count-offline'), '1')
+  t.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true, 'the same document: no reload')
+  t.equal(requests.filter((u) => u.endsWith('/api/devices')).length, 1, 'the list was fetched once: updates came from /api/events')
+  t.ok(requests.some((u) => u.endsWith('/api/events')), 'the page listens to /api/events')
+  await screenshot('fleet-offline')
+})
+
+t.test('search by id, filter by state and sort by any column', async (t) => {
+  const broker = await startBroker(t)
+  const base = Date.now() - 3_600_000
+  const fleet = [
+    { clientId: 'pump-1', state: 'online' as const, since: base + 5000, lastHeartbeat: base + 9000, node: 'node-b' },
+    { clientId: 'pump-2', state: 'silent' as const, since: base + 1000, lastHeartbeat: base + 1000, node: 'node-a' },
+    { clientId: 'valve-1', state: 'offline' as const, since: base + 3000, lastHeartbeat: base + 2000, reason: 'keepalive_timeout', node: 'node-c' },
+    { clientId: 'valve-2', state: 'online' as const, since: base + 4000, lastHeartbeat: base + 8000, node: 'node-a' },
+    { clientId: 'meter-1', state: 'offline' as const, since: base + 2000, lastHeartbeat: null, reason: 'graceful', node: 'node-b' }
+  ]
+  for (const s of fleet) await publishPeerStatus(broker.broker, s)
+  const { page, screenshot } = await openPage(t, `${broker.httpUrl}/`)
+  await page.waitForFunction(() => document.querySelectorAll('#devices tbody tr[data-id]').length === 5)
+  t.same(await visibleIds(page), ['meter-1', 'pump-1', 'pump-2', 'valve-1', 'valve-2'], 'sorted by id at first')
+  t.equal(await page.getAttribute('#devices th:nth-child(1)', 'aria-sort'), 'ascending')
+
+  await page.fill('#search', 'PUMP')
+  t.same(await visibleIds(page), ['pump-1', 'pump-2'], 'search is by id, case-insensitive')
+  t.match(await page.textContent('#shown'), /2 of 5/)
+  await page.fill('#search', '')
+
+  await page.click('.counts button[data-state="offline"]')
+  t.same(await visibleIds(page), ['meter-1', 'valve-1'], 'filter: offline only')
+  t.equal(await page.getAttribute('.counts button[data-state="offline"]', 'aria-pressed'), 'true')
+  await screenshot('filter-offline')
+  await page.click('.counts button[data-state=""]')
+
+  const sortBy = async (label: string): Promise<string[]> => {
+    await page.click(`#devices th button.sort:has-text("${label}")`)
+    return await visibleIds(page)
+  }
+  t.same(await sortBy('Device'), ['valve-2', 'valve-1', 'pump-2', 'pump-1', 'meter-1'], 'id, descending on the second click')
+  t.same(await sortBy('State'), ['pump-1', 'valve-2', 'pump-2', 'meter-1', 'valve-1'], 'state: online, silent, offline')
+  t.same(await sortBy('Since'), ['pump-2', 'meter-1', 'valve-1', 'valve-2', 'pump-1'], 'since, oldest first')
+  t.same(await sortBy('Since'), ['pump-1', 'valve-2', 'valve-1', 'meter-1', 'pump-2'], 'since, newest first')
+  t.same(await sortBy('Reason'), ['meter-1', 'valve-1', 'pump-1', 'pump-2', 'valve-2'], 'reason, devices without one last')
+  t.same(await sortBy('Last heartbeat'), ['pump-2', 'valve-1', 'valve-2', 'pump-1', 'meter-1'], 'last heartbeat, none last')
+  t.same(await sortBy('Node'), ['pump-2', 'valve-2', 'meter-1', 'pump-1', 'valve-1'], 'node, then id')
+  t.equal(await page.getAttribute('#devices th:nth-child(6)', 'aria-sort'), 'ascending')
+
+  // The keyboard alone: Tab to a sort button, Enter sorts.
+  await page.focus('#devices th:nth-child(1) button')
+  await page.keyboard.press('Enter')
+  t.same(await visibleIds(page), ['meter-1', 'pump-1', 'pump-2', 'valve-1', 'valve-2'], 'Enter on a header sorts')
+
+  // A live update lands in its sorted place under an active filter.
+  await page.click('.counts button[data-state="online"]')
+  await publishPeerStatus(broker.broker, { clientId: 'meter-1', state: 'online', since: Date.now(), epoch: 2, node: 'node-b' })
+  await page.waitForSelector(rowSelector('meter-1', 'online'))
+  t.same(await visibleIds(page), ['meter-1', 'pump-1', 'valve-2'], 'a device that came online joins the filtered view')
+  await screenshot('sorted-filtered')
+})
+
+t.test('the device view shows status and last will, sends a command acked by the device, and decommissions after confirmation', async (t) => {
+  const broker = await startBroker(t)
+  const device = await simDevice(t, broker.url, 'dev-1', () => [{ status: 'ok', result: { rebooted: true } }])
+  // simDevice connected without a will; a second device sets one as the device protocol says.
+  const other = await connectClient(t, broker.url, {
+    clientId: 'dev-2', will: { topic: 'devices/dev-2/status', payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1, retain: true }
+  })
+  device.client.publish('devices/dev-1/heartbeat', '{}')
+  other.publish('devices/dev-2/heartbeat', '{}')
+
+  const { page, screenshot } = await openPage(t, `${broker.httpUrl}/`)
+  await page.waitForSelector(rowSelector('dev-2', 'online'))
+  await page.click(`${rowSelector('dev-2')} a`)
+  await page.waitForSelector('#device[open] .will pre')
+  t.match(await page.textContent('#device .status'), /Epoch\s*1/, 'status fields')
+  t.match(await page.textContent('#device .will'), /devices\/dev-2\/status/, 'the will topic')
+  t.match(await page.textContent('#device .will'), /"state":"offline","ts":0/, 'the will it set at CONNECT')
+
+  ;(other as unknown as { stream: { destroy(): void } }).stream.destroy()
+  await page.waitForSelector('#device dd[data-field="state"] .s-offline')
+  t.match(await page.textContent('#device .status'), /connection_lost/, 'the open view follows the live stream')
+  await page.click('#device .close')
+  await page.click(`${rowSelector('dev-2')} a`)
+  await page.waitForFunction(() => /"ts":\d{10}/.test(document.querySelector('#device .will')?.textContent ?? ''))
+  t.match(await page.textContent('#device .will'), /"reason":"connection_lost"/, 'after death: the will as published, stamped')
+  await screenshot('device-will')
+  await page.keyboard.press('Escape')
+  t.equal(await page.$('#device[open]'), null, 'Esc closes the view')
+
+  await page.click(`${rowSelector('dev-1')} a`)
+  await page.waitForSelector('#device[open]')
+  await page.fill('#device input[name="command"]', 'reboot')
+  await page.fill('#device input[name="args"]', '{"delay":1}')
+  await page.click('#device form.command button')
+  await page.waitForSelector('#device .command-result[data-outcome="acked"]')
+  t.match(await page.textContent('#device .command-result'), /acked in \d+ ms \(attempt 1\)\. Result: \{"rebooted":true\}/)
+  t.equal(device.commands.length, 1, 'the device got it once')
+  t.same(device.commands[0]!.args, { delay: 1 })
+  await screenshot('device-command')
+
+  await page.click('#device .decommission')
+  t.equal(await page.isVisible('#device .confirm'), true, 'asks for confirmation first')
+  t.equal(await page.evaluate(() => document.activeElement?.className), 'confirm-no', 'focus on Cancel, the safe choice')
+  await page.click('#device .confirm-no')
+  t.ok(broker.services.need('liveness').get('dev-1') !== undefined, 'cancel keeps the device')
+  await page.click('#device .decommission')
+  await screenshot('device-decommission-confirm')
+  await page.click('#device .confirm-yes')
+  await page.waitForSelector(rowSelector('dev-1'), { state: 'detached' })
+  await waitFor(() => broker.services.need('liveness').get('dev-1') === undefined, 5000, 'dev-1 forgotten')
+  t.match(await page.textContent('#notice'), /dev-1 decommissioned/)
+})
+
+t.test('with http.token set, / loads and asks for the token; a wrong one is refused, the right one opens the fleet', async (t) => {
+  const secret = 'page-test-token-0123456789'
+  const broker = await startBroker(t, { http: { token: secret } })
+  const dev = await connectClient(t, broker.url, { clientId: 'tok-1' })
+  dev.publish('devices/tok-1/heartbeat', '{}')
+  const { page, screenshot } = await openPage(t, `${broker.httpUrl}/`)
+  await page.waitForSelector('#token-panel:not([hidden])')
+  t.match(await page.textContent('#token-why'), /needs its access token/)
+  t.equal(await page.isVisible('#app'), false, 'no fleet before the token')
+  t.equal(await page.evaluate(() => document.activeElement?.id), 'token-input', 'focus is in the token field')
+  await screenshot('token-prompt')
+
+  await page.fill('#token-input', 'not-the-token-at-all')
+  await page.press('#token-input', 'Enter')
+  await page.waitForFunction(() => /refused/.test(document.querySelector('#token-why')?.textContent ?? ''))
+  t.equal(await page.isVisible('#app'), false, 'still no fleet with a wrong token')
+
+  await page.fill('#token-input', secret)
+  await page.press('#token-input', 'Enter')
+  await page.waitForSelector(rowSelector('tok-1', 'online'))
+  t.equal(await page.textContent('#link'), '● Live', 'the live stream is open with the token')
+  await screenshot('token-accepted')
+  dev.end(true)
+  await page.waitForSelector(rowSelector('tok-1', 'offline'))
+  t.pass('live updates flow with the token')
+
+  await page.click('#sign-out')
+  await page.waitForSelector('#token-panel:not([hidden])')
+  t.equal(await page.evaluate(() => sessionStorage.getItem('vigil.token')), null, 'forgetting the token removes it from the tab')
+})
