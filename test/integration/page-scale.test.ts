@@ -47,6 +47,20 @@ t.test(`20,000 devices: first rows and live updates measured, only visible rows 
   await page.waitForSelector(`#devices tr[data-id="${id(DEVICES - 1)}"]`)
   t.pass('scrolled to the end, the last device is drawn')
   await page.evaluate(() => { document.querySelector('#scroller')!.scrollTop = 0 })
+  await page.waitForSelector(`#devices tr[data-id="${id(0)}"]`)
+
+  // The keyboard walks the whole fleet: Tab from link to link scrolls the window, focus stays on the right device.
+  await page.focus(`#devices tr[data-id="${id(0)}"] a`)
+  for (let k = 0; k < 60; k++) {
+    await page.keyboard.press('Tab')
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))))
+  }
+  t.equal(await page.evaluate(() => document.activeElement?.closest('tr')?.getAttribute('data-id')), id(60), 'after 60 Tabs the focus is on the 61st device')
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('#device[open]')
+  t.equal(await page.textContent('#device h2 .id'), id(60), 'Enter opens its device view')
+  await page.keyboard.press('Escape')
+  await page.evaluate(() => { document.querySelector('#scroller')!.scrollTop = 0 })
   await page.evaluate(() => { (window as unknown as { vigilPerf: Perf }).vigilPerf.frames.length = 0 })
 
   // Live churn: 20 bursts of 250 transitions, each to a new epoch (a reconnect storm's shape).

@@ -23,6 +23,10 @@ export class DeviceTable {
     this.tbody.append(this.top, this.bottom)
     this.rows = []
     this.buildHeader(onSort)
+    // Rows are recycled as the window moves: remember which device has the focus, so it follows the device.
+    this.focusedId = null
+    this.tbody.addEventListener('focusin', (e) => { this.focusedId = e.target.closest('tr')?.dataset.id ?? null })
+    this.tbody.addEventListener('focusout', () => { queueMicrotask(() => { if (!this.tbody.contains(document.activeElement)) this.focusedId = null }) })
     scroller.addEventListener('scroll', () => this.schedule(), { passive: true })
     new ResizeObserver(() => this.schedule()).observe(scroller)
     this.pending = false
@@ -82,6 +86,16 @@ export class DeviceTable {
       this.fill(row, view[first + i], first + i, now)
     }
     this.table.setAttribute('aria-rowcount', String(view.length + 1))
+    if (this.focusedId !== null) {
+      const active = document.activeElement
+      const row = active?.closest?.('tr')
+      if (row !== null && row !== undefined && this.tbody.contains(row) && row.dataset.id !== this.focusedId) {
+        const id = this.focusedId
+        const target = this.rows.find((r) => r.tr.parentNode !== null && r.tr.dataset.id === id)
+        if (target !== undefined) target.cells[0].firstChild.focus({ preventScroll: true })
+        this.focusedId = id
+      }
+    }
     return Math.max(0, count)
   }
 
