@@ -4,6 +4,8 @@
  * also fails if the page requests anything outside 127.0.0.1 or throws.
  */
 import t from 'tap'
+import { definePlugin } from '../../broker/plugin-types.js'
+import { defaultPlugins } from '../../plugins/index.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
 import { startBroker } from '../helpers/broker.js'
 import { openPage } from '../helpers/browser.js'
@@ -190,4 +192,59 @@ t.test('with http.token set, / loads and asks for the token; a wrong one is refu
   await page.click('#sign-out')
   await page.waitForSelector('#token-panel:not([hidden])')
   t.equal(await page.evaluate(() => sessionStorage.getItem('vigil.token')), null, 'forgetting the token removes it from the tab')
+})
+
+/**
+ * Transition history, as the contract shapes it, recorded from the liveness
+ * service's real transitions: the page's timeline is tested against it while
+ * the broker in this branch has no history route of its own; where one
+ * exists, the test uses that instead.
+ */
+const recordedHistory = definePlugin({
+  name: 'test-history',
+  needs: ['liveness'],
+  async setup (ctx) {
+    const transitions = new Map<string, Array<{ state: string, reason: string | null, at: number, epoch: number, node: string }>>()
+    ctx.need('liveness').onTransition((s) => {
+      const list = transitions.get(s.clientId) ?? []
+      list.push({ state: s.state, reason: s.reason, at: s.since, epoch: s.epoch, node: s.node })
+      transitions.set(s.clientId, list)
+    })
+    return {
+      routes (app) {
+        app.get('/api/devices/:clientId/history', async (request) => ({ transitions: transitions.get((request.params as { clientId: string }).clientId) ?? [] }))
+      }
+    }
+  }
+})
+
+t.test('the device view shows the transition timeline from the history route, and hides it where there is none', async (t) => {
+  const plain = await startBroker(t)
+  const probe = await plain.http.inject({ method: 'GET', url: '/api/devices/nobody/history' })
+  const builtIn = !(probe.statusCode === 404 && (probe.json() as { error: string }).error === 'not_found')
+  if (!builtIn) {
+    const dev = await connectClient(t, plain.url, { clientId: 'plain-1' })
+    dev.publish('devices/plain-1/heartbeat', '{}')
+    const { page } = await openPage(t, `${plain.httpUrl}/#device/plain-1`)
+    await page.waitForSelector('#device[open] .will pre, #device[open] .will p:has-text("Nothing retained")')
+    await page.waitForFunction(() => (document.querySelector('#device .history') as HTMLElement).hidden)
+    t.pass('no history route: the timeline section is hidden, the rest of the view works')
+  }
+
+  const broker = builtIn ? plain : await startBroker(t, {}, { plugins: [...defaultPlugins, recordedHistory] })
+  const first = await connectClient(t, broker.url, { clientId: 'hist-1' })
+  first.publish('devices/hist-1/heartbeat', '{}')
+  ;(first as unknown as { stream: { destroy(): void } }).stream.destroy()
+  await waitFor(() => broker.services.need('liveness').get('hist-1')?.state === 'offline', 5000, 'hist-1 offline')
+  const again = await connectClient(t, broker.url, { clientId: 'hist-1' })
+  again.publish('devices/hist-1/heartbeat', '{}')
+  await waitFor(() => broker.services.need('liveness').get('hist-1')?.epoch === 2, 5000, 'hist-1 back')
+
+  const { page, screenshot } = await openPage(t, `${broker.httpUrl}/#device/hist-1`)
+  await page.waitForSelector('#device[open] .history .timeline ol li')
+  const items = await page.$$eval('#device .timeline li', (lis) => lis.map((li) => li.textContent ?? ''))
+  t.ok(items.length >= 3, `${items.length} transitions shown`)
+  t.match(items[0], /online.*epoch 2/, 'newest first: back online in epoch 2')
+  t.ok(items.some((i) => /offline connection_lost.*epoch 1/.test(i)), 'the offline transition with its reason')
+  await screenshot('device-timeline')
 })
