@@ -40,6 +40,7 @@ const FIELDS = [
   ['clockSkewMs', 'Clock skew', skew, true],
   ['flapping', 'Flapping', (v) => v ? 'yes (more than 5 connects in 5 minutes)' : 'no', true],
   ['address', 'Address', text, true],
+  ['kind', 'Kind', (v) => v === 'observer' ? 'observer (no will, no heartbeat yet: not counted as a device)' : v, true],
   ['availability', 'Availability (online share)', (v) => Object.entries(v).map(([k, x]) => `${k}: ${(100 * x).toFixed(1)} %`).join(', '), true]
 ]
 

@@ -83,7 +83,7 @@ export class Fleet {
   load (statuses) {
     this.byId.clear()
     this.counts = { online: 0, silent: 0, offline: 0 }
-    for (const s of statuses) this.#put(s)
+    for (const s of statuses) if (s.kind !== 'observer') this.#put(s)
     this.rebuild()
   }
 
@@ -110,12 +110,16 @@ export class Fleet {
   apply (statuses) {
     if (statuses.length > REBUILD_AT) {
       let taken = 0
-      for (const s of statuses) if (this.#put(s) !== null) taken++
+      for (const s of statuses) if ((s.kind === 'observer' ? this.#dropObserver(s, false) : this.#put(s)) !== null) taken++
       if (taken > 0) this.rebuild()
       return taken
     }
     let taken = 0
     for (const s of statuses) {
+      if (s.kind === 'observer') {
+        if (this.#dropObserver(s, true) !== null) taken++
+        continue
+      }
       const old = this.#put(s)
       if (old === null) continue
       taken++
@@ -128,17 +132,34 @@ export class Fleet {
     return taken
   }
 
+  /** Decommissioned: gone, and statuses of its epoch or older stay out. */
   remove (clientId) {
     const old = this.byId.get(clientId)
     if (old === undefined) return false
-    this.byId.delete(clientId)
     this.forgotten.set(clientId, old.epoch)
+    this.#drop(old, true)
+    return true
+  }
+
+  #drop (old, inView) {
+    this.byId.delete(old.clientId)
     this.counts[old.state]--
-    if (this.matches(old)) {
+    if (inView && this.matches(old)) {
       const i = this.#indexOf(old)
       if (i >= 0) this.view.splice(i, 1)
     }
-    return true
+  }
+
+  /**
+   * Observers (dashboards, loggers: no will, no heartbeat) are not devices and the
+   * device list leaves them out; a newer observer status of a listed id (it came
+   * back as one) takes it off the table. Returns the dropped status, or null.
+   */
+  #dropObserver (s, inView) {
+    const old = this.byId.get(s.clientId)
+    if (old === undefined || !newer(old, s)) return null
+    this.#drop(old, inView)
+    return old
   }
 
   /** Stores `s`; returns the status it replaced (undefined if new), or null when `s` is stale. */
