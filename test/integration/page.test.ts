@@ -232,11 +232,13 @@ t.test('the device view shows the transition timeline from the history route, an
   }
 
   const broker = builtIn ? plain : await startBroker(t, {}, { plugins: [...defaultPlugins, recordedHistory] })
-  const first = await connectClient(t, broker.url, { clientId: 'hist-1' })
+  // A will, as the device protocol says: a device from its CONNECT, whatever happens after.
+  const will = { topic: 'devices/hist-1/status', payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: true }
+  const first = await connectClient(t, broker.url, { clientId: 'hist-1', will })
   first.publish('devices/hist-1/heartbeat', '{}')
   ;(first as unknown as { stream: { destroy(): void } }).stream.destroy()
   await waitFor(() => broker.services.need('liveness').get('hist-1')?.state === 'offline', 5000, 'hist-1 offline')
-  const again = await connectClient(t, broker.url, { clientId: 'hist-1' })
+  const again = await connectClient(t, broker.url, { clientId: 'hist-1', will })
   again.publish('devices/hist-1/heartbeat', '{}')
   await waitFor(() => broker.services.need('liveness').get('hist-1')?.epoch === 2, 5000, 'hist-1 back')
 
