@@ -29,7 +29,7 @@ export interface TestPage {
   requests: string[]
   /** Requests that went (or tried to go) anywhere but 127.0.0.1. */
   outside: string[]
-  /** Errors thrown in the page. */
+  /** Errors thrown in the page, and console errors. */
   errors: string[]
   screenshot(name: string): Promise<void>
 }
@@ -63,6 +63,11 @@ export async function openPage (t: Tap, url: string, viewport = { width: 1280, h
   })
   const page = context.pages()[0] ?? await context.newPage()
   page.on('pageerror', (err) => errors.push(err.message))
+  // Console errors too (a Content-Security-Policy violation is one), except the browser's own line for
+  // an HTTP error status, which the page handles (401 before the token, 404 for a missing route).
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|404|409|504)/.test(msg.text())) errors.push(msg.text())
+  })
   t.teardown(async () => {
     await context.close().catch(() => {})
     rmSync(userDataDir, { recursive: true, force: true })
