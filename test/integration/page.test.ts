@@ -250,3 +250,33 @@ t.test('the device view shows the transition timeline from the history route, an
   t.ok(items.some((i) => /offline connection_lost.*epoch 1/.test(i)), 'the offline transition with its reason')
   await screenshot('device-timeline')
 })
+
+t.test('insight fields (firmware, restarts, clock skew, address, availability) show in the table and the device view when the broker reports them', async (t) => {
+  const broker = await startBroker(t)
+  const will = { topic: 'devices/ins-1/status', payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: true }
+  const d = await connectClient(t, broker.url, { clientId: 'ins-1', will })
+  await d.publishAsync('devices/ins-1/status', JSON.stringify({ state: 'online', ts: 0, fw: '1.4.2', boot: 7 }), { qos: 1, retain: true })
+  // A device clock 90 s behind the broker's.
+  for (let k = 0; k < 4; k++) await d.publishAsync('devices/ins-1/heartbeat', JSON.stringify({ ts: Math.floor(Date.now() / 1000) - 90, uptime: 100 + k, heartbeat_interval: 30 }), { qos: 1 })
+  await d.publishAsync('devices/ins-1/status', JSON.stringify({ state: 'online', ts: 0, fw: '1.4.3', boot: 8 }), { qos: 1, retain: true })
+  const status = await waitFor(() => broker.services.need('liveness').get('ins-1'), 5000, 'ins-1 known') as unknown as Record<string, unknown>
+  if (status.fw === undefined) {
+    // Nothing to show until the device insights (contract section 12) are in the broker.
+    t.comment('this broker reports no insight fields: skipped')
+    return
+  }
+  await waitFor(() => (broker.services.need('liveness').get('ins-1') as unknown as Record<string, unknown>).fw === '1.4.3', 5000, 'fw 1.4.3')
+  const { page, screenshot } = await openPage(t, `${broker.httpUrl}/`)
+  await page.waitForSelector(rowSelector('ins-1', 'online'))
+  t.equal(await page.textContent(`${rowSelector('ins-1')} .c-fw`), '1.4.3', 'firmware column')
+  t.equal(await page.textContent(`${rowSelector('ins-1')} .c-restarts`), '1', 'restarts column')
+  t.match(await page.textContent(`${rowSelector('ins-1')} .c-clockSkewMs`), /^−9\d\.\d s$/, 'skew column, device behind')
+  await page.click(`${rowSelector('ins-1')} a`)
+  await page.waitForSelector('#device[open] dd[data-field="fw"]')
+  await page.waitForSelector('#device dd[data-field="availability"]')
+  for (const field of ['fw', 'restarts', 'lastRestart', 'clockSkewMs', 'flapping', 'address', 'availability']) {
+    t.ok(await page.$(`#device dd[data-field="${field}"]`), `${field} in the device view`)
+  }
+  t.equal(await page.textContent('#device dd[data-field="address"]'), '127.0.0.1')
+  await screenshot('device-insights')
+})

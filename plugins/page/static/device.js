@@ -40,7 +40,7 @@ const FIELDS = [
   ['clockSkewMs', 'Clock skew', skew, true],
   ['flapping', 'Flapping', (v) => v ? 'yes (more than 5 connects in 5 minutes)' : 'no', true],
   ['address', 'Address', text, true],
-  ['kind', 'Kind', (v) => v === 'observer' ? 'observer (no will, no heartbeat yet: not counted as a device)' : v, true],
+  ['kind', 'Kind', () => 'observer (no will, no heartbeat yet: not counted as a device)', true],
   ['availability', 'Availability (online share)', (v) => Object.entries(v).map(([k, x]) => `${k}: ${(100 * x).toFixed(1)} %`).join(', '), true]
 ]
 
@@ -100,6 +100,7 @@ export class DeviceView {
     for (const [key, label, show, insight] of FIELDS) {
       const v = status[key]
       if (insight && (v === undefined || v === null)) continue
+      if (key === 'kind' && v !== 'observer') continue
       dl.append(el('dt', {}, label), el('dd', { 'data-field': key }, show(v)))
     }
     box.replaceChildren(dl)
