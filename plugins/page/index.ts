@@ -33,7 +33,8 @@ export const pagePlugin = definePlugin({
     const liveness = ctx.need('liveness')
     const files = loadStaticFiles()
     const wills = new WillRegistry()
-    ctx.on('clientReady', (client) => wills.noteConnect(client, ctx.now()))
+    // 'client' (registered, will stored) comes before the CONNACK; 'clientReady' only after it.
+    ctx.on('client', (client) => wills.noteConnect(client, ctx.now()))
 
     return {
       routes (app) {
