@@ -98,10 +98,10 @@ export function renderHtml (sections: Section[], meta: { startedAt: string, host
       `<div class="charts">${barsFor(s.rows, headline)}${s.rows.some((r) => r.metric === 'p99') ? barsFor(s.rows, 'p99') : ''}${latencyHistogram(s.runs)}${detectedShare(s.runs)}${detectionCdfs(s.runs)}${timelines(s.runs)}</div>` +
       summaryTable(s.rows) + fleetTable(s.runs) + `<h3>Self-check and notes</h3>${flagsList(s)}</section>`
   }).join('')
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil benchmark report</title><style>
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil benchmark report</title><style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111;max-width:1800px}
 h1{margin:0 0 4px}h2{border-bottom:2px solid #e5e7eb;padding-bottom:4px;margin-top:32px}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #e5e7eb;padding:3px 8px}th{background:#f9fafb;text-align:left}
+table{border-collapse:collapse;margin:8px 0 16px;display:block;max-width:100%;overflow-x:auto}td,th{border:1px solid #e5e7eb;padding:3px 8px}th{background:#f9fafb;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.u{color:#6b7280}.bad{color:#b91c1c;font-weight:600}
 pre{background:#f3f4f6;padding:6px 10px;white-space:pre-wrap}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:16px;align-items:start}
