@@ -4,7 +4,7 @@
  * recorded; one that is not for 127.0.0.1 is aborted and fails the test at
  * teardown, so "no external resources" is checked on every page test.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -86,4 +86,21 @@ export async function openPage (t: Tap, url: string, viewport = { width: 1280, h
       await page.screenshot({ path: join(OUTPUT_DIR, `${name}.png`), fullPage: false })
     }
   }
+}
+
+export interface AxeViolation { id: string, impact: string | null, help: string, nodes: Array<{ target: string[] }> }
+
+/**
+ * axe-core's WCAG 2 A and AA rules (contrast, names, roles, ARIA) over the page
+ * as it is now. Loaded from node_modules through the driver (not a network
+ * request, and not blocked by the page's Content-Security-Policy).
+ */
+export async function axeViolations (page: Page): Promise<AxeViolation[]> {
+  const source = readFileSync(fileURLToPath(import.meta.resolve('axe-core/axe.min.js')), 'utf8')
+  await page.evaluate(source)
+  return await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: unknown): Promise<{ violations: AxeViolation[] }> } }).axe
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }))
+  })
 }

@@ -8,7 +8,7 @@ import { definePlugin } from '../../broker/plugin-types.js'
 import { defaultPlugins } from '../../plugins/index.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
 import { startBroker } from '../helpers/broker.js'
-import { openPage } from '../helpers/browser.js'
+import { axeViolations, openPage, type AxeViolation } from '../helpers/browser.js'
 import { simDevice } from '../support/device.js'
 import { publishPeerStatus } from '../support/peer-status.js'
 
@@ -279,4 +279,29 @@ t.test('insight fields (firmware, restarts, clock skew, address, availability) s
   }
   t.equal(await page.textContent('#device dd[data-field="address"]'), '127.0.0.1')
   await screenshot('device-insights')
+})
+
+t.test('axe-core finds no WCAG 2 A/AA violation on the fleet, the device view or the token prompt', async (t) => {
+  const broker = await startBroker(t)
+  const base = Date.now() - 60_000
+  for (const [i, state] of (['online', 'silent', 'offline'] as const).entries()) {
+    await publishPeerStatus(broker.broker, { clientId: `a11y-${i}`, state, since: base + i, lastHeartbeat: base, reason: state === 'offline' ? 'graceful' : null })
+  }
+  const { page } = await openPage(t, `${broker.httpUrl}/`)
+  await page.waitForSelector(rowSelector('a11y-2', 'offline'))
+  const report = (where: string, violations: AxeViolation[]): void => {
+    t.same(violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`), [], `${where}: no violations`)
+  }
+  report('the fleet', await axeViolations(page))
+  await page.click('.counts button[data-state="silent"]')
+  report('filtered', await axeViolations(page))
+  await page.click(`${rowSelector('a11y-1')} a`)
+  await page.waitForSelector('#device[open] .will p')
+  await page.click('#device .decommission')
+  report('the device view, confirming', await axeViolations(page))
+
+  const guarded = await startBroker(t, { http: { token: 'a11y-test-token-0123456789' } })
+  const prompt = await openPage(t, `${guarded.httpUrl}/`)
+  await prompt.page.waitForSelector('#token-panel:not([hidden])')
+  report('the token prompt', await axeViolations(prompt.page))
 })
