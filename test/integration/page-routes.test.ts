@@ -7,6 +7,8 @@
 import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
+import { freePort } from '../helpers/prometheus.js'
+import { startVigilProcess } from '../helpers/vigil-process.js'
 
 t.test('/ and /page/* are served with a same-origin policy; unknown files are a 404', async (t) => {
   const broker = await startBroker(t, { http: { token: 'routes-test-token-0123456789' } })
@@ -79,4 +81,13 @@ t.test('GET /api/devices/{id}/will: binary and oversized wills, unknown devices 
   const p = (await broker.http.inject({ method: 'GET', url: '/api/devices/plain-1/will' })).json()
   t.equal(p.registered, null)
   t.equal(p.topic, 'devices/plain-1/status')
+})
+
+t.test('the built broker (dist/, what npm start runs) serves the page from the source tree', async (t) => {
+  const [mqtt, http] = [await freePort(), await freePort()]
+  await startVigilProcess(t, { VIGIL_MQTT_PORT: String(mqtt), VIGIL_HTTP_PORT: String(http), VIGIL_MQTT_WS: 'null', VIGIL_LOG_LEVEL: 'silent' })
+  const page = await fetch(`http://127.0.0.1:${http}/`)
+  t.equal(page.status, 200)
+  t.match(await page.text(), /<title>Vigil fleet<\/title>/)
+  t.equal((await fetch(`http://127.0.0.1:${http}/page/app.js`)).status, 200)
 })
