@@ -43,7 +43,14 @@ function isLoopback (url: string): boolean {
   }
 }
 
-export async function openPage (t: Tap, url: string, viewport = { width: 1280, height: 800 }): Promise<TestPage> {
+export interface PageOptions {
+  viewport?: { width: number, height: number }
+  /** Console errors a test causes on purpose (a dropped connection's net::ERR_...). */
+  allowConsole?: RegExp
+}
+
+export async function openPage (t: Tap, url: string, options: PageOptions = {}): Promise<TestPage> {
+  const viewport = options.viewport ?? { width: 1280, height: 800 }
   const userDataDir = mkdtempSync(join(tmpdir(), 'vigil-chromium-'))
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
@@ -66,13 +73,15 @@ export async function openPage (t: Tap, url: string, viewport = { width: 1280, h
   // Console errors too (a Content-Security-Policy violation is one), except the browser's own line for
   // an HTTP error status, which the page handles (401 before the token, 404 for a missing route).
   page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/^Failed to load resource: the server responded with a status of (401|404|409|504)/.test(msg.text())) errors.push(msg.text())
+    const text = msg.text()
+    if (msg.type() !== 'error' || /^Failed to load resource: the server responded with a status of (401|404|409|504)/.test(text)) return
+    if (options.allowConsole?.test(text) !== true) errors.push(text)
   })
   t.teardown(async () => {
     await context.close().catch(() => {})
     rmSync(userDataDir, { recursive: true, force: true })
     if (outside.length > 0) t.fail(`requests left 127.0.0.1: ${outside.join(', ')}`)
-    if (errors.length > 0) t.fail(`errors in the page: ${errors.join('; ')}`)
+    if (errors.length > 0) { console.error('errors in the page:', errors); t.fail(`errors in the page: ${errors.join('; ')}`) }
   })
   await page.goto(url)
   return {

@@ -305,3 +305,25 @@ t.test('axe-core finds no WCAG 2 A/AA violation on the fleet, the device view or
   await prompt.page.waitForSelector('#token-panel:not([hidden])')
   report('the token prompt', await axeViolations(prompt.page))
 })
+
+t.test('when the event stream drops, the page says so, reconnects, and catches up on what it missed', async (t) => {
+  const broker = await startBroker(t)
+  await publishPeerStatus(broker.broker, { clientId: 'gap-1', state: 'online', since: Date.now() })
+  const { page, context, requests } = await openPage(t, `${broker.httpUrl}/`, { allowConsole: /net::ERR_(INCOMPLETE_CHUNKED_ENCODING|INTERNET_DISCONNECTED|CONNECTION_[A-Z]+|NETWORK_[A-Z]+)/ })
+  await page.waitForSelector(rowSelector('gap-1', 'online'))
+  await page.waitForSelector('#link[data-state="live"]')
+  // No new request gets through, and the broker drops the open stream (as a restart or a proxy would).
+  await context.setOffline(true)
+  broker.http.server.closeAllConnections()
+  await page.waitForSelector('#link[data-state="reconnecting"]')
+  t.match(await page.textContent('#link'), /Reconnecting/, 'the header says the page is not live')
+  // Missed while the stream is down.
+  await publishPeerStatus(broker.broker, { clientId: 'gap-1', state: 'offline', since: Date.now(), reason: 'keepalive_timeout' })
+  await publishPeerStatus(broker.broker, { clientId: 'gap-2', state: 'online', since: Date.now() })
+  await context.setOffline(false)
+  await page.waitForSelector(rowSelector('gap-1', 'offline'), { timeout: 15_000 })
+  await page.waitForSelector(rowSelector('gap-2', 'online'))
+  t.equal(await page.textContent(`${rowSelector('gap-1')} .c-reason`), 'keepalive_timeout')
+  await page.waitForSelector('#link[data-state="live"]')
+  t.ok(requests.filter((u) => u.endsWith('/api/devices')).length >= 2, 'the list was loaded again after the reconnect')
+})
