@@ -42,18 +42,24 @@ export async function api (path, { method = 'GET', body } = {}) {
 /**
  * Read /api/events until `signal` aborts. `onOpen` runs each time the stream is
  * (re)established, before any of its events: the caller reloads the list there,
- * since events may have been missed while it was down. Reconnects with backoff.
+ * since events may have been missed while it was down; if it throws, the stream
+ * is dropped and tried again. Reconnects with backoff (0.5 s doubling to 10 s).
  */
 export async function streamEvents ({ onOpen, onStatus, onLink, onUnauthorized, signal }) {
   let backoff = 500
   while (!signal.aborted) {
+    // One controller per attempt: a failed attempt releases its connection before the next one.
+    const attempt = new AbortController()
+    const stop = () => attempt.abort()
+    signal.addEventListener('abort', stop, { once: true })
     try {
-      const res = await fetch('/api/events', { headers: headers({ accept: 'text/event-stream' }), signal, cache: 'no-store' })
+      const res = await fetch('/api/events', { headers: headers({ accept: 'text/event-stream' }), signal: attempt.signal, cache: 'no-store' })
       if (res.status === 401) { onUnauthorized(); return }
       if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`)
       onLink('live')
-      backoff = 500
+      // The list is loaded once the stream is open, so no transition falls between the two.
       await onOpen()
+      backoff = 500
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
       let buffer = ''
       for (;;) {
@@ -69,6 +75,9 @@ export async function streamEvents ({ onOpen, onStatus, onLink, onUnauthorized, 
       }
     } catch (err) {
       if (signal.aborted) return
+    } finally {
+      attempt.abort()
+      signal.removeEventListener('abort', stop)
     }
     onLink('reconnecting')
     await new Promise((resolve) => setTimeout(resolve, backoff))

@@ -112,9 +112,13 @@ function start () {
     async onOpen () {
       try {
         await loadList()
+        announce('')
       } catch (err) {
-        if (err instanceof ApiError && err.status === 401) askToken('The token was refused.')
-        else announce(`Could not load the device list: ${err.message}`)
+        if (err instanceof ApiError && err.status === 401) return askToken('The token was refused.')
+        announce(`Could not load the device list (${err.message}); trying again.`)
+        // Dropping the stream retries both, and stops queueing events for a list that never came.
+        queue = []
+        throw err
       }
     }
   })
