@@ -1,0 +1,41 @@
+/**
+ * A real Mosquitto for side-by-side conformance tests: private loopback port,
+ * anonymous, no persistence, killed with the test.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { connect } from 'node:net'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort } from './redis.js'
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+export function mosquittoAvailable (): boolean {
+  return spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined
+}
+
+export function mosquittoVersion (): string {
+  const out = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' })
+  return /mosquitto version (\S+)/.exec(out.stdout + out.stderr)?.[1] ?? 'unknown'
+}
+
+export async function startMosquitto (t: Teardown): Promise<{ port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'))
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest none', ''].join('\n'))
+  const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' })
+  t.teardown(() => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1')
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
+    })
+    if (up) return { port }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start on ${port}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
