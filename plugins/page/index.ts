@@ -9,11 +9,13 @@
  * It also adds one small read-only route the device view needs:
  * GET /api/devices/{clientId}/will (last-will.ts).
  */
+import { documented } from '../../broker/openapi.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { ApiError } from '../api/http-errors.js'
 import { clientIdParam, isPlainObject, rejectUnknown } from '../api/validation.js'
 import '../liveness/service.js'
 import { retainedOn, WillRegistry, type LastWill } from './last-will.js'
+import { FLEET_PAGE, LAST_WILL_DOC, PAGE_FILE } from './route-docs.js'
 import { loadStaticFiles } from './static-files.js'
 
 /** What the page may load: itself, and nothing from anywhere else. */
@@ -43,13 +45,13 @@ export const pagePlugin = definePlugin({
           if (file === undefined) throw new ApiError(404, 'not_found', `no page file ${name}`)
           return reply.headers(SECURITY_HEADERS).type(file.type).send(file.body)
         }
-        app.get('/', serve('index.html'))
-        app.get('/page/:file', async (request, reply) => {
+        app.get('/', documented(FLEET_PAGE), serve('index.html'))
+        app.get('/page/:file', documented(PAGE_FILE), async (request, reply) => {
           const file = isPlainObject(request.params) ? String(request.params.file) : ''
           return await serve(file)(request, reply)
         })
 
-        app.get('/api/devices/:clientId/will', async (request): Promise<LastWill> => {
+        app.get('/api/devices/:clientId/will', documented(LAST_WILL_DOC), async (request): Promise<LastWill> => {
           rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
           const clientId = clientIdParam(request.params)
           if (liveness.get(clientId) === undefined) {
