@@ -40,7 +40,8 @@ t.test('a device that freezes turns silent on the page within its threshold, and
   const seenAfter = Date.now() - lastHeartbeat
   t.comment(`frozen device shown silent ${seenAfter} ms after its last heartbeat (threshold ${silentAfter} ms)`)
   t.ok(seenAfter >= silentAfter - 50, 'not before its threshold')
-  t.ok(seenAfter <= silentAfter + 1500, 'within threshold + 1 s (+ the page\'s frame)')
+  // The broker's bound is threshold + 1 s (its own tests); the page adds the event stream and a frame.
+  t.ok(seenAfter <= silentAfter + 2000, 'within threshold + 1 s, plus the trip to the page')
   t.match(await page.textContent(`${rowSelector('frozen-1')} .c-state`), /◐ silent/, 'state in words and symbol, not colour alone')
   t.equal(await page.textContent('#count-silent'), '1')
   t.equal(await page.textContent('#count-online'), '2', 'the others stay online')
