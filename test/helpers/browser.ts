@@ -56,7 +56,10 @@ export async function openPage (t: Tap, url: string, options: PageOptions = {}):
     executablePath: CHROMIUM,
     headless: true,
     args: ARGS,
-    viewport
+    viewport,
+    // Whatever the machine's LANG: numbers and times read the same in every run.
+    locale: 'en-US',
+    timezoneId: 'UTC'
   })
   const requests: string[] = []
   const outside: string[] = []

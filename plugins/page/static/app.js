@@ -39,12 +39,14 @@ let stream = null
 
 function announce (message) { $('#notice').textContent = message }
 
+const count = new Intl.NumberFormat()
+
 function renderCounts () {
-  $('#count-all').textContent = String(fleet.size)
-  for (const s of STATES) $(`#count-${s}`).textContent = String(fleet.counts[s] ?? 0)
+  $('#count-all').textContent = count.format(fleet.size)
+  for (const s of STATES) $(`#count-${s}`).textContent = count.format(fleet.counts[s] ?? 0)
   $('#shown').textContent = fleet.view.length === fleet.size
-    ? `${fleet.size} devices`
-    : `${fleet.view.length} of ${fleet.size} devices shown`
+    ? `${count.format(fleet.size)} devices`
+    : `${count.format(fleet.view.length)} of ${count.format(fleet.size)} devices shown`
 }
 
 function redraw () {
