@@ -166,7 +166,8 @@ $('#search').addEventListener('input', () => {
 function route () {
   const m = /^#device\/(.+)$/.exec(location.hash)
   if (m === null) { if (device.open) device.dialog.close(); return }
-  const clientId = decodeURIComponent(m[1])
+  let clientId
+  try { clientId = decodeURIComponent(m[1]) } catch { clientId = m[1] }
   device.show(clientId, fleet.byId.get(clientId)).catch((err) => announce(err.message))
 }
 window.addEventListener('hashchange', route)
