@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { guardOfflineQueue, installStrictPackets } from './aedes/index.js'
+import { gateOnRedis, guardOfflineQueue, installStrictPackets, replayAfterResubscribe } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -36,6 +36,11 @@ export interface VigilOptions {
   now?: () => number
   /** Aedes broker heartbeat interval, ms (tests shorten it). */
   heartbeatInterval?: number
+  /**
+   * What GET /metrics serves, given this instance's registry (default: the
+   * registry itself). A cluster worker serves the sum over all workers.
+   */
+  scrape?: (registry: Registry) => () => Promise<string>
 }
 
 export interface HttpPorts { http: number | null }
@@ -77,6 +82,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let closing: Promise<void> | null = null
   let stopCluster: () => void = () => {}
   let connectionLog: ConnectionLog | null = null
+  const scrape = options.scrape?.(metrics)
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -115,7 +121,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     },
 
     async start () {
-      bundle = createPersistence(config.persistence.redis, log)
+      bundle = createPersistence(config.persistence.redis, log, nodeId)
       // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
       hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
       // [MQTT-4.7.2-1] and [MQTT-3.3.1-9] for messages queued for persistent sessions (broker/aedes/queued-dollar.ts).
@@ -164,12 +170,17 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
+        // Redis mode: acknowledge only what Redis kept; wraps the hooks the host just installed.
+        if (bundle.subscriber !== null) {
+          const subscribed = replayAfterResubscribe(aedes, bundle.subscriber, log, metrics)
+          gateOnRedis(aedes, bundle, subscribed, log, metrics)
+        }
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
           const httpConfig = config.http
-          app = buildHttpApp({ log, metrics, token: httpConfig.token, ready, routes: host.routes(),
+          app = buildHttpApp({ log, metrics, token: httpConfig.token, ready, routes: host.routes(), scrape,
             openapi: { version: packageVersion(), serverUrl: () => `http://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { DURATION_HELP, parseDuration } from './duration.js'
+import { parseRedisUrl, REDIS_URL_HELP } from '../broker/redis-url.js'
 
 /** A duration in config (number of seconds or "90s"); parsed to milliseconds. */
 const duration = () =>
@@ -26,6 +27,10 @@ const port = () =>
 const positiveInt = (what: string) =>
   z.number({ error: `a positive integer (${what})` }).int({ error: `a positive integer (${what})` })
     .min(1, { error: `a positive integer (${what})` })
+
+const validRedisUrl = (url: string): boolean => {
+  try { parseRedisUrl(url); return true } catch { return false }
+}
 
 const nonEmpty = (what: string) => z.string({ error: what }).min(1, { error: what })
 
@@ -85,8 +90,12 @@ export const configSchema = z.strictObject({
     token: z.string().min(16, { error: 'a bearer token of at least 16 characters, or null' }).nullable().default(null)
   }).nullable().prefault({}),
   persistence: z.strictObject({
-    redis: z.string().regex(/^(redis|rediss):\/\//, { error: 'a redis:// or rediss:// URL, or null for in-memory' })
+    redis: z.string({ error: REDIS_URL_HELP }).refine(validRedisUrl, { error: REDIS_URL_HELP })
       .nullable().default(null)
+  }).prefault({}),
+  cluster: z.strictObject({
+    // N broker processes on this machine sharing the ports, each a node on the same Redis.
+    workers: positiveInt('broker processes').max(64, { error: 'at most 64 worker processes' }).default(1)
   }).prefault({}),
   liveness: z.strictObject({
     silentAfter: duration().default(90_000),
@@ -131,6 +140,12 @@ export const configSchema = z.strictObject({
       per: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(10_000)
     }).prefault({})
   }).prefault({})
+}).superRefine((config, ctx) => {
+  // Each worker is a node of one cluster, and nodes share sessions and routing through Redis.
+  if (config.cluster.workers > 1 && config.persistence.redis === null) {
+    ctx.addIssue({ code: 'custom', path: ['cluster', 'workers'], input: config.cluster.workers,
+      message: '1 unless persistence.redis is set (the workers share sessions and routing through Redis)' })
+  }
 })
 
 export type VigilConfig = z.output<typeof configSchema>

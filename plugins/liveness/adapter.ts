@@ -357,7 +357,7 @@ export class LivenessAdapter implements LivenessService {
     const redis = this.#ctx.redis
     if (redis !== null) {
       // The claim outlives the spread between nodes noticing the same loss (they check every
-      // half heartbeat) but not the 3 heartbeats it takes to lose the node again after it is back.
+      // 250 ms, broker/cluster.ts) but not the 3 heartbeats it takes to lose the node again after it is back.
       const claimed = await redis.set(`vigil:liveness:node-lost:${node}`, this.#ctx.nodeId, 'PX', 3 * heartbeatMs, 'NX')
       if (claimed !== 'OK') return
     }
