@@ -19,6 +19,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
+# The fleet page's static files (tsc copies only .ts); found from dist/ by plugins/page/static-files.ts.
+COPY plugins/page/static ./plugins/page/static
 # In a container the broker must listen on every interface, not loopback.
 ENV VIGIL_MQTT_HOST=0.0.0.0 \
     VIGIL_HTTP_HOST=0.0.0.0

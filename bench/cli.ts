@@ -20,12 +20,13 @@ import { fleet } from './scenarios/fleet.js'
 import { retained } from './scenarios/retained.js'
 import { sizing } from './scenarios/sizing.js'
 import { storm } from './scenarios/storm.js'
+import { subscribeStall } from './scenarios/subscribe-stall.js'
 import { evaluate } from './self-check.js'
 import { cdf, logHistogram, summarizeLatencies } from './stats.js'
 import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
-  fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm
+  fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm, 'subscribe-stall': subscribeStall
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -51,6 +52,7 @@ fleet:    --devices 200 --heartbeat 2 (s) --jitter 0.1 --keepalive 4 (s) --freez
           --graceful 0.05 --storm 0.05 --storm-reconnects 3 --parallelism 50 --warmup 6 --commands 50 --grace 3
 sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 --parallelism 100
 storm:    --clients 3000 --rounds 3 --keepalive 30 --close-after 50 (ms) --birth 1 --settle-timeout 30 (s) --grace 1 (s)
+subscribe-stall: --retained 20000 --filters 1000 --interval 20 (ms) --payload 64 --timeout 120 (s)
 `
 
 /** Options that take no value; every other option takes one. */
@@ -83,7 +85,8 @@ const KNOWN: Record<string, string[]> = {
   retained: ['messages', 'payload', 'qos', 'timeout'],
   fleet: ['devices', 'heartbeat', 'jitter', 'keepalive', 'freeze', 'drop', 'vanish', 'graceful', 'storm', 'storm-reconnects', 'parallelism', 'warmup', 'commands', 'grace'],
   sizing: ['fleet', 'time-scale', 'duration', 'parallelism'],
-  storm: ['clients', 'rounds', 'keepalive', 'close-after', 'birth', 'settle-timeout', 'grace']
+  storm: ['clients', 'rounds', 'keepalive', 'close-after', 'birth', 'settle-timeout', 'grace'],
+  'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout']
 }
 
 export interface BenchOutcome { runs: RunResult[], rows: SummaryRow[], errors: string[] }

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { gateOnRedis, guardOfflineQueue, installStrictPackets, replayAfterResubscribe } from './aedes/index.js'
+import { gateOnRedis, guardOfflineQueue, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -20,7 +20,6 @@ import { startListeners, type ListenerPorts, type Listeners } from './listeners.
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
-import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { packageVersion } from './version.js'
@@ -84,6 +83,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let stopCluster: () => void = () => {}
   let connectionLog: ConnectionLog | null = null
   const scrape = options.scrape?.(metrics)
+  let retainedLookup: RetainedLookupHandle | null = null
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -125,8 +125,13 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       bundle = createPersistence(config.persistence.redis, log, nodeId)
       // A storm of synchronously delivered messages must not recurse off the stack (emitter-depth.ts).
       boundEmitterDepth(bundle.mq)
-      // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
-      hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
+      // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
+      // which Aedes 1.2 gets wrong (see broker/aedes/retained-visibility.ts).
+      const redis = bundle.redis
+      retainedLookup = serveRetainedLookup(bundle.persistence, {
+        redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')! },
+        onError: (err, what) => vigil.reportError(err, what)
+      })
       // [MQTT-4.7.2-1] and [MQTT-3.3.1-9] for messages queued for persistent sessions (broker/aedes/queued-dollar.ts).
       guardOfflineQueue(bundle.persistence)
       const aedes = new Aedes({
@@ -155,6 +160,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
           connectionLog?.refused(refusal)
         }
       })
+      registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
       stopCluster = cluster.close
@@ -226,6 +232,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         if (h !== null) await bounded('plugins\' close', 1000, () => h.close())
         stopCluster()
         connectionLog?.close()
+        retainedLookup?.close()
         const server = app
         if (server !== null) await bounded('http close', 250, () => server.close())
         const open = listeners

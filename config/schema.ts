@@ -129,6 +129,11 @@ export const configSchema = z.strictObject({
     timeout: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(30_000),
     retries: z.number({ error: 'an integer from 0 to 10' }).int().min(0).max(10, { error: 'an integer from 0 to 10' }).default(2)
   }).prefault({}),
+  insights: z.strictObject({
+    enabled: z.boolean({ error: 'true or false' }).default(true),
+    birthTopic: topicTemplate().default('devices/{clientId}/status'),
+    heartbeatTopic: topicTemplate().default('devices/{clientId}/heartbeat')
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'one of fatal, error, warn, info, debug, trace, silent'

@@ -7,9 +7,11 @@
 import type { VigilPlugin } from '../broker/plugin-types.js'
 import { apiPlugin } from './api/index.js'
 import { commandsPlugin } from './commands/index.js'
+import { insightsPlugin } from './insights/index.js'
 import { livenessPlugin } from './liveness/index.js'
 import { metricsPlugin } from './metrics/index.js'
+import { pagePlugin } from './page/index.js'
 import retained from './retained/index.js'
 import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, metricsPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [livenessPlugin, insightsPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, pagePlugin, metricsPlugin]

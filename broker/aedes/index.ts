@@ -6,3 +6,4 @@ export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, typ
 export { guardOfflineQueue } from './queued-dollar.js'
 export { gateOnRedis } from './redis-gate.js'
 export { replayAfterResubscribe } from './session-replay.js'
+export { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'

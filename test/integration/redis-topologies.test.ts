@@ -67,7 +67,7 @@ t.test('redis+sentinel://: the broker follows a failover; QoS 1 traffic resumes 
   const set = await startSentinelSet(t)
   const b = await startBroker(t, { persistence: { redis: set.url } })
   // Both clients reconnect as real devices do: the broker may close a connection whose session it cannot store.
-  const sub = await connectClient(t, b.url, { clientId: 'sentinel-sub', clean: false, reconnectPeriod: 200 })
+  const sub = await connectClient(t, b.url, { clientId: 'sentinel-sub', clean: false, reconnectPeriod: 200, reconnectOnConnackError: true })
   let subCloses = 0
   sub.on('close', () => { subCloses++ })
   const seen = new Set<number>()
@@ -78,7 +78,7 @@ t.test('redis+sentinel://: the broker follows a failover; QoS 1 traffic resumes 
     seen.add(n)
   })
   await subscribe(sub, 'sentinel/load', 1)
-  const pub = await connectClient(t, b.url, { clientId: 'sentinel-pub', reconnectPeriod: 200 })
+  const pub = await connectClient(t, b.url, { clientId: 'sentinel-pub', reconnectPeriod: 200, reconnectOnConnackError: true })
   const acked = new Set<number>()
   const TOTAL = 600
   const KILL_AT = 200

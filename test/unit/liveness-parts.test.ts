@@ -119,7 +119,7 @@ t.test('announced heartbeat_interval: numeric seconds in a JSON object, else ign
 
 const status = (over: Partial<ClientStatus>): ClientStatus => ({
   clientId: 'dev-1', state: 'online', since: 1000, connectedAt: 1000, lastHeartbeat: 1000, lastPacket: 1000,
-  reason: null, epoch: 1, node: 'a', ...over
+  reason: null, epoch: 1, node: 'a', kind: 'device', ...over
 })
 
 t.test('fleet view: an older epoch never replaces a newer one; offline ends an epoch', async (t) => {
