@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { formatConfig, loadConfig } from '../config/load.js'
 import { errorMessage, VigilError } from './errors.js'
+import { passwdCommand } from './passwd-command.js'
 import { createVigil } from './server.js'
 
 /** A hung flush must not keep a stopping process alive past the orchestrator's patience. */
@@ -16,6 +17,7 @@ const SHUTDOWN_DEADLINE_MS = 9500
 const USAGE = `Usage:
   vigil [--config FILE]        start the broker (or VIGIL_CONFIG=FILE)
   vigil check-config FILE      validate FILE (+ VIGIL_* env) and print the effective config
+  vigil passwd [--stdin|--delete] FILE USER   manage a Mosquitto-compatible password file
   vigil --help | --version
 
 Config: YAML or JSON; environment overrides VIGIL_<KEY_PATH>, e.g. VIGIL_MQTT_PORT=1884,
@@ -33,6 +35,7 @@ function fail (code: number, message: string): never {
 }
 
 export async function main (argv: string[]): Promise<void> {
+  if (argv[0] === 'passwd') process.exit(await passwdCommand(argv.slice(1)))
   const args = [...argv]
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(USAGE + '\n')
@@ -107,6 +110,10 @@ export async function main (argv: string[]): Promise<void> {
   })
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // Re-read auth.passwordFile and auth.aclFile; a bad file keeps the old one (logged).
+  process.on('SIGHUP', () => {
+    vigil.services.maybe('auth')?.reload().catch((err) => vigil.log.error({ code: 'VIGIL_E_CONFIG', err: errorMessage(err) }, 'reload failed; old auth files kept'))
+  })
 }
 
 main(process.argv.slice(2)).catch((err) => fail(1, errorMessage(err)))
