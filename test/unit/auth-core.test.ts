@@ -166,3 +166,21 @@ t.test('ACL syntax errors name the line', async (t) => {
   t.throws(() => parseAclFile('bogus x\n'), /line 1: unknown keyword/)
   t.same(parseAclFile('topic a b\n').anonymous, [{ access: 'readwrite', topic: 'a b' }], 'topics may hold spaces')
 })
+
+t.test('config/acl.example: each device its own subtree, a dashboard that reads everything, the command path', async (t) => {
+  const acl = parseAclFile(readFileSync(new URL('../../config/acl.example', import.meta.url), 'utf8'))
+  const broker = (id: string): { alwaysReadable: string[], alwaysWritable: string[] } =>
+    ({ alwaysReadable: ['$liveness/#'], alwaysWritable: [`devices/${id}/commands/ack`] })
+  const dev = compileClientAcl(acl, { clientId: 'dev-1', username: 'dev-1' }, broker('dev-1'))
+  t.ok(dev.canWrite('devices/dev-1/heartbeat')); t.ok(dev.canWrite('devices/dev-1/status'))
+  t.ok(dev.canRead('devices/dev-1/commands')); t.equal(dev.subscribe('devices/dev-1/commands'), 'full')
+  t.notOk(dev.canWrite('devices/dev-2/status'), 'no other device\'s status'); t.notOk(dev.canRead('devices/dev-2/commands'), 'no other device\'s commands')
+  t.equal(dev.subscribe('devices/+/commands'), 'partial'); t.equal(dev.subscribe('$SYS/#'), 'denied')
+  const anon = compileClientAcl(acl, { clientId: 'x', username: undefined }, broker('x'))
+  t.equal(anon.subscribe('public/#'), 'denied'); t.notOk(anon.canRead('devices/dev-1/status')); t.ok(anon.canRead('$liveness/dev-1'))
+  const dash = compileClientAcl(acl, { clientId: 'dash', username: 'dashboard' }, broker('dash'))
+  t.equal(dash.subscribe('devices/#'), 'full'); t.equal(dash.subscribe('$SYS/#'), 'full'); t.notOk(dash.canWrite('devices/dev-1/commands'))
+  const cmd = compileClientAcl(acl, { clientId: 'backend', username: 'commander' }, broker('backend'))
+  t.ok(cmd.canWrite('devices/dev-1/commands')); t.equal(cmd.subscribe('devices/+/commands/ack'), 'full')
+  t.notOk(cmd.canWrite('devices/dev-1/commands/ack'), 'acks only from the device')
+})
