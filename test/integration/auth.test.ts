@@ -129,3 +129,22 @@ t.test('SIGHUP reload: a removed user is kicked, others stay, a new user gets in
   await t.rejects(broker.services.need('auth').reload(), /line 1/)
   t.ok(keep.connected)
 })
+
+t.test('SIGHUP to a real vigil process re-reads the password file: the removed user is disconnected', { skip }, async (t) => {
+  const file = passwordFile(t, { stay: 's', leave: 'l' })
+  const { freePort } = await import('../helpers/redis.js')
+  const { startVigilProcess } = await import('../helpers/vigil-process.js')
+  const port = String(await freePort())
+  const { child, url } = await startVigilProcess(t, {
+    VIGIL_MQTT_PORT: port, VIGIL_MQTT_WS: 'null', VIGIL_HTTP: 'null', VIGIL_AUTH_PASSWORD_FILE: file, VIGIL_AUTH_ALLOW_ANONYMOUS: 'true'
+  })
+  const stay = await connectClient(t, url, { clientId: 'stay', username: 'stay', password: 's' })
+  const leave = await connectClient(t, url, { clientId: 'leave', username: 'leave', password: 'l' })
+  const left = new Promise<void>((resolve) => leave.once('close', () => resolve()))
+  writeFileSync(file, readFileSync(file, 'utf8').split('\n').filter((l) => !l.startsWith('leave:')).join('\n'))
+  child.kill('SIGHUP')
+  await left
+  await stay.publishAsync('still/here', 'x', { qos: 1 })
+  t.ok(stay.connected, 'the user still in the file keeps its connection')
+  t.equal(await connackCode(url, { clientId: 'leave', username: 'leave', password: 'l' }), 4)
+})
