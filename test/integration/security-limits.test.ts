@@ -1,0 +1,68 @@
+import t from 'tap'
+import { startBroker } from '../helpers/broker.js'
+import { grantedQos } from '../helpers/auth.js'
+import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
+import { TokenBucket } from '../../plugins/limits/token-bucket.js'
+
+const sample = async (broker: { metrics: { getSingleMetricAsString(n: string): Promise<string> } }, name: string, label: string): Promise<number> => {
+  const m = new RegExp(`${name}\\{${label}\\} (\\d+)`).exec(await broker.metrics.getSingleMetricAsString(name))
+  return m === null ? Number.NaN : Number(m[1])
+}
+
+t.test('the token bucket allows a burst of 2x the rate, then the rate', async (t) => {
+  const bucket = new TokenBucket(10, 0)
+  let taken = 0
+  while (bucket.take(0)) taken++
+  t.equal(taken, 20, 'burst 2x')
+  t.notOk(bucket.take(50))
+  t.ok(bucket.take(100), 'one token per 100 ms at 10/s')
+  t.notOk(bucket.take(100))
+})
+
+t.test('publishRate: a client over its rate is disconnected with liveness reason rate_limited; others are untouched', async (t) => {
+  const broker = await startBroker(t, { limits: { publishRate: 5 } })
+  for (const cause of ['queue_full', 'retained_limit']) t.equal(await sample(broker, 'vigil_messages_dropped_total', `cause="${cause}"`), 0)
+  const calm = await connectClient(t, broker.url, { clientId: 'calm' })
+  const noisy = await connectClient(t, broker.url, { clientId: 'noisy' })
+  const gone = new Promise<void>((resolve) => noisy.once('close', () => resolve()))
+  for (let i = 0; i < 50; i++) noisy.publish('noise', String(i))
+  await gone
+  await waitFor(() => broker.services.need('liveness').get('noisy')?.state === 'offline', 3000, 'noisy offline')
+  t.equal(broker.services.need('liveness').get('noisy')?.reason, 'rate_limited')
+  await calm.publishAsync('calm/x', '1', { qos: 1 })
+  t.ok(calm.connected)
+  t.equal(await sample(broker, 'vigil_limit_refusals_total', 'limit="publish_rate"'), 1)
+})
+
+t.test('maxSubscriptions: the filter over the limit gets SUBACK 0x80 and is counted; an unsubscribe frees a slot', async (t) => {
+  const broker = await startBroker(t, { limits: { maxSubscriptions: 2 } })
+  const c = await connectClient(t, broker.url, { clientId: 'subs' })
+  t.equal(await grantedQos(c, 'a/1'), 1)
+  t.equal(await grantedQos(c, 'a/2'), 1)
+  t.equal(await grantedQos(c, 'a/2'), 1, 'the same filter again is not a new subscription')
+  t.equal(await grantedQos(c, 'a/3'), 128)
+  await c.unsubscribeAsync('a/1')
+  t.equal(await grantedQos(c, 'a/3'), 1)
+  t.equal(await sample(broker, 'vigil_limit_refusals_total', 'limit="subscriptions"'), 1)
+})
+
+t.test('maxRetained: beyond it a retained message is delivered live but not stored, and counted', async (t) => {
+  const broker = await startBroker(t, { limits: { maxRetained: 2 } })
+  const live = await connectClient(t, broker.url, { clientId: 'live' })
+  const got = collect(live)
+  await subscribe(live, 'r/#', 1)
+  const pub = await connectClient(t, broker.url, { clientId: 'pub' })
+  for (const n of ['1', '2', '3']) await pub.publishAsync(`r/${n}`, n, { qos: 1, retain: true })
+  await pub.publishAsync('r/1', 'again', { qos: 1, retain: true })
+  await waitFor(() => got.find((m) => m.topic === 'r/3'), 3000, 'the live delivery of r/3')
+  t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1)
+  const late = await connectClient(t, broker.url, { clientId: 'late' })
+  const later = collect(late)
+  await subscribe(late, 'r/#', 1)
+  await pub.publishAsync('r/barrier', '', { qos: 1 })
+  await waitFor(() => later.length >= 2 && later.find((m) => m.topic === 'r/2'), 3000, 'retained r/1 and r/2')
+  t.same(later.filter((m) => m.retain).map((m) => m.topic).sort(), ['r/1', 'r/2'], 'r/3 was not stored')
+  await pub.publishAsync('r/1', '', { qos: 1, retain: true })
+  await pub.publishAsync('r/4', '4', { qos: 1, retain: true })
+  t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'a cleared topic frees its slot')
+})
