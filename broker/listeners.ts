@@ -23,12 +23,12 @@ export interface Listeners {
   close(): Promise<void>
 }
 
-function readPem (value: string, what: string): Buffer {
+export function readPem (value: string, what: string): Buffer {
   if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value)
   try {
     return readFileSync(value)
   } catch (err) {
-    throw new VigilError('VIGIL_E_TLS', `mqtt.tls.${what}: cannot read ${value}: ${errorMessage(err)}`, err)
+    throw new VigilError('VIGIL_E_TLS', `${what.includes('.') ? what : `mqtt.tls.${what}`}: cannot read ${value}: ${errorMessage(err)}`, err)
   }
 }
 

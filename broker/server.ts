@@ -13,7 +13,7 @@ import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
-import { startListeners, type ListenerPorts, type Listeners } from './listeners.js'
+import { readPem, startListeners, type ListenerPorts, type Listeners } from './listeners.js'
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
@@ -158,7 +158,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
-          app = buildHttpApp({ log, metrics, token: config.http.token, ready, routes: host.routes() })
+          const tls = config.http.tls !== null ? { cert: readPem(config.http.tls.cert, 'http.tls.cert'), key: readPem(config.http.tls.key, 'http.tls.key') } : null
+          app = buildHttpApp({ log, metrics, token: config.http.token, readToken: config.http.readToken, tls, rateLimit: config.http.rateLimit, ready, routes: host.routes() })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
           httpPort = typeof address === 'object' && address !== null ? address.port : null

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { definePlugin } from '../../broker/plugin-types.js'
 import '../liveness/service.js'
 import './decommission-service.js'
+import { countHttpRefusal } from '../../broker/http-guard.js'
 import { registerDeviceRoutes } from './devices-routes.js'
 import { registerEventsRoute, type EventStreams } from './events-route.js'
 import { openApiDocument } from './openapi.js'
@@ -43,7 +44,8 @@ export function apiPlugin (options: ApiOptions = {}) {
       return {
         routes (app) {
           registerDeviceRoutes(app, { liveness, decommission: () => ctx.maybe('decommission'), log: ctx.log })
-          streams = registerEventsRoute(app, liveness, options.eventsHeartbeatMs ?? EVENTS_HEARTBEAT_MS)
+          streams = registerEventsRoute(app, liveness, options.eventsHeartbeatMs ?? EVENTS_HEARTBEAT_MS,
+            ctx.vigil.http?.maxEventStreams, () => countHttpRefusal(ctx.metrics, 'events_full'))
           app.get('/api/openapi.json', async (request, reply) => {
             rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
             return reply.header('content-type', 'application/json; charset=utf-8').send(document)
