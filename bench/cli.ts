@@ -16,6 +16,7 @@ import { connectScenario } from './scenarios/connect.js'
 import { fanin } from './scenarios/fanin.js'
 import { fanout } from './scenarios/fanout.js'
 import { fleet } from './scenarios/fleet.js'
+import { fuzz } from './scenarios/fuzz.js'
 import { retained } from './scenarios/retained.js'
 import { sizing } from './scenarios/sizing.js'
 import { evaluate } from './self-check.js'
@@ -23,7 +24,7 @@ import { cdf, logHistogram, summarizeLatencies } from './stats.js'
 import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
-  fanin, fanout, connect: connectScenario, retained, fleet, sizing
+  fanin, fanout, connect: connectScenario, retained, fleet, sizing, fuzz
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -48,6 +49,7 @@ retained: --messages 10000 --payload 64 --qos 1 --timeout 60
 fleet:    --devices 200 --heartbeat 2 (s) --jitter 0.1 --keepalive 4 (s) --freeze 0.05 --drop 0.05 --vanish 0.05
           --graceful 0.05 --storm 0.05 --storm-reconnects 3 --parallelism 50 --warmup 6 --commands 50 --grace 3
 sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 --parallelism 100
+fuzz:     --cases 100000 --seed 14 --parallelism 32
 `
 
 export function parseArgs (argv: string[]): { scenario: string | null, flags: Flags } {
@@ -74,7 +76,8 @@ const KNOWN: Record<string, string[]> = {
   connect: ['clients', 'parallelism', 'keepalive'],
   retained: ['messages', 'payload', 'qos', 'timeout'],
   fleet: ['devices', 'heartbeat', 'jitter', 'keepalive', 'freeze', 'drop', 'vanish', 'graceful', 'storm', 'storm-reconnects', 'parallelism', 'warmup', 'commands', 'grace'],
-  sizing: ['fleet', 'time-scale', 'duration', 'parallelism']
+  sizing: ['fleet', 'time-scale', 'duration', 'parallelism'],
+  fuzz: ['cases', 'seed', 'parallelism']
 }
 
 export interface BenchOutcome { runs: RunResult[], rows: SummaryRow[], errors: string[] }
