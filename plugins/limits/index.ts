@@ -7,6 +7,7 @@
  */
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import { VigilError } from '../../broker/errors.js'
+import { limitOfflineQueues, type QueueLimit } from '../../broker/queue-limit.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { StatusTopic } from '../liveness/status-topic.js'
 import { registerLimitsMetrics } from './metrics.js'
@@ -34,6 +35,8 @@ export const limitsPlugin = definePlugin({
       }
       return state
     }
+    let queues: QueueLimit | null = null
+    ctx.on('client', (client) => queues?.reset(client.id))
     ctx.on('unsubscribe', (filters, client) => {
       const state = (client as WithLimits)[STATE]
       if (state !== undefined) for (const filter of filters) state.filters.delete(filter)
@@ -91,6 +94,12 @@ export const limitsPlugin = definePlugin({
 
       async beforeListen () {
         const persistence = (ctx.broker as unknown as { persistence: RetainedSource }).persistence
+        // maxQueued: memory persistence only (in Redis mode the queues live in Redis; not enforced yet).
+        if (ctx.redis === null) {
+          const clients = (ctx.broker as unknown as { clients: Record<string, unknown> }).clients
+          queues = limitOfflineQueues(persistence, (id) => clients[id] !== undefined, config.maxQueued,
+            (count) => metrics.dropped('queue_full', count), (err) => ctx.reportError(err, 'dropping the oldest queued message failed'))
+        }
         for await (const packet of persistence.createRetainedStream('#')) {
           if (!statusTopic.reserved(packet.topic)) retained.add(packet.topic)
         }

@@ -2,6 +2,7 @@ import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { grantedQos } from '../helpers/auth.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
+import mqtt from 'mqtt'
 import { TokenBucket } from '../../plugins/limits/token-bucket.js'
 
 const sample = async (broker: { metrics: { getSingleMetricAsString(n: string): Promise<string> } }, name: string, label: string): Promise<number> => {
@@ -65,4 +66,28 @@ t.test('maxRetained: beyond it a retained message is delivered live but not stor
   await pub.publishAsync('r/1', '', { qos: 1, retain: true })
   await pub.publishAsync('r/4', '4', { qos: 1, retain: true })
   t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'a cleared topic frees its slot')
+})
+
+t.test('maxQueued: an offline session keeps the newest messages; the oldest are dropped and counted', async (t) => {
+  const broker = await startBroker(t, { limits: { maxQueued: 3 } })
+  const device = await connectClient(t, broker.url, { clientId: 'sleeper', clean: false })
+  await subscribe(device, 'q/#', 1)
+  await new Promise<void>((resolve) => device.end(false, {}, () => resolve()))
+  await waitFor(() => broker.services.need('liveness').get('sleeper')?.state === 'offline', 3000, 'sleeper offline')
+  const pub = await connectClient(t, broker.url, { clientId: 'pub-q' })
+  for (let i = 1; i <= 5; i++) await pub.publishAsync('q/x', String(i), { qos: 1 })
+  let drops = 0
+  for (let i = 0; i < 100 && drops < 2; i++) {
+    drops = await sample(broker, 'vigil_messages_dropped_total', 'cause="queue_full"')
+    if (drops < 2) await new Promise((resolve) => setTimeout(resolve, 30))
+  }
+  t.equal(drops, 2, 'two drops counted')
+  const back = mqtt.connect(broker.url, { clientId: 'sleeper', clean: false, reconnectPeriod: 0, protocolVersion: 4 })
+  t.teardown(() => { back.end(true) })
+  const got: string[] = []
+  back.on('message', (_topic, payload) => got.push(payload.toString()))
+  await waitFor(() => got.length >= 3, 5000, 'the queued messages')
+  await pub.publishAsync('q/x', 'live', { qos: 1 })
+  await waitFor(() => got.includes('live'), 3000, 'the barrier')
+  t.same(got, ['3', '4', '5', 'live'], 'the newest three, then live traffic')
 })
