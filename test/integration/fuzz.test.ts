@@ -38,6 +38,7 @@ t.test('3,000 seeded mutated CONNECT/PUBLISH/SUBSCRIBE packets: no crash, a byst
   const tally = await runFuzz('127.0.0.1', broker.ports.mqtt, 14, 3000)
   stop = true
   await chatter
+  t.comment(`tally ${JSON.stringify(tally)}`)
   t.equal(tally.cases, 3000)
   t.ok(tally.closedByBroker > 0, `${tally.closedByBroker} connections closed by the broker for bad input`)
   await bystander.publishAsync('bystander/barrier', 'end', { qos: 1 })
