@@ -93,8 +93,8 @@ async function fanin (load: Load, auth: VigilConfigInput['auth']): Promise<{ rat
   }
 }
 
-/** CONNECTs per second: CONNECT, wait for CONNACK 0, close; PARALLEL at a time. */
-async function connects (port: number, count: number, credentials: (i: number) => { username?: string, password?: Buffer }): Promise<number> {
+/** CONNECTs per second and process CPU (hashing threads included, client side too) per CONNECT, in us. */
+async function connects (port: number, count: number, credentials: (i: number) => { username?: string, password?: Buffer }): Promise<{ rate: number, cpuUs: number }> {
   let next = 0
   const one = async (i: number): Promise<void> => {
     const socket = connect(port, '127.0.0.1')
@@ -108,8 +108,10 @@ async function connects (port: number, count: number, credentials: (i: number) =
     if (code !== 0) throw new Error(`CONNACK ${code}`)
   }
   const started = process.hrtime.bigint()
+  const cpu0 = process.cpuUsage()
   await Promise.all(Array.from({ length: PARALLEL }, async () => { while (next < count) await one(next++) }))
-  return count / (Number(process.hrtime.bigint() - started) / 1e9)
+  const cpu = process.cpuUsage(cpu0)
+  return { rate: count / (Number(process.hrtime.bigint() - started) / 1e9), cpuUs: (cpu.user + cpu.system) / count }
 }
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
@@ -148,26 +150,61 @@ try {
   console.log(`  throughput ACL/none per pair: ${spread(rateRatio, 3)}`)
   console.log(`  broker CPU/msg ACL/none per pair: ${spread(cpuRatio, 3)}`)
 
-  // 2. Auth per CONNECT
-  const anonRates: number[] = []
-  const coldRates: number[] = []
-  const warmRates: number[] = []
+  // 2. Auth per CONNECT, the three kinds interleaved in every repetition
+  const anon: Array<{ rate: number, cpuUs: number }> = []
+  const cold: typeof anon = []
+  const warm: typeof anon = []
   const creds = (i: number): { username: string, password: Buffer } => ({ username: `c-${i}`, password: Buffer.from(`pw-${i}`) })
-  for (let rep = 0; rep < 3; rep++) {
-    const anon = await startVigil({})
-    anonRates.push(await connects(anon.ports.mqtt, CONNECTS, () => ({})))
-    await anon.close()
+  for (let rep = 0; rep < 5; rep++) {
+    const open = await startVigil({})
+    anon.push(await connects(open.ports.mqtt, CONNECTS, () => ({})))
+    await open.close()
     const auth = await startVigil({ passwordFile, failureBan: null })
-    coldRates.push(await connects(auth.ports.mqtt, CONNECTS, creds))
-    warmRates.push(await connects(auth.ports.mqtt, CONNECTS, creds))
+    cold.push(await connects(auth.ports.mqtt, CONNECTS, creds))
+    warm.push(await connects(auth.ports.mqtt, CONNECTS, creds))
     await auth.close()
   }
-  console.log(`Auth per CONNECT: ${CONNECTS} CONNECT/CONNACK round trips, ${PARALLEL} in parallel, 3 reps, client in this process`)
-  console.log(`  anonymous:                 ${spread(anonRates, 0)} CONNECT/s`)
-  console.log(`  password, hash each (cold): ${spread(coldRates, 0)} CONNECT/s; ratio of medians ${(median(coldRates) / median(anonRates)).toFixed(3)}`)
-  console.log(`  password, cached (warm):    ${spread(warmRates, 0)} CONNECT/s; ratio of medians ${(median(warmRates) / median(anonRates)).toFixed(3)}`)
+  const ratio = (a: typeof anon, b: typeof anon, key: 'rate' | 'cpuUs'): number[] => a.map((r, i) => r[key] / b[i]![key])
+  console.log(`Auth per CONNECT: ${CONNECTS} CONNECT/CONNACK round trips, ${PARALLEL} in parallel, 5 interleaved reps, client in this process`)
+  console.log(`  anonymous:                  ${spread(anon.map((r) => r.rate), 0)} CONNECT/s, ${spread(anon.map((r) => r.cpuUs), 0)} us CPU/CONNECT`)
+  console.log(`  password, hash each (cold): ${spread(cold.map((r) => r.rate), 0)} CONNECT/s, ${spread(cold.map((r) => r.cpuUs), 0)} us CPU/CONNECT`)
+  console.log(`  password, cached (warm):    ${spread(warm.map((r) => r.rate), 0)} CONNECT/s, ${spread(warm.map((r) => r.cpuUs), 0)} us CPU/CONNECT`)
+  console.log(`  CPU per CONNECT cold/anonymous per rep: ${spread(ratio(cold, anon, 'cpuUs'), 3)}; warm/anonymous: ${spread(ratio(warm, anon, 'cpuUs'), 3)}`)
+  console.log(`  CONNECT/s cold/anonymous per rep: ${spread(ratio(cold, anon, 'rate'), 3)}; warm/anonymous: ${spread(ratio(warm, anon, 'rate'), 3)}`)
 
-  // 3. The check alone
+  // 3. The hook path alone: the composed authorizePublish + authorizeForward Aedes calls for one
+  // PUBLISH delivered to one subscriber, called directly on a real connected client, ACL vs none.
+  const hookNs = async (auth: VigilConfigInput['auth']): Promise<number> => {
+    const vigil = await startVigil(auth)
+    try {
+      const socket = connect(vigil.ports.mqtt, '127.0.0.1')
+      await new Promise<void>((resolve) => socket.once('connect', resolve))
+      const acked = new Promise<void>((resolve) => socket.once('data', () => resolve()))
+      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'bench-pub-001', keepalive: 60 }))
+      await acked
+      const broker = vigil.broker as unknown as { clients: Record<string, unknown>, authorizePublish(c: unknown, p: unknown, cb: (e?: Error | null) => void): void, authorizeForward(c: unknown, p: unknown): unknown }
+      const client = broker.clients['bench-pub-001']
+      const packet = { cmd: 'publish', topic: 'devices/pub-001/telemetry', payload: Buffer.from('{"t":21.5}'), qos: 0, retain: false, dup: false }
+      let refused = 0
+      const done = (err?: Error | null): void => { if (err) refused++ }
+      const calls = 2_000_000
+      const t0 = process.hrtime.bigint()
+      for (let i = 0; i < calls; i++) { broker.authorizePublish(client, packet, done); if (broker.authorizeForward(client, packet) === null) refused++ }
+      const ns = Number(process.hrtime.bigint() - t0) / calls
+      socket.destroy()
+      if (refused > 0) throw new Error('the hook path refused the fan-in publish')
+      return ns
+    } finally {
+      await vigil.close()
+    }
+  }
+  const hooksOff: number[] = []
+  const hooksOn: number[] = []
+  for (let i = 0; i < 5; i++) { hooksOff.push(await hookNs({})); hooksOn.push(await hookNs({ aclFile, allowAnonymous: true })) }
+  console.log(`Hook path per message (authorizePublish + authorizeForward, 2,000,000 calls, 5 reps): no ACL ${spread(hooksOff, 1)} ns, ` +
+    `100-line ACL ${spread(hooksOn, 1)} ns; added ${(median(hooksOn) - median(hooksOff)).toFixed(1)} ns per message`)
+
+  // 4. The check alone
   const acl = compileClientAcl(parseAclFile(hundredLineAcl()), { clientId: 'bench-pub-001', username: undefined },
     { alwaysReadable: ['$liveness/#'], alwaysWritable: ['devices/bench-pub-001/commands/ack'] })
   const topics = ['devices/pub-001/telemetry', 'devices/pub-002/telemetry']
