@@ -7,6 +7,7 @@
  * reconnect (plain or as a takeover).
  */
 import { connect, type Socket } from 'node:net'
+import { ackPayload, birthPayload, gracefulPayload, heartbeatPayload, telemetryPayload, willPayload } from './device-payloads.js'
 import { DISCONNECT, encodeAck, encodeConnect, encodePublish, encodeSubscribe, PacketParser, PINGREQ, type Incoming } from './mqtt-codec.js'
 
 export interface DeviceOptions {
@@ -33,6 +34,7 @@ export class Device {
   /** Epoch ms of the latest CONNACK. */
   connectedAt = 0
   commandsExecuted = 0
+  private telemetrySeq = 0
   private socket: Socket | null = null
   private hbTimer: NodeJS.Timeout | null = null
   private pingTimer: NodeJS.Timeout | null = null
@@ -64,6 +66,7 @@ export class Device {
     const socket = connect({ host, port, noDelay: true })
     const parser = new PacketParser()
     this.boot++
+    this.telemetrySeq = 0
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { socket.destroy(); reject(new Error(`${id}: no CONNACK within ${timeoutMs} ms`)) }, timeoutMs)
       socket.once('error', (err) => { clearTimeout(timer); reject(err) })
@@ -80,14 +83,14 @@ export class Device {
       })
       socket.once('connect', () => {
         this.socket = socket
-        this.write(encodeConnect(id, keepalive, { topic: `devices/${id}/status`, payload: '{"state":"offline","ts":0}', qos: 1, retain: true }))
+        this.write(encodeConnect(id, keepalive, { topic: `devices/${id}/status`, payload: willPayload(), qos: 1, retain: true }))
       })
     })
     socket.on('error', () => {})
     socket.once('close', () => { if (this.socket === socket) { this.socket = null; this.stopTimers() } })
     this.connectedAt = Date.now()
     this.mode = 'healthy'
-    this.write(encodePublish(`devices/${id}/status`, JSON.stringify({ state: 'online', ts: Math.floor(Date.now() / 1000), fw: this.options.fw ?? '1.0.0', boot: this.boot }), 1, true, this.nextId()), true)
+    this.write(encodePublish(`devices/${id}/status`, birthPayload(Math.floor(Date.now() / 1000), this.options.fw ?? '1.0.0', this.boot), 1, true, this.nextId()), true)
     this.write(encodeSubscribe(this.nextId(), `devices/${id}/commands`, 1))
     this.startHeartbeats(true)
     this.startPings()
@@ -108,7 +111,7 @@ export class Device {
     if (typeof cmd.id !== 'string') return
     // A repeated command id is acked again without executing twice (CONTRACT 8).
     if (!this.seenCommands.has(cmd.id)) { this.seenCommands.add(cmd.id); this.commandsExecuted++ }
-    this.write(encodePublish(`devices/${this.options.id}/commands/ack`, JSON.stringify({ id: cmd.id, status: 'ok', result: {} }), 1, false, this.nextId()), true)
+    this.write(encodePublish(`devices/${this.options.id}/commands/ack`, ackPayload(cmd.id, true, {}), 1, false, this.nextId()), true)
   }
 
   private startHeartbeats (randomPhase: boolean): void {
@@ -119,11 +122,14 @@ export class Device {
     const beat = (): void => {
       if (this.mode !== 'healthy') return
       const now = Date.now()
-      this.write(encodePublish(`devices/${id}/heartbeat`, JSON.stringify({
+      this.write(encodePublish(`devices/${id}/heartbeat`, heartbeatPayload({
         ts: Math.floor(now / 1000), uptime: Math.floor((now - this.startedAt) / 1000),
-        heap: 100_000, rssi: -60, heartbeat_interval: heartbeatMs / 1000
+        heap: 100_000, rssi: -60, interval: heartbeatMs / 1000
       }), 0, false), true)
-      if (telemetry) this.write(encodePublish(`devices/${id}/telemetry`, JSON.stringify({ t: 20 + Math.random() }), 0, false), true)
+      if (telemetry) {
+        this.write(encodePublish(`devices/${id}/telemetry`, telemetryPayload(Math.floor(now / 1000), ++this.telemetrySeq,
+          [{ name: 't', value: 20 + Math.random(), decimals: 2 }], 0), 0, false), true)
+      }
       this.hbTimer = setTimeout(beat, next(false))
     }
     this.hbTimer = setTimeout(beat, next(true))
@@ -174,7 +180,7 @@ export class Device {
     this.mode = 'stopped'
     this.stopTimers()
     const now = Date.now()
-    this.write(encodePublish(`devices/${this.options.id}/status`, '{"state":"offline","reason":"graceful"}', 1, true, this.nextId()), true)
+    this.write(encodePublish(`devices/${this.options.id}/status`, gracefulPayload(), 1, true, this.nextId()), true)
     this.write(DISCONNECT)
     this.socket?.end()
     return now

@@ -1,0 +1,5 @@
+#pragma once
+// Reported as `fw` in the birth message.
+namespace agent {
+constexpr const char* kAgentVersion = "0.1.0";
+}
