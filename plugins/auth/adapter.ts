@@ -74,6 +74,11 @@ export class AuthAdapter implements AuthService {
     this.#alwaysReadable = [statusSpace(ctx.vigil.liveness.statusTopic)]
     this.#users = this.#loadPasswords()
     this.#acl = this.#loadAcl()
+    const http = ctx.vigil.http
+    if (http !== null && !isLoopbackHost(http.host) && http.token === null) {
+      // Not refused (the contract does not ask it), but loud: one DELETE decommissions a device.
+      ctx.log.warn({ host: http.host }, 'the HTTP API listens beyond loopback without http.token: anyone who reaches it can kick and decommission devices')
+    }
   }
 
   hooks (): PluginHooks {
