@@ -154,3 +154,34 @@ t.test('the own command-ack topic is writable whatever the ACL says; another dev
   t.equal(res.statusCode, 200)
   t.equal(res.json().status, 'acked')
 })
+
+t.test('broker-owned rules hold whatever the ACL grants: no client writes $liveness/, nobody else\'s ack completes a command', { skip }, async (t) => {
+  const pw = passwordFile(t, USERS)
+  const acl = aclFile(t, 'user alice\ntopic readwrite #\ntopic readwrite $liveness/#\nuser bob\ntopic readwrite devices/bob/#\n')
+  const broker = await startBroker(t, { auth: { passwordFile: pw, aclFile: acl } })
+  const bob = await connectClient(t, broker.url, { clientId: 'bob', username: 'bob', password: 'b' })
+  await subscribe(bob, 'devices/bob/commands', 1)
+  const watcher = await connectClient(t, broker.url, { clientId: 'watch', username: 'alice', password: 'a' })
+  const seen = collect(watcher)
+  await subscribe(watcher, '$liveness/#', 1)
+  const thief = await connectClient(t, broker.url, { clientId: 'alice', username: 'alice', password: 'a' })
+  thief.on('error', () => {})
+  // The thief answers the victim's command the moment it is sent.
+  await subscribe(thief, 'devices/bob/commands', 1)
+  thief.on('message', (_topic, payload) => {
+    const { id } = JSON.parse(payload.toString()) as { id: string }
+    thief.publish('devices/bob/commands/ack', JSON.stringify({ id, status: 'ok', result: 'opened' }), { qos: 1 })
+  })
+  const res = await broker.http.inject({ method: 'POST', url: '/api/devices/bob/commands', payload: { command: 'unlock-door', timeout: '1s', retries: 0 } })
+  t.equal(res.statusCode, 504, 'the thief\'s ack did not complete bob\'s command')
+  const forger = await connectClient(t, broker.url, { clientId: 'forger', username: 'alice', password: 'a' })
+  forger.on('error', () => {})
+  forger.publish('$liveness/bob', JSON.stringify({ clientId: 'bob', state: 'offline' }), { qos: 1, retain: true })
+  await waitFor(() => !forger.connected, 3000, 'the forger disconnected')
+  await bob.publishAsync('devices/bob/heartbeat', '{}', { qos: 1 })
+  t.equal(broker.services.need('liveness').get('bob')?.state, 'online', 'the forged status changed nothing')
+  // Barrier through the same path: a new client's status is published on $liveness/ after the forgery.
+  await connectClient(t, broker.url, { clientId: 'barrier', username: 'bob', password: 'b' })
+  await waitFor(() => seen.find((m) => m.topic === '$liveness/barrier'), 3000, 'the barrier status')
+  t.notOk(seen.some((m) => m.topic === '$liveness/bob' && m.payload.toString().includes('"offline"')), 'and reached nobody')
+})
