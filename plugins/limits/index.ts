@@ -66,7 +66,8 @@ export const limitsPlugin = definePlugin({
 
       // Hot path: one bucket take per client PUBLISH (when publishRate is set) and one flag read.
       authorizePublish (client: Client | null, packet: PublishPacket) {
-        if (client !== null) {
+        // A closing client's publish is its will: never rate-limited (it is the last word).
+        if (client !== null && !(client as { closed?: boolean }).closed) {
           const bucket = (client as WithLimits)[STATE]?.bucket
           if (bucket != null && !bucket.take(ctx.now())) rateLimited(client)
         }
