@@ -44,3 +44,40 @@ export function limitOfflineQueues (persistence: unknown, isOnline: (clientId: s
   }
   return { reset: (clientId) => { queued.delete(clientId) } }
 }
+
+/**
+ * The same cap for the Redis persistence (aedes-persistence-redis): a session's queue is the list
+ * `outgoing:<clientId>` of packet keys, each packet shared through `<packet key>:offlineCount`.
+ * One script per offline subscriber trims the list to `max` from the head (the oldest) and
+ * releases each dropped packet as the persistence itself does on an ack (decrement, delete at 0).
+ * Key names are the persistence's (this module is the one place that knows them).
+ */
+const TRIM = `
+local dropped = 0
+while redis.call('LLEN', KEYS[1]) > tonumber(ARGV[1]) do
+  local key = redis.call('LPOP', KEYS[1])
+  if not key then break end
+  dropped = dropped + 1
+  if redis.call('DECR', key .. ':offlineCount') <= 0 then redis.call('DEL', key, key .. ':offlineCount') end
+end
+return dropped`
+
+interface RedisLike { eval(script: string, keys: number, ...args: Array<string | number>): Promise<unknown> }
+
+export function limitOfflineQueuesRedis (persistence: unknown, redis: RedisLike, isOnline: (clientId: string) => boolean, max: number,
+  onDrop: (count: number) => void, onError: (err: unknown) => void): void {
+  const p = persistence as QueuePersistence
+  const enqueue = p.outgoingEnqueueCombi.bind(p)
+  p.outgoingEnqueueCombi = async (subs: Sub[], packet: unknown): Promise<void> => {
+    await enqueue(subs, packet)
+    for (const sub of subs) {
+      if (isOnline(sub.clientId)) continue
+      try {
+        const dropped = Number(await redis.eval(TRIM, 1, `outgoing:${encodeURIComponent(sub.clientId)}`, max))
+        if (dropped > 0) onDrop(dropped)
+      } catch (err) {
+        onError(err)
+      }
+    }
+  }
+}

@@ -7,7 +7,7 @@
  */
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
 import { VigilError } from '../../broker/errors.js'
-import { limitOfflineQueues, type QueueLimit } from '../../broker/queue-limit.js'
+import { limitOfflineQueues, limitOfflineQueuesRedis, type QueueLimit } from '../../broker/queue-limit.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { StatusTopic } from '../liveness/status-topic.js'
 import { registerLimitsMetrics } from './metrics.js'
@@ -95,12 +95,19 @@ export const limitsPlugin = definePlugin({
 
       async beforeListen () {
         const persistence = (ctx.broker as unknown as { persistence: RetainedSource }).persistence
-        // maxQueued: memory persistence only (in Redis mode the queues live in Redis; not enforced yet).
-        if (ctx.redis === null) {
-          const clients = (ctx.broker as unknown as { clients: Record<string, unknown> }).clients
-          queues = limitOfflineQueues(persistence, (id) => clients[id] !== undefined, config.maxQueued,
-            (count) => metrics.dropped('queue_full', count), (err) => ctx.reportError(err, 'dropping the oldest queued message failed'))
+        // maxQueued: a session is offline when its client is connected here nor (by the cluster-wide
+        // liveness view) on another node.
+        const clients = (ctx.broker as unknown as { clients: Record<string, unknown> }).clients
+        const liveness = ctx.maybe('liveness')
+        const online = (id: string): boolean => {
+          if (clients[id] !== undefined) return true
+          const state = liveness?.get(id)?.state
+          return state === 'online' || state === 'silent'
         }
+        const dropped = (count: number): void => metrics.dropped('queue_full', count)
+        const failed = (err: unknown): void => ctx.reportError(err, 'dropping the oldest queued message failed')
+        if (ctx.redis === null) queues = limitOfflineQueues(persistence, online, config.maxQueued, dropped, failed)
+        else limitOfflineQueuesRedis(persistence, ctx.redis, online, config.maxQueued, dropped, failed)
         for await (const packet of persistence.createRetainedStream('#')) {
           if (!statusTopic.reserved(packet.topic)) retained.add(packet.topic)
         }

@@ -3,6 +3,10 @@ import { startBroker } from '../helpers/broker.js'
 import { grantedQos } from '../helpers/auth.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import mqtt from 'mqtt'
+import type { VigilConfigInput } from '../../config/schema.js'
+import { redisAvailable, startRedis } from '../helpers/redis.js'
+
+interface Tap { teardown(fn: () => unknown): void, equal(a: unknown, b: unknown, m: string): unknown, same(a: unknown, b: unknown, m: string): unknown }
 import { TokenBucket } from '../../plugins/limits/token-bucket.js'
 
 const sample = async (broker: { metrics: { getSingleMetricAsString(n: string): Promise<string> } }, name: string, label: string): Promise<number> => {
@@ -71,8 +75,8 @@ t.test('maxRetained: beyond it a retained message is delivered live but not stor
   t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'a cleared topic frees its slot')
 })
 
-t.test('maxQueued: an offline session keeps the newest messages; the oldest are dropped and counted', async (t) => {
-  const broker = await startBroker(t, { limits: { maxQueued: 3 } })
+const queuedCase = (persistence: () => Promise<VigilConfigInput['persistence']>) => async (t: Tap) => {
+  const broker = await startBroker(t, { limits: { maxQueued: 3 }, persistence: await persistence() })
   const device = await connectClient(t, broker.url, { clientId: 'sleeper', clean: false })
   await subscribe(device, 'q/#', 1)
   await new Promise<void>((resolve) => device.end(false, {}, () => resolve()))
@@ -93,4 +97,11 @@ t.test('maxQueued: an offline session keeps the newest messages; the oldest are 
   await pub.publishAsync('q/x', 'live', { qos: 1 })
   await waitFor(() => got.includes('live'), 3000, 'the barrier')
   t.same(got, ['3', '4', '5', 'live'], 'the newest three, then live traffic')
+}
+
+t.test('maxQueued: an offline session keeps the newest messages; the oldest are dropped and counted', queuedCase(async () => ({})))
+
+t.test('maxQueued in Redis mode: the same', { skip: !redisAvailable() }, async (t) => {
+  const redis = await startRedis(t)
+  await queuedCase(async () => ({ redis: redis.url }))(t)
 })
