@@ -7,6 +7,7 @@
  */
 import { realpathSync, writeFileSync } from 'node:fs'
 import { cpus, hostname } from 'node:os'
+import { parseArgs as parseNodeArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { summarize, type SummaryRow } from './aggregate.js'
 import { renderConsole } from './report-console.js'
@@ -52,21 +53,26 @@ sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 
 fuzz:     --cases 100000 --seed 14 --parallelism 32
 `
 
+/** Options that take no value; every other option takes one. */
+const BOOLEAN_OPTIONS = new Set(['quiet', 'help'])
+
+/**
+ * node:util parseArgs over every option any scenario knows (COMMON and KNOWN
+ * below); which of them a scenario accepts is checked in runBench.
+ */
 export function parseArgs (argv: string[]): { scenario: string | null, flags: Flags } {
-  const flags: Flags = {}
-  let scenario: string | null = null
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=')
-      if (eq > 0) { flags[a.slice(2, eq)] = a.slice(eq + 1); continue }
-      const key = a.slice(2)
-      const next = argv[i + 1]
-      if (next !== undefined && !next.startsWith('--')) { flags[key] = next; i++ } else flags[key] = true
-    } else if (scenario === null) scenario = a
-    else throw new Error(`unexpected argument ${a}`)
+  const names = new Set([...COMMON, ...Object.values(KNOWN).flat()])
+  const options = Object.fromEntries([...names].map((name) =>
+    [name, { type: BOOLEAN_OPTIONS.has(name) ? 'boolean' as const : 'string' as const }]))
+  let parsed
+  try {
+    parsed = parseNodeArgs({ args: argv, options, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new Error(`${(err as Error).message.replace(/\. To specify[^]*$/, '.')}\n${USAGE}`)
   }
-  return { scenario, flags }
+  const [scenario, extra] = parsed.positionals
+  if (extra !== undefined) throw new Error(`unexpected argument ${extra}`)
+  return { scenario: scenario ?? null, flags: parsed.values as Flags }
 }
 
 const COMMON = new Set(['targets', 'url', 'reps', 'json', 'html', 'workers', 'quiet', 'help'])

@@ -4,17 +4,14 @@
  * one place that reaches for them): the source address, for the failure ban
  * and the logs, and the verified client certificate's CN for mTLS.
  */
-import type { IncomingMessage } from 'node:http'
 import { TLSSocket } from 'node:tls'
 import type { Client } from 'aedes'
+import { remoteAddress as peerAddress } from './aedes/index.js'
 
-interface Transport { conn?: { remoteAddress?: string }, req?: IncomingMessage }
-
-/** The peer's IP address ("unknown" when the transport does not say). */
+/** The peer's IP address, one form per host ("unknown" when the transport does not say). */
 export function remoteAddress (client: Client): string {
-  const t = client as unknown as Transport
-  const address = t.req?.socket?.remoteAddress ?? t.conn?.remoteAddress
-  if (address === undefined) return 'unknown'
+  const address = peerAddress(client)
+  if (address === null) return 'unknown'
   // An IPv4 client on a dual-stack socket: one ban entry, not two.
   return address.startsWith('::ffff:') ? address.slice(7) : address
 }

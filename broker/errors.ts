@@ -15,7 +15,8 @@ export const ERROR_CODES = {
   VIGIL_E_PUBLISH_REFUSED: 'a PUBLISH was refused',
   VIGIL_E_SUBSCRIBE_REFUSED: 'a SUBSCRIBE was refused',
   VIGIL_E_SHUTDOWN: 'shutdown did not complete cleanly',
-  VIGIL_E_HTTP: 'bad HTTP request'
+  VIGIL_E_HTTP: 'bad HTTP request',
+  VIGIL_E_PROTOCOL: 'a client sent a malformed or illegal packet'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
 import type { Duplex } from 'node:stream'
@@ -23,12 +24,12 @@ export interface Listeners {
   close(): Promise<void>
 }
 
-export function readPem (value: string, what: string): Buffer {
+export function readPem (value: string, what: string, section = 'mqtt.tls'): Buffer {
   if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value)
   try {
     return readFileSync(value)
   } catch (err) {
-    throw new VigilError('VIGIL_E_TLS', `${what.includes('.') ? what : `mqtt.tls.${what}`}: cannot read ${value}: ${errorMessage(err)}`, err)
+    throw new VigilError('VIGIL_E_TLS', `${section}.${what}: cannot read ${value}: ${errorMessage(err)}`, err)
   }
 }
 
@@ -88,7 +89,15 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
 
     let wsPort: number | null = null
     if (mqtt.ws !== null) {
-      const http = createHttpServer((_req, res) => { res.writeHead(426).end('MQTT over WebSocket only') })
+      const upgradeOnly = (_req: IncomingMessage, res: { writeHead(code: number): { end(text: string): void } }): void => {
+        res.writeHead(426).end('MQTT over WebSocket only')
+      }
+      // mqtt.ws.tls: the same WebSocket server behind TLS (wss://).
+      const wsTls = mqtt.ws.tls ?? null
+      const http: HttpServer = wsTls !== null
+        ? createHttpsServer({ cert: readPem(wsTls.cert, 'cert', 'mqtt.ws.tls'), key: readPem(wsTls.key, 'key', 'mqtt.ws.tls') }, upgradeOnly)
+        : createHttpServer(upgradeOnly)
+      if (wsTls !== null) http.on('tlsClientError', (err: Error) => log.debug({ err: errorMessage(err) }, 'wss handshake failed'))
       // A frame can never usefully exceed the MQTT packet limit (plus framing slack).
       wss = new WebSocketServer({ server: http, path: mqtt.ws.path, maxPayload: mqtt.maxPacketSize + 16 })
       wss.on('connection', (ws, req) => {

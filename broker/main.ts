@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { formatConfig, loadConfig } from '../config/load.js'
 import { errorMessage, VigilError } from './errors.js'
 import { passwdCommand } from './passwd-command.js'
@@ -34,41 +35,57 @@ function fail (code: number, message: string): never {
   process.exit(code)
 }
 
+interface Command { kind: 'run' | 'check' | 'help' | 'version', file: string | undefined }
+
+/** node:util parseArgs: `vigil [--config FILE]`, `vigil check-config FILE`, --help, --version. */
+function parseCommand (argv: string[]): Command {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' }
+      }
+    })
+  } catch (err) {
+    fail(2, `${errorMessage(err).replace(/\. To specify[^]*$/, '.')}\n${USAGE}`)
+  }
+  const { values, positionals } = parsed
+  if (values.help === true) return { kind: 'help', file: undefined }
+  if (values.version === true) return { kind: 'version', file: undefined }
+  const [command, ...rest] = positionals
+  if (command === undefined) return { kind: 'run', file: values.config }
+  if (command !== 'check-config') fail(2, `unknown command ${command}\n${USAGE}`)
+  const file = rest[0] ?? values.config
+  if (file === undefined) fail(2, 'check-config needs a FILE')
+  if (rest.length > 1) fail(2, `unexpected argument ${rest[1]!}`)
+  return { kind: 'check', file }
+}
+
 export async function main (argv: string[]): Promise<void> {
   if (argv[0] === 'passwd') process.exit(await passwdCommand(argv.slice(1)))
-  const args = [...argv]
-  if (args.includes('--help') || args.includes('-h')) {
+  const command = parseCommand(argv)
+  if (command.kind === 'help') {
     process.stdout.write(USAGE + '\n')
     return
   }
-  if (args.includes('--version') || args.includes('-v')) {
+  if (command.kind === 'version') {
     process.stdout.write(version() + '\n')
     return
   }
-
-  let file: string | undefined
-  let checkOnly = false
-  while (args.length > 0) {
-    const arg = args.shift()!
-    if (arg === '--config' || arg === '-c') {
-      file = args.shift()
-      if (file === undefined) fail(2, '--config needs a FILE')
-    } else if (arg.startsWith('--config=')) {
-      file = arg.slice('--config='.length)
-    } else if (arg === 'check-config') {
-      checkOnly = true
-      file = args.shift()
-      if (file === undefined) fail(2, 'check-config needs a FILE')
-    } else {
-      fail(2, `unknown argument ${arg}\n${USAGE}`)
-    }
-  }
+  const file = command.file
+  const checkOnly = command.kind === 'check'
 
   let config
   try {
     config = loadConfig({ file })
   } catch (err) {
-    fail(2, errorMessage(err))
+    // Every problem at once, one line each (config/load.ts).
+    fail(2, errorMessage(err).split('\n').join('\nvigil: '))
   }
   if (checkOnly) {
     process.stdout.write(formatConfig(config))
@@ -114,6 +131,26 @@ export async function main (argv: string[]): Promise<void> {
   process.on('SIGHUP', () => {
     vigil.services.maybe('auth')?.reload().catch((err) => vigil.log.error({ code: 'VIGIL_E_CONFIG', err: errorMessage(err) }, 'reload failed; old auth files kept'))
   })
+  watchParent(stop)
+}
+
+/**
+ * Under `npm start`, a SIGTERM to npm must stop the broker too. The start
+ * script execs node (no shell in between to swallow the signal) and npm passes
+ * the signal on; if npm goes away without doing so (killed, or an npm that
+ * does not forward), the broker is re-parented: it notices within a second
+ * and stops as on SIGTERM, instead of running on as an orphan.
+ */
+function watchParent (stop: (signal: string) => void): void {
+  if (process.env.npm_lifecycle_event === undefined) return
+  const parent = process.ppid
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer)
+      stop('parent exited')
+    }
+  }, 1000)
+  timer.unref()
 }
 
 main(process.argv.slice(2)).catch((err) => fail(1, errorMessage(err)))

@@ -8,7 +8,9 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
+import { guardOfflineQueue, installStrictPackets } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
+import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
 import { errorMessage } from './errors.js'
@@ -20,6 +22,7 @@ import { PluginHost } from './plugin-host.js'
 import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
+import { packageVersion } from './version.js'
 import { publishWillsForShutdown } from './shutdown.js'
 
 /** Aedes' cluster heartbeat. A node silent for 3 beats is dead; its wills are swept every 4 beats. */
@@ -73,6 +76,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let httpPort: number | null = null
   let closing: Promise<void> | null = null
   let stopCluster: () => void = () => {}
+  let connectionLog: ConnectionLog | null = null
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -114,6 +118,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       bundle = createPersistence(config.persistence.redis, log)
       // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
       hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
+      // [MQTT-4.7.2-1] and [MQTT-3.3.1-9] for messages queued for persistent sessions (broker/aedes/queued-dollar.ts).
+      guardOfflineQueue(bundle.persistence)
       const aedes = new Aedes({
         id: nodeId,
         persistence: bundle.persistence,
@@ -127,15 +133,19 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       // Aedes and the emitter report failures as 'error' events: unhandled, they would end the process.
       const emitter: NodeJS.EventEmitter = aedes
       emitter.on('error', (err: Error) => { host?.reportError('core', err, 'broker error') })
-      aedes.on('clientError', (client, err) => {
-        log.debug({ clientId: client.id, err: errorMessage(err) }, 'client error')
+      const coreMetrics = registerCoreMetrics(metrics, aedes)
+      connectionLog = logConnections(aedes, log, {
+        policy: { lines: config.log.rateLimit.lines, windowMs: config.log.rateLimit.per },
+        now,
+        reasonOf: (client) => services.maybe('liveness')?.endOf(client).reason
       })
-      aedes.on('connectionError', (_client, err) => {
-        log.debug({ err: errorMessage(err) }, 'connection error before CONNECT')
+      // Strict MQTT 3.1.1 packets (issue 13); a CONNECT it refuses never reaches Aedes' events.
+      installStrictPackets(aedes, {
+        refused: (refusal) => {
+          coreMetrics.connections.inc({ result: refusal.returnCode === 1 ? 'rejected_protocol' : 'rejected_identifier' })
+          connectionLog?.refused(refusal)
+        }
       })
-      aedes.on('client', (client) => log.debug({ clientId: client.id }, 'client connected'))
-      aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'client closed'))
-      registerCoreMetrics(metrics, aedes)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
       stopCluster = cluster.close
@@ -158,13 +168,15 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
-          const tls = config.http.tls !== null ? { cert: readPem(config.http.tls.cert, 'http.tls.cert'), key: readPem(config.http.tls.key, 'http.tls.key') } : null
-          app = buildHttpApp({ log, metrics, token: config.http.token, readToken: config.http.readToken, tls, rateLimit: config.http.rateLimit, ready, routes: host.routes() })
+          const httpConfig = config.http
+          const tls = httpConfig.tls !== null ? { cert: readPem(httpConfig.tls.cert, 'cert', 'http.tls'), key: readPem(httpConfig.tls.key, 'key', 'http.tls') } : null
+          app = buildHttpApp({ log, metrics, token: httpConfig.token, readToken: httpConfig.readToken, tls, rateLimit: httpConfig.rateLimit, ready, routes: host.routes(),
+            openapi: { version: packageVersion(), serverUrl: () => `${tls !== null ? 'https' : 'http'}://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
           httpPort = typeof address === 'object' && address !== null ? address.port : null
         } else {
-          app = buildHttpApp({ log, metrics, token: null, ready, routes: host.routes() })
+          app = buildHttpApp({ log, metrics, token: null, ready, routes: host.routes(), openapi: { version: packageVersion(), serverUrl: () => 'http://127.0.0.1:8080' } })
           await app.ready()
         }
         await host.start()
@@ -200,6 +212,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         }
         if (h !== null) await bounded('plugins\' close', 1000, () => h.close())
         stopCluster()
+        connectionLog?.close()
         const server = app
         if (server !== null) await bounded('http close', 250, () => server.close())
         const open = listeners

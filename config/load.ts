@@ -71,20 +71,83 @@ function describe (value: unknown): string {
   return text.length > 80 ? text.slice(0, 77) + '...' : text
 }
 
-/** Validate a raw config object; one line naming key, value and what is allowed on failure. */
-export function parseConfig (raw: unknown, source = 'config'): VigilConfig {
+/** Where each value came from: a key path ("mqtt.port") set by an environment variable -> its name. */
+export type EnvOrigins = ReadonlyMap<string, string>
+
+/**
+ * Validate a raw config object. On failure every problem is reported at once,
+ * one line each, naming the key, the value and what is allowed; a value set by
+ * an environment variable is reported under the variable's name, not the file's.
+ */
+export function parseConfig (raw: unknown, source = 'config', origins: EnvOrigins = new Map(), earlier: readonly string[] = []): VigilConfig {
   const result = securedConfigSchema.safeParse(raw ?? {})
-  if (result.success) return result.data
-  const issue = result.error.issues[0]!
-  if (issue.code === 'unrecognized_keys') {
-    const key = [...issue.path, issue.keys[0]].join('.')
-    const parent = unwrapAt(issue.path)
-    const allowed = parent !== null ? ` (allowed here: ${parent.join(', ')})` : ''
-    throw new VigilError('VIGIL_E_CONFIG', `${source}: unknown key ${key}${allowed}`)
+  if (result.success && earlier.length === 0) return result.data
+  const lines = [...earlier]
+  for (const issue of result.success ? [] : result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const unknown of issue.keys) {
+        const key = [...issue.path, unknown].join('.')
+        const parent = unwrapAt(issue.path)
+        const near = parent !== null ? nearest(unknown, parent) : null
+        const allowed = parent !== null ? `allowed here: ${parent.join(', ')}` : ''
+        const hint = near !== null ? ` (did you mean ${near}? ${allowed})` : parent !== null ? ` (${allowed})` : ''
+        lines.push(`${source}: unknown key ${key}${hint}`)
+      }
+      continue
+    }
+    const key = issue.path.length > 0 ? issue.path.join('.') : '(root)'
+    const value = describe(valueAt(raw, issue.path))
+    const from = originOf(issue.path, origins)
+    lines.push(`${from !== undefined ? `environment ${from}` : source}: ${key} = ${value} is invalid: expected ${issue.message}`)
   }
-  const key = issue.path.length > 0 ? issue.path.join('.') : '(root)'
-  const value = describe(valueAt(raw, issue.path))
-  throw new VigilError('VIGIL_E_CONFIG', `${source}: ${key} = ${value} is invalid: expected ${issue.message}`)
+  throw new ConfigError(lines)
+}
+
+/** Every problem of a config, one line each; `message` is all of them, one per line. */
+export class ConfigError extends VigilError {
+  readonly problems: readonly string[]
+  constructor (problems: readonly string[]) {
+    super('VIGIL_E_CONFIG', problems.join('\n'))
+    this.problems = problems
+  }
+}
+
+/** The variable that set `path` or a section above it (VIGIL_MQTT_WS sets all of mqtt.ws). */
+function originOf (path: readonly PropertyKey[], origins: EnvOrigins): string | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const name = origins.get(path.slice(0, n).join('.'))
+    if (name !== undefined) return name
+  }
+  return undefined
+}
+
+/** Edit distance, case-insensitive: how far a typo is from a real key. */
+export function editDistance (a: string, b: string): number {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  let previous = Array.from({ length: y.length + 1 }, (_, i) => i)
+  for (let i = 1; i <= x.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= y.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (x[i - 1] === y[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[y.length]!
+}
+
+/** The candidate closest to `word`, if close enough to be a typo of it (a third of its length, at least 2 edits). */
+export function nearest (word: string, candidates: readonly string[]): string | null {
+  let best: string | null = null
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1
+  for (const candidate of candidates) {
+    const d = editDistance(word, candidate)
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best
 }
 
 function unwrapAt (path: readonly PropertyKey[]): string[] | null {
@@ -118,15 +181,27 @@ export function readConfigFile (file: string): VigilConfigInput {
   }
 }
 
-/** Apply VIGIL_* overrides; unknown VIGIL_* names are an error, like unknown keys in a file. */
-export function applyEnv (base: VigilConfigInput, env: NodeJS.ProcessEnv): VigilConfigInput {
+export interface EnvApplied {
+  input: VigilConfigInput
+  /** Key path -> the variable that set it. */
+  origins: Map<string, string>
+  /** Unknown VIGIL_* variables, one line each. */
+  problems: string[]
+}
+
+/** Apply VIGIL_* overrides, noting which variable set which key; unknown names are problems, like unknown keys. */
+export function applyEnvOverrides (base: VigilConfigInput, env: NodeJS.ProcessEnv): EnvApplied {
   const keys = new Map(envKeys().map((k) => [k.name, k]))
   const out = structuredClone(base) as Record<string, Json>
+  const origins = new Map<string, string>()
+  const problems: string[] = []
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('VIGIL_') || name === 'VIGIL_CONFIG' || raw === undefined) continue
     const key = keys.get(name)
     if (key === undefined) {
-      throw new VigilError('VIGIL_E_CONFIG', `environment: unknown variable ${name} (see config/default.yaml for the keys)`)
+      const near = nearest(name, [...keys.keys()])
+      problems.push(`environment: unknown variable ${name}${near !== null ? ` (did you mean ${near}?)` : ' (see config/default.yaml for the keys)'}`)
+      continue
     }
     let value: Json
     if (raw === 'null' || raw === '') value = null
@@ -135,8 +210,16 @@ export function applyEnv (base: VigilConfigInput, env: NodeJS.ProcessEnv): Vigil
       try { value = parseYaml(raw) as Json } catch { value = raw }
     }
     setPath(out, key.path, value)
+    origins.set(key.path.join('.'), name)
   }
-  return out as VigilConfigInput
+  return { input: out as VigilConfigInput, origins, problems }
+}
+
+/** Apply VIGIL_* overrides; unknown VIGIL_* names are an error, like unknown keys in a file. */
+export function applyEnv (base: VigilConfigInput, env: NodeJS.ProcessEnv): VigilConfigInput {
+  const applied = applyEnvOverrides(base, env)
+  if (applied.problems.length > 0) throw new ConfigError(applied.problems)
+  return applied.input
 }
 
 export interface LoadOptions { file?: string | undefined, env?: NodeJS.ProcessEnv }
@@ -144,13 +227,14 @@ export interface LoadOptions { file?: string | undefined, env?: NodeJS.ProcessEn
 export function loadConfig ({ file, env = process.env }: LoadOptions = {}): VigilConfig {
   const path = file ?? env.VIGIL_CONFIG
   const fromFile = path !== undefined && path !== '' ? readConfigFile(path) : {}
-  return parseConfig(applyEnv(fromFile, env), path !== undefined && path !== '' ? path : 'config')
+  const applied = applyEnvOverrides(fromFile, env)
+  return parseConfig(applied.input, path !== undefined && path !== '' ? path : 'config', applied.origins, applied.problems)
 }
 
 /** The effective config as YAML, durations written back in their short form. */
 export function formatConfig (config: VigilConfig): string {
   const durationKeys = new Set(['connectTimeout', 'silentAfter', 'kickSilentAfter', 'forgetAfter', 'delay',
-    'maxAge', 'sweepInterval', 'timeout', 'window', 'ban'])
+    'maxAge', 'sweepInterval', 'timeout', 'per', 'window', 'ban'])
   const visit = (value: unknown, key: string): unknown => {
     if (Array.isArray(value)) return value.map((v) => visit(v, ''))
     if (value !== null && typeof value === 'object') {

@@ -61,7 +61,12 @@ export const configSchema = z.strictObject({
     port: port().default(1883),
     ws: z.strictObject({
       port: port().default(8083),
-      path: z.string().regex(/^\//, { error: 'a URL path starting with /' }).default('/mqtt')
+      path: z.string().regex(/^\//, { error: 'a URL path starting with /' }).default('/mqtt'),
+      // MQTT over secure WebSocket (wss://) on the same port instead of ws:// (absent or null: ws://).
+      tls: z.strictObject({
+        cert: pem('certificate'),
+        key: pem('private key')
+      }).nullable().optional()
     }).nullable().prefault({}),
     tls: z.strictObject({
       port: port().default(8883),
@@ -145,7 +150,13 @@ export const configSchema = z.strictObject({
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'one of fatal, error, warn, info, debug, trace, silent'
-    }).default('info')
+    }).default('info'),
+    // Connection events (connects, refusals, protocol errors) per kind; the rest is a counted summary.
+    rateLimit: z.strictObject({
+      lines: z.number({ error: 'an integer number of lines, 0 or more' }).int({ error: 'an integer number of lines, 0 or more' })
+        .min(0, { error: 'an integer number of lines, 0 or more' }).default(100),
+      per: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(10_000)
+    }).prefault({})
   }).prefault({})
 })
 

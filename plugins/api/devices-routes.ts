@@ -6,10 +6,12 @@
 import type { FastifyInstance } from 'fastify'
 import { errorMessage } from '../../broker/errors.js'
 import type { Logger } from '../../broker/logger.js'
+import { documented } from '../../broker/openapi.js'
 import type { Services } from '../../broker/services.js'
 import type { LivenessService } from '../liveness/service.js'
 import './decommission-service.js'
 import { ApiError } from './http-errors.js'
+import { DECOMMISSION_DEVICE, GET_DEVICE, LIST_DEVICES } from './route-docs.js'
 import { clientIdParam, isPlainObject, parseStateQuery, rejectUnknown } from './validation.js'
 
 export interface DevicesDeps {
@@ -22,14 +24,14 @@ export interface DevicesDeps {
 export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): void {
   const { liveness } = deps
 
-  app.get('/api/devices', async (request) => {
+  app.get('/api/devices', documented(LIST_DEVICES), async (request) => {
     const state = parseStateQuery(request.query)
     const devices = liveness.list(state)
     devices.sort((a, b) => a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0)
     return { devices }
   })
 
-  app.get('/api/devices/:clientId', async (request) => {
+  app.get('/api/devices/:clientId', documented(GET_DEVICE), async (request) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
     const clientId = clientIdParam(request.params)
     const status = liveness.get(clientId)
@@ -37,7 +39,7 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
     return status
   })
 
-  app.delete('/api/devices/:clientId', async (request, reply) => {
+  app.delete('/api/devices/:clientId', documented(DECOMMISSION_DEVICE), async (request, reply) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
     const clientId = clientIdParam(request.params)
     const service = deps.decommission()

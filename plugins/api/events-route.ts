@@ -5,7 +5,9 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
+import { documented } from '../../broker/openapi.js'
 import type { LivenessService } from '../liveness/service.js'
+import { STREAM_EVENTS } from './route-docs.js'
 import { isPlainObject, rejectUnknown } from './validation.js'
 
 /** A reader this far behind is dropped rather than buffered without bound. */
@@ -21,7 +23,7 @@ export function registerEventsRoute (app: FastifyInstance, liveness: LivenessSer
   maxStreams = Number.POSITIVE_INFINITY, onRefused: () => void = () => {}): EventStreams {
   const streams = new Set<() => void>()
 
-  app.get('/api/events', (request, reply) => {
+  app.get('/api/events', documented(STREAM_EVENTS), (request, reply) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
     // Each stream holds a socket and a listener: capped (http.maxEventStreams), counted when refused.
     if (streams.size >= maxStreams) {

@@ -18,7 +18,6 @@ import { anonymousAllowed, decideConnect } from './decide.js'
 import { FailureBan } from './failure-ban.js'
 import { registerAuthMetrics, type AuthMetrics } from './metrics.js'
 import { parsePasswordFile, verifyPassword, type PasswordEntry } from './password-file.js'
-import { RefusalLog } from './refusal-log.js'
 
 type Config = VigilConfig['auth']
 
@@ -55,7 +54,6 @@ export class AuthAdapter implements AuthService {
   readonly #cache = new CredentialCache()
   readonly #ban: FailureBan | null
   readonly #anonymous: boolean
-  readonly #refusals: RefusalLog
   readonly #alwaysReadable: string[]
   #users: ReadonlyMap<string, PasswordEntry> | null = null
   #acl: AclFile | null = null
@@ -70,7 +68,6 @@ export class AuthAdapter implements AuthService {
     const loopback = isLoopbackHost(ctx.vigil.mqtt.host)
     this.#anonymous = anonymousAllowed(this.#config.allowAnonymous, this.#config.passwordFile !== null,
       this.#config.certificateIdentity, loopback)
-    this.#refusals = new RefusalLog(ctx.log, ctx.now)
     this.#alwaysReadable = [statusSpace(ctx.vigil.liveness.statusTopic)]
     this.#users = this.#loadPasswords()
     this.#acl = this.#loadAcl()
@@ -169,7 +166,7 @@ export class AuthAdapter implements AuthService {
     const address = remoteAddress(client)
     const now = this.#ctx.now()
     if (this.#ban?.banned(address, now) === true) {
-      return this.#refuse(client, username, address, 5, 'banned', 'too many bad credentials from this address')
+      return this.#refuse(5, 'banned', 'too many bad credentials from this address')
     }
     const certificateName = this.#config.certificateIdentity ? certificateCommonName(client) : null
     let passwordOk: boolean | null = null
@@ -188,7 +185,7 @@ export class AuthAdapter implements AuthService {
       if (decision.reason === 'bad_credentials' && this.#ban?.failed(address, this.#ctx.now()) === true) {
         this.#ctx.log.warn({ address }, 'source address banned after repeated bad credentials')
       }
-      return this.#refuse(client, username, address, decision.returnCode, decision.reason, decision.message)
+      return this.#refuse(decision.returnCode, decision.reason, decision.message)
     }
     if (passwordOk === true) this.#ban?.succeeded(address)
     setAuthenticatedUsername(client, decision.username)
@@ -227,9 +224,9 @@ export class AuthAdapter implements AuthService {
     }
   }
 
-  #refuse (client: Client, username: string | undefined, address: string, code: 2 | 4 | 5, reason: Parameters<AuthMetrics['failure']>[0], message: string): never {
+  /** Counted here; logged (clientId, username, address, rate-limited) by broker/connection-log.ts from the CONNACK. */
+  #refuse (code: 2 | 4 | 5, reason: Parameters<AuthMetrics['failure']>[0], message: string): never {
     this.#metrics.failure(reason)
-    this.#refusals.refused({ clientId: client.id, username, address, reason })
     throw new ConnectRefused(code, message)
   }
 

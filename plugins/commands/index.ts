@@ -12,11 +12,13 @@ import { randomUUID } from 'node:crypto'
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes'
 import { Counter, Histogram } from 'prom-client'
 import { VigilError } from '../../broker/errors.js'
+import { documented } from '../../broker/openapi.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { ApiError, badRequest } from '../api/http-errors.js'
 import { clientIdParam, isPlainObject, rejectUnknown } from '../api/validation.js'
 import '../liveness/service.js'
 import { commandPayload, isCommandId, parseAck, parseCommandRequest, type CommandRecord } from './messages.js'
+import { GET_COMMAND, SEND_COMMAND } from './route-docs.js'
 import { CommandRunner } from './runner.js'
 import { MemoryCommandStore, RedisCommandStore, type CommandStore } from './store.js'
 import { fillTemplate, isAddressable, needsUsername, topicPattern } from './topics.js'
@@ -93,7 +95,7 @@ export const commandsPlugin = definePlugin({
       },
 
       routes (app) {
-        app.post('/api/devices/:clientId/commands', async (request, reply) => {
+        app.post('/api/devices/:clientId/commands', documented(SEND_COMMAND), async (request, reply) => {
           rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
           const clientId = clientIdParam(request.params)
           if (!isAddressable(clientId)) {
@@ -169,7 +171,7 @@ export const commandsPlugin = definePlugin({
           return reply.code(record.status === 'timeout' ? 504 : 200).send(record)
         }
 
-        app.get('/api/devices/:clientId/commands/:id', async (request) => {
+        app.get('/api/devices/:clientId/commands/:id', documented(GET_COMMAND), async (request) => {
           rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
           const clientId = clientIdParam(request.params)
           const id = (request.params as { id?: unknown }).id

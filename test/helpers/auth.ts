@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import { tempDir } from './mosquitto.js'
+import { tempDir } from './mosquitto-auth.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 

@@ -1,13 +1,12 @@
 /**
- * A real Mosquitto 2 broker for side-by-side tests (same password and ACL
- * files as Vigil), on a free port, killed with the test; and the
- * mosquitto_passwd / mosquitto_pub / mosquitto_sub clients.
+ * A real Mosquitto for side-by-side conformance tests: private loopback port,
+ * anonymous, no persistence, killed with the test.
  */
-import { execFile, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { connect } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connectClient, sleep } from './clients.js'
 import { freePort } from './redis.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
@@ -16,42 +15,27 @@ export function mosquittoAvailable (): boolean {
   return spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined
 }
 
-export function tempDir (t: Teardown, prefix = 'vigil-auth-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
+export function mosquittoVersion (): string {
+  const out = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' })
+  return /mosquitto version (\S+)/.exec(out.stdout + out.stderr)?.[1] ?? 'unknown'
 }
 
-/** Start mosquitto with these config lines (a listener line is added); resolves once it accepts. */
-export async function startMosquitto (t: Teardown, lines: string[], probe: { username?: string, password?: string } = {}): Promise<{ port: number, url: string }> {
-  const dir = tempDir(t, 'vigil-mosq-')
+export async function startMosquitto (t: Teardown): Promise<{ port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-mosquitto-'))
   const port = await freePort()
   const conf = join(dir, 'mosquitto.conf')
-  // As root, mosquitto drops to user "mosquitto", which cannot read the test's private temp files.
-  const asRoot = process.getuid?.() === 0 ? ['user root'] : []
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, ...asRoot, ...lines, ''].join('\n'))
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest none', ''].join('\n'))
   const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  const url = `mqtt://127.0.0.1:${port}`
-  for (let i = 0; ; i++) {
-    try {
-      const c = await connectClient(t, url, { clientId: `probe-${i}`, ...probe })
-      c.end(true)
-      return { port, url }
-    } catch (err) {
-      if (i > 50) throw new Error(`mosquitto did not start: ${String(err)}`)
-      await sleep(100)
-    }
-  }
-}
-
-export interface Run { code: number | null, stdout: string, stderr: string }
-
-export function run (cmd: string, args: string[], input?: string, timeoutMs = 10_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(cmd, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : (typeof err.code === 'number' ? err.code : null), stdout, stderr })
+  t.teardown(() => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
+  const deadline = Date.now() + 10_000
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1')
+      s.once('connect', () => { s.destroy(); resolve(true) })
+      s.once('error', () => resolve(false))
     })
-    if (input !== undefined) child.stdin?.end(input)
-  })
+    if (up) return { port }
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start on ${port}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 }

@@ -3,7 +3,7 @@ import type { MqttClient } from 'mqtt'
 import { startBroker } from '../helpers/broker.js'
 import { aclFile, connackCode, grantedQos, passwordFile } from '../helpers/auth.js'
 import { collect, connectClient, subscribe, waitFor, type Received } from '../helpers/clients.js'
-import { mosquittoAvailable, startMosquitto } from '../helpers/mosquitto.js'
+import { mosquittoAvailable, startMosquittoWith } from '../helpers/mosquitto-auth.js'
 
 const skip = !mosquittoAvailable()
 
@@ -73,7 +73,7 @@ t.test('the same password and ACL files give the same deliveries in Vigil and in
   const pw = passwordFile(t, USERS)
   const acl = aclFile(t, ACL)
   const vigil = await startBroker(t, { auth: { passwordFile: pw, aclFile: acl, allowAnonymous: true } })
-  const mosquitto = await startMosquitto(t, ['allow_anonymous true', `password_file ${pw}`, `acl_file ${acl}`], { username: 'alice', password: 'a' })
+  const mosquitto = await startMosquittoWith(t, ['allow_anonymous true', `password_file ${pw}`, `acl_file ${acl}`], { username: 'alice', password: 'a' })
   const fromVigil = await outcomes(t, vigil.url)
   const fromMosquitto = await outcomes(t, mosquitto.url)
   t.same(fromVigil, fromMosquitto, 'identical outcomes')

@@ -5,7 +5,7 @@ import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { aclFile, connackCode, grantedQos, passwordFile } from '../helpers/auth.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
-import { mosquittoAvailable, run, startMosquitto, tempDir } from '../helpers/mosquitto.js'
+import { mosquittoAvailable, run, startMosquittoWith, tempDir } from '../helpers/mosquitto-auth.js'
 import { VIGIL_MAIN, envWithoutVigil } from '../helpers/vigil-process.js'
 
 const skip = !mosquittoAvailable()
@@ -79,7 +79,7 @@ t.test('vigil passwd writes files a real mosquitto accepts, and reads mosquitto_
   t.equal((await run(process.execPath, [VIGIL_MAIN, 'passwd', '--delete', file, 'gone'])).code, 0)
   t.notMatch(readFileSync(file, 'utf8'), /from vigil|gone/, 'no clear password, deleted user gone')
   t.equal((await run(process.execPath, [VIGIL_MAIN, 'passwd', file])).code, 2, 'no terminal and no --stdin: usage error')
-  const mosquitto = await startMosquitto(t, ['allow_anonymous false', `password_file ${file}`], { username: 'vigil-made', password: 'from vigil' })
+  const mosquitto = await startMosquittoWith(t, ['allow_anonymous false', `password_file ${file}`], { username: 'vigil-made', password: 'from vigil' })
   t.equal(await connackCode(mosquitto.url, { clientId: 'm1', username: 'vigil-made', password: 'from vigil' }), 0, 'mosquitto accepts a Vigil-made line')
   t.not(await connackCode(mosquitto.url, { clientId: 'm2', username: 'vigil-made', password: 'nope' }), 0)
   const broker = await startBroker(t, { auth: { passwordFile: file } })

@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { startBroker } from '../helpers/broker.js'
@@ -89,3 +90,112 @@ t.test('SIGTERM on a running vigil exits 0 within 10 s and publishes the wills',
 t.test('the compiled CLI exists (npm test builds it)', async (t) => {
   t.equal(spawnSync(process.execPath, ['--check', MAIN]).status, 0)
 })
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url))
+
+/** `npm start` as a user runs it (--ignore-scripts skips the prestart build: the suite built already). */
+async function npmStart (t: Teardown, file: string): Promise<{ npm: ChildProcess, brokerPid: number, url: string, output: () => string }> {
+  const npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], { cwd: REPO, env: { ...cleanEnv, VIGIL_CONFIG: file },
+    stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  npm.stdout!.on('data', (d: Buffer) => { output += d.toString() })
+  npm.stderr!.on('data', (d: Buffer) => { output += d.toString() })
+  let brokerPid = 0
+  t.teardown(() => {
+    npm.kill('SIGKILL')
+    if (brokerPid > 0 && alive(brokerPid)) process.kill(brokerPid, 'SIGKILL')
+  })
+  const line = await waitFor(() => /\{[^\n]*"msg":"vigil listening"[^\n]*\}/.exec(output)?.[0], 20_000, 'the listening line')
+  const listening = JSON.parse(line) as { pid: number, mqtt: number }
+  brokerPid = listening.pid
+  return { npm, brokerPid, url: `mqtt://127.0.0.1:${listening.mqtt}`, output: () => output }
+}
+
+function alive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+interface Teardown { teardown(fn: () => unknown): void }
+
+t.test('SIGTERM to the npm process of `npm start` stops the broker cleanly, no orphan left', async (t) => {
+  const file = tmpFile('npm.yaml', 'mqtt:\n  port: 0\n  ws: null\nhttp:\n  port: 0\nlog:\n  level: info\n')
+  const { npm, brokerPid, url, output } = await npmStart(t, file)
+  t.not(brokerPid, npm.pid, 'the broker is npm\'s child')
+  const watcher = await connectClient(t, url, { clientId: 'npm-watcher' })
+  const received = collect(watcher)
+  await subscribe(watcher, 'devices/+/status', 1)
+  await connectClient(t, url, {
+    clientId: 'npm-dev',
+    will: { topic: 'devices/npm-dev/status', payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1, retain: true }
+  })
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)))
+  npm.kill('SIGTERM')
+  t.equal(await exited, 0, 'npm exits 0: the broker shut down cleanly')
+  await waitFor(() => !alive(brokerPid), 10_000, 'the broker process to be gone')
+  t.ok(received.some((m) => m.topic === 'devices/npm-dev/status'), 'its clients\' wills went out first')
+  t.match(output(), /shutdown complete/)
+})
+
+t.test('a broker whose npm parent is killed outright stops by itself within seconds', async (t) => {
+  const file = tmpFile('npm-kill.yaml', 'mqtt:\n  port: 0\n  ws: null\nhttp:\n  port: 0\nlog:\n  level: info\n')
+  const { npm, brokerPid } = await npmStart(t, file)
+  npm.kill('SIGKILL')
+  await waitFor(() => !alive(brokerPid), 10_000, 'the orphaned broker to stop')
+  t.notOk(alive(brokerPid), 'no orphan keeps the ports')
+})
+
+t.test('arguments: --config FILE, --config=FILE, -c FILE; an unknown option or command exits 2 naming it', async (t) => {
+  const file = tmpFile('args.yaml', 'mqtt:\n  port: 1998\n')
+  for (const args of [['check-config', file], ['check-config', '--config', file], ['check-config', `--config=${file}`], ['check-config', '-c', file]]) {
+    const result = run(args)
+    t.equal(result.status, 0, `${args.join(' ')}: ${result.stderr}`)
+    t.match(result.stdout, /port: 1998/)
+  }
+  const unknown = run(['--frobnicate'])
+  t.equal(unknown.status, 2)
+  t.match(unknown.stderr, /^vigil: Unknown option '--frobnicate'\.\n/)
+  const command = run(['serve'])
+  t.equal(command.status, 2)
+  t.match(command.stderr, /unknown command serve/)
+  const missing = run(['--config'])
+  t.equal(missing.status, 2, '--config without its FILE')
+})
+
+t.test('config errors: all at once, a bad environment value named by its variable, did-you-mean', async (t) => {
+  const file = tmpFile('good.yaml', 'mqtt:\n  maxConection: 5\n  port: 1883\nwills:\n  tsUnit: h\n')
+  const result = run(['--config', file], { VIGIL_HTTP_PORT: 'abc' })
+  t.equal(result.status, 2)
+  const lines = result.stderr.trim().split('\n')
+  t.equal(lines.length, 3, result.stderr)
+  t.ok(lines.every((l) => l.startsWith('vigil: ')), 'one line per problem')
+  t.match(result.stderr, /environment VIGIL_HTTP_PORT: http\.port = "abc" is invalid/, 'the variable is named, not the file')
+  t.notMatch(result.stderr, /good\.yaml: http\.port/)
+  t.match(result.stderr, /good\.yaml: unknown key mqtt\.maxConection \(did you mean maxConnections\?/)
+  t.match(result.stderr, /good\.yaml: wills\.tsUnit = "h"/)
+})
+
+t.test('global install and npx put a working `vigil` on the PATH (docs/cli.md)', async (t) => {
+  const prefix = mkdtempSync(join(tmpdir(), 'vigil-global-'))
+  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, REPO, '--no-audit', '--no-fund'],
+    { env: cleanEnv, encoding: 'utf8', timeout: 60_000 })
+  t.equal(install.status, 0, install.stderr)
+  const global = spawnSync(join(prefix, 'bin', 'vigil'), ['--version'], { env: cleanEnv, encoding: 'utf8' })
+  t.equal(global.stdout.trim(), run(['--version']).stdout.trim(), 'the installed bin runs')
+  const npx = spawnSync('npx', ['--yes', `--package=${REPO}`, 'vigil', '--help'], { cwd: tmpdir(), env: cleanEnv, encoding: 'utf8', timeout: 60_000 })
+  t.equal(npx.status, 0, npx.stderr)
+  t.match(npx.stdout, /vigil check-config FILE/)
+})
+
+t.test('the shipped systemd unit is valid and runs the CLI as documented',
+  { skip: spawnSync('systemd-analyze', ['--version']).error === undefined ? false : 'systemd-analyze not installed' }, async (t) => {
+    const unit = join(REPO, 'config', 'vigil.service')
+    const copy = join(mkdtempSync(join(tmpdir(), 'vigil-unit-')), 'vigil.service')
+    writeFileSync(copy, readFileSync(unit))
+    const verify = spawnSync('systemd-analyze', ['verify', copy], { encoding: 'utf8' })
+    t.equal(verify.status, 0, verify.stderr)
+    t.equal(verify.stderr.trim(), '', 'no warnings')
+    const text = readFileSync(unit, 'utf8')
+    t.match(text, /^ExecStart=\/usr\/bin\/env vigil --config \/etc\/vigil\/vigil\.yaml$/m)
+    t.match(text, /^ExecStartPre=\/usr\/bin\/env vigil check-config \/etc\/vigil\/vigil\.yaml$/m)
+    t.match(text, /^RestartPreventExitStatus=2$/m, 'a bad config (exit 2) is not restarted in a loop')
+  })

@@ -8,7 +8,7 @@ import t from 'tap'
 import type { MqttClient } from 'mqtt'
 import { startBroker } from '../helpers/broker.js'
 import { connectClient } from '../helpers/clients.js'
-import { tempDir } from '../helpers/mosquitto.js'
+import { tempDir } from '../helpers/mosquitto-auth.js'
 import { hashPassword } from '../../plugins/auth/password-file.js'
 
 const FLOOD = fileURLToPath(new URL('../support/connect-flood.ts', import.meta.url))

@@ -4,7 +4,7 @@ import { startBroker } from '../helpers/broker.js'
 import { passwordFile } from '../helpers/auth.js'
 import { makePki } from '../helpers/certs.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
-import { mosquittoAvailable, run } from '../helpers/mosquitto.js'
+import { mosquittoAvailable, run } from '../helpers/mosquitto-auth.js'
 
 const skip = !mosquittoAvailable()
 

@@ -8,7 +8,7 @@ import { CredentialCache } from '../../plugins/auth/credential-cache.js'
 import { anonymousAllowed, decideConnect, type ConnectFacts } from '../../plugins/auth/decide.js'
 import { FailureBan } from '../../plugins/auth/failure-ban.js'
 import { hashPassword, parseHash, parsePasswordFile, updatePasswordFile, verifyPassword } from '../../plugins/auth/password-file.js'
-import { mosquittoAvailable, tempDir } from '../helpers/mosquitto.js'
+import { mosquittoAvailable, tempDir } from '../helpers/mosquitto-auth.js'
 
 const pw = (s: string): Buffer => Buffer.from(s, 'utf8')
 
@@ -183,20 +183,4 @@ t.test('config/acl.example: each device its own subtree, a dashboard that reads 
   const cmd = compileClientAcl(acl, { clientId: 'backend', username: 'commander' }, broker('backend'))
   t.ok(cmd.canWrite('devices/dev-1/commands')); t.equal(cmd.subscribe('devices/+/commands/ack'), 'full')
   t.notOk(cmd.canWrite('devices/dev-1/commands/ack'), 'acks only from the device')
-})
-
-t.test('connect refusals are logged with clientId, username and address, at most N a second plus one summary line', async (t) => {
-  const { RefusalLog } = await import('../../plugins/auth/refusal-log.js')
-  const lines: Array<{ obj: Record<string, unknown>, msg: string }> = []
-  const log = { info: (obj: Record<string, unknown>, msg: string) => lines.push({ obj, msg }) }
-  let now = 0
-  const refusals = new RefusalLog(log as never, () => now, 3)
-  for (let i = 0; i < 10; i++) refusals.refused({ clientId: `c${i}`, username: 'u', address: '10.0.0.1', reason: 'bad_credentials' })
-  t.equal(lines.length, 3, 'three lines in the first second')
-  t.same(lines[0], { obj: { clientId: 'c0', username: 'u', address: '10.0.0.1', reason: 'bad_credentials' }, msg: 'connect refused' })
-  now = 1000
-  refusals.refused({ clientId: 'late', username: undefined, address: '10.0.0.2', reason: 'anonymous' })
-  t.same(lines[3], { obj: { suppressed: 7 }, msg: 'connect refusals not logged (rate limit)' })
-  t.equal(lines[4]?.obj.clientId, 'late')
-  t.notOk(JSON.stringify(lines).includes('password'), 'no password field, ever')
 })

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { parse as parseYaml } from 'yaml'
 import { formatDuration, parseDuration } from '../../config/duration.js'
-import { applyEnv, envKeys, formatConfig, loadConfig, parseConfig } from '../../config/load.js'
+import { applyEnv, editDistance, envKeys, formatConfig, loadConfig, nearest, parseConfig } from '../../config/load.js'
 import { configSchema } from '../../config/schema.js'
 
 const configError = (fn: () => unknown): string => {
@@ -100,4 +100,37 @@ t.test('check-config output reads back to the same config', async (t) => {
 t.test('a config file that is not YAML is a clear error', async (t) => {
   t.match(configError(() => loadConfig({ file: '/nonexistent/vigil.yaml', env: {} })), /cannot be read/)
   t.ok(configSchema)
+})
+
+t.test('a bad environment value is reported under its variable, not the file', async (t) => {
+  const message = configError(() => loadConfig({ file: undefined, env: { VIGIL_MQTT_PORT: 'abc' } }))
+  t.match(message, /^environment VIGIL_MQTT_PORT: mqtt\.port = "abc" is invalid: expected an integer port/)
+  const whole = configError(() => loadConfig({ env: { VIGIL_MQTT_WS: '{ port: -1 }' } }))
+  t.match(whole, /^environment VIGIL_MQTT_WS: mqtt\.ws\.port = -1 is invalid/, 'a section set whole names its variable')
+})
+
+t.test('every config error is reported at once, one line each', async (t) => {
+  const message = configError(() => parseConfig({ mqtt: { port: 'x', maxConections: 5 }, wills: { tsUnit: 'us' }, bogus: 1 }, 'bad.yaml'))
+  const lines = message.split('\n')
+  t.equal(lines.length, 4, message)
+  t.ok(lines.every((line) => line.startsWith('bad.yaml: ')), 'each line names the file')
+  t.match(message, /bad\.yaml: mqtt\.port = "x" is invalid/)
+  t.match(message, /bad\.yaml: wills\.tsUnit = "us" is invalid: expected s or ms/)
+  t.match(message, /unknown key mqtt\.maxConections \(did you mean maxConnections\? allowed here: host, port/)
+  t.match(message, /unknown key bogus/)
+})
+
+t.test('file and environment problems come together; unknown variables get a suggestion', async (t) => {
+  const message = configError(() => loadConfig({ env: { VIGIL_MQTT_PROT: '1', VIGIL_LIVENESS_SILENT_AFTER: 'soon' } }))
+  t.match(message, /environment: unknown variable VIGIL_MQTT_PROT \(did you mean VIGIL_MQTT_PORT\?\)/)
+  t.match(message, /environment VIGIL_LIVENESS_SILENT_AFTER: liveness\.silentAfter = "soon" is invalid/)
+  t.equal(message.split('\n').length, 2)
+})
+
+t.test('did-you-mean: the nearest key within a few edits, nothing for a word far from all', async (t) => {
+  t.equal(nearest('maxConnection', ['host', 'port', 'maxConnections', 'maxPacketSize']), 'maxConnections')
+  t.equal(nearest('silentafter', ['silentAfter', 'forgetAfter']), 'silentAfter', 'case does not count')
+  t.equal(nearest('prot', ['host', 'port']), 'port')
+  t.equal(nearest('completelyelse', ['host', 'port']), null)
+  t.equal(editDistance('kitten', 'sitting'), 3)
 })
