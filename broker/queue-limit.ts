@@ -70,14 +70,12 @@ export function limitOfflineQueuesRedis (persistence: unknown, redis: RedisLike,
   const enqueue = p.outgoingEnqueueCombi.bind(p)
   p.outgoingEnqueueCombi = async (subs: Sub[], packet: unknown): Promise<void> => {
     await enqueue(subs, packet)
+    // Not awaited: the publish is not held up by a second round trip per offline session.
     for (const sub of subs) {
       if (isOnline(sub.clientId)) continue
-      try {
-        const dropped = Number(await redis.eval(TRIM, 1, `outgoing:${encodeURIComponent(sub.clientId)}`, max))
-        if (dropped > 0) onDrop(dropped)
-      } catch (err) {
-        onError(err)
-      }
+      redis.eval(TRIM, 1, `outgoing:${encodeURIComponent(sub.clientId)}`, max).then((dropped) => {
+        if (Number(dropped) > 0) onDrop(Number(dropped))
+      }, onError)
     }
   }
 }
