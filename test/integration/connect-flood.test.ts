@@ -11,6 +11,9 @@ import { connectClient } from '../helpers/clients.js'
 import { tempDir } from '../helpers/mosquitto-auth.js'
 import { hashPassword } from '../../plugins/auth/password-file.js'
 
+// Longer than tap's default 30 s per file: the flood runs 20 s, the fuzz about 30 s on a loaded machine.
+t.setTimeout(120000)
+
 const FLOOD = fileURLToPath(new URL('../support/connect-flood.ts', import.meta.url))
 const DEVICES = 100
 

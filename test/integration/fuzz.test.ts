@@ -6,6 +6,9 @@ import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.j
 import { fuzzCase } from '../../bench/fuzz-packets.js'
 import { runFuzz } from '../../bench/fuzz-run.js'
 
+// Longer than tap's default 30 s per file: the flood runs 20 s, the fuzz about 30 s on a loaded machine.
+t.setTimeout(120000)
+
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 const heap = async (): Promise<number> => {

@@ -29,6 +29,10 @@ const one = (i: number): void => {
     username: `dev-${i % 100}`, password: Buffer.from('wrong password')
   })))
 }
+// Never outlive the test that forked it.
+process.on('disconnect', () => process.exit(0))
+const hardStop = setTimeout(() => process.exit(1), (seconds + 30) * 1000)
+hardStop.unref()
 const started = Date.now()
 const timer = setInterval(() => {
   const elapsed = Date.now() - started
