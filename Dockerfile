@@ -19,6 +19,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
+# The fleet page's static files (tsc copies only .ts); found from dist/ by plugins/page/static-files.ts.
+COPY plugins/page/static ./plugins/page/static
 # In a container the broker must listen on every interface, not loopback. That is a
 # non-loopback listener: Vigil refuses to start until auth is configured
 # (VIGIL_AUTH_PASSWORD_FILE, mTLS, or an explicit VIGIL_AUTH_ALLOW_ANONYMOUS=true).

@@ -20,12 +20,13 @@ import { fleet } from './scenarios/fleet.js'
 import { fuzz } from './scenarios/fuzz.js'
 import { retained } from './scenarios/retained.js'
 import { sizing } from './scenarios/sizing.js'
+import { subscribeStall } from './scenarios/subscribe-stall.js'
 import { evaluate } from './self-check.js'
 import { cdf, logHistogram, summarizeLatencies } from './stats.js'
 import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
-  fanin, fanout, connect: connectScenario, retained, fleet, sizing, fuzz
+  fanin, fanout, connect: connectScenario, retained, fleet, sizing, 'subscribe-stall': subscribeStall, fuzz
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -50,6 +51,7 @@ retained: --messages 10000 --payload 64 --qos 1 --timeout 60
 fleet:    --devices 200 --heartbeat 2 (s) --jitter 0.1 --keepalive 4 (s) --freeze 0.05 --drop 0.05 --vanish 0.05
           --graceful 0.05 --storm 0.05 --storm-reconnects 3 --parallelism 50 --warmup 6 --commands 50 --grace 3
 sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 --parallelism 100
+subscribe-stall: --retained 20000 --filters 1000 --interval 20 (ms) --payload 64 --timeout 120 (s)
 fuzz:     --cases 100000 --seed 14 --parallelism 32
 `
 
@@ -83,6 +85,7 @@ const KNOWN: Record<string, string[]> = {
   retained: ['messages', 'payload', 'qos', 'timeout'],
   fleet: ['devices', 'heartbeat', 'jitter', 'keepalive', 'freeze', 'drop', 'vanish', 'graceful', 'storm', 'storm-reconnects', 'parallelism', 'warmup', 'commands', 'grace'],
   sizing: ['fleet', 'time-scale', 'duration', 'parallelism'],
+  'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout'],
   fuzz: ['cases', 'seed', 'parallelism']
 }
 

@@ -22,6 +22,8 @@
  *   empty-hooks    a plugin whose authorizePublish and published return at once
  *   no-hooks       the liveness plugin without its per-message hooks (events,
  *                  internal subscriptions, sweep timer and client fields kept)
+ *   insights       the liveness and insights plugins (issue 18); the hook path
+ *                  is also timed on the client's own heartbeat topic, parsed
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
@@ -29,6 +31,7 @@ import { fileURLToPath } from 'node:url'
 import { createVigil } from '../broker/server.js'
 import type { VigilPlugin } from '../broker/plugin-types.js'
 import { parseConfig } from '../config/load.js'
+import { insightsPlugin } from '../plugins/insights/index.js'
 import { livenessPlugin } from '../plugins/liveness/index.js'
 import type { LoadReply, LoadRequest } from './fanin-load.js'
 import { encodeConnect } from './mqtt-codec.js'
@@ -49,7 +52,8 @@ const VARIANTS: Record<string, readonly VigilPlugin<any>[]> = {
       const { authorizePublish: _p, published: _d, authorizeForward: _f, ...rest } = await livenessPlugin.setup(ctx)
       return rest
     }
-  }]
+  }],
+  insights: [livenessPlugin, insightsPlugin]
 }
 const ON = VARIANTS[VARIANT]
 if (ON === undefined) throw new Error(`unknown variant ${VARIANT}: one of ${Object.keys(VARIANTS).join(', ')}`)
@@ -119,7 +123,11 @@ async function once (load: Load, plugins: readonly VigilPlugin<any>[]): Promise<
  * no authorizeForward: the host's pass-through runs on both sides). Less exposed to
  * a noisy machine than the end-to-end figure: it is the plugin's own cost.
  */
-async function hookPath (plugins: readonly VigilPlugin<any>[], calls: number): Promise<number> {
+/** What the device-like hook-path client publishes: telemetry (the fan-in's), or its heartbeat (insights parses it). */
+const TELEMETRY = { topic: 'devices/pub-000/telemetry', payload: Buffer.from('{"t":21.5,"h":40.2,"uptime":123456,"rssi":-61}') }
+const HEARTBEAT = { topic: 'devices/bench-hooks/heartbeat', payload: Buffer.from('{"ts":1763700000,"uptime":123456,"heap":40000,"rssi":-61,"heartbeat_interval":60}') }
+
+async function hookPath (plugins: readonly VigilPlugin<any>[], calls: number, what = TELEMETRY): Promise<number> {
   const vigil = createVigil(parseConfig({
     node: { id: `bench-${process.pid}-${++run}` }, mqtt: { port: 0, ws: null }, http: null, log: { level: 'silent' }
   }), { plugins })
@@ -133,8 +141,7 @@ async function hookPath (plugins: readonly VigilPlugin<any>[], calls: number): P
       authorizeForward(c: unknown, p: unknown): unknown
     }
     const client = broker.clients['bench-hooks']
-    const packet = { cmd: 'publish', topic: 'devices/pub-000/telemetry', payload: Buffer.from('{"t":21.5,"h":40.2,"uptime":123456,"rssi":-61}'),
-      qos: 0, retain: false, dup: false }
+    const packet = { cmd: 'publish', topic: what.topic, payload: what.payload, qos: 0, retain: false, dup: false }
     let refused = 0
     const done = (err?: Error | null): void => { if (err) refused++ }
     const started = process.hrtime.bigint()
@@ -180,9 +187,12 @@ try {
 }
 const hooksOn: number[] = []
 const hooksOff: number[] = []
+const heartbeatsOn: number[] = []
+const HOOKS_ON = VARIANT === 'insights' ? ON : [livenessPlugin]
 for (let i = 0; i < 5; i++) {
   hooksOff.push(await hookPath([], 1_000_000))
-  hooksOn.push(await hookPath([livenessPlugin], 1_000_000))
+  hooksOn.push(await hookPath(HOOKS_ON, 1_000_000))
+  if (VARIANT === 'insights') heartbeatsOn.push(await hookPath(HOOKS_ON, 200_000, HEARTBEAT))
 }
 console.log(`QoS 0 fan-in, ${PUBLISHERS} publishers -> 1 subscriber, about ${MESSAGES} messages per run, ${PAIRS} on/off pairs; ` +
   `broker in this process, load in a forked one (node ${process.version}${gc === undefined ? ', run with --expose-gc to collect between runs' : ''})` +
@@ -204,3 +214,7 @@ const hookOn = stats(hooksOn, 'ns/msg', 0)
 console.log(`  hook path (authorizePublish + published + authorizeForward), plugin off: ${hookOff.text}`)
 console.log(`  hook path, plugin on:  ${hookOn.text}; added ${(hookOn.median - hookOff.median).toFixed(0)} ns/msg = ` +
   `${((hookOn.median - hookOff.median) / 1000 / cpuOff.median * 100).toFixed(1)} % of the broker's median CPU per message without the plugin`)
+if (heartbeatsOn.length > 0) {
+  const beat = stats(heartbeatsOn, 'ns/msg', 0)
+  console.log(`  hook path, plugin on, the client's own heartbeat topic (ts and uptime parsed): ${beat.text}`)
+}

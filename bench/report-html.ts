@@ -44,7 +44,7 @@ function detectionCdfs (runs: RunResult[]): string {
       label: t,
       points: cdf(runs.filter((r) => r.target === t).flatMap((r) => r.detection?.[f] ?? []), 120).map(([x, y]) => [x / 1000, y * 100] as [number, number])
     }))
-    return lineChart(`Detection latency CDF: ${f}`, 'seconds after the fault', '% detected', series, { yMax: 100, width: 420, height: 240, xMin: 0, step: true })
+    return lineChart(`Detection latency CDF: ${f}`, 'seconds after the fault', '% detected', series, { yMax: 100, xMin: 0, step: true })
   }).join('')
 }
 
@@ -58,15 +58,15 @@ function detectedShare (runs: RunResult[]): string {
       .filter((v): v is { devices: number, detected: number } => v !== undefined && v.devices > 0).map((v) => 100 * v.detected / v.devices)
     return { label: t, sub: f, colorIndex: ti, value: per.length > 0 ? per.reduce((a, b) => a + b, 0) / per.length : NaN, min: Math.min(...per), max: Math.max(...per) }
   }))
-  return barChart('Faulty devices detected (% per fault and target, mean of reps)', '%', bars, Math.max(520, bars.length * 70))
+  return `<div class="wide">${barChart('Faulty devices detected (% per fault and target, mean of reps)', '%', bars, Math.max(640, bars.length * 70), 280, 100)}</div>`
 }
 
 function timelines (runs: RunResult[]): string {
   const firstRep = runs.filter((r) => r.rep === 1)
   const cpu: Series[] = firstRep.map((r) => ({ label: `${r.target} broker`, points: r.selfCheck.windows.filter((w) => w.brokerCpu !== null).map((w) => [w.t / 1000, w.brokerCpu! * 100] as [number, number]) }))
   const elu: Series[] = firstRep.map((r) => ({ label: `${r.target} harness ELU`, points: r.selfCheck.windows.map((w) => [w.t / 1000, w.harnessElu * 100] as [number, number]) }))
-  return lineChart('Broker CPU per window (rep 1)', 'seconds', '% of one core', cpu, { width: 420, height: 240 }) +
-    lineChart('Harness event-loop utilisation (rep 1)', 'seconds', '%', elu, { width: 420, height: 240, yMax: 100 })
+  return lineChart('Broker CPU per window (rep 1)', 'seconds', '% of one core', cpu, { xMin: 0 }) +
+    lineChart('Harness event-loop utilisation (rep 1)', 'seconds', '%', elu, { yMax: 100, xMin: 0 })
 }
 
 function fleetTable (runs: RunResult[]): string {
@@ -98,12 +98,14 @@ export function renderHtml (sections: Section[], meta: { startedAt: string, host
       `<div class="charts">${barsFor(s.rows, headline)}${s.rows.some((r) => r.metric === 'p99') ? barsFor(s.rows, 'p99') : ''}${latencyHistogram(s.runs)}${detectedShare(s.runs)}${detectionCdfs(s.runs)}${timelines(s.runs)}</div>` +
       summaryTable(s.rows) + fleetTable(s.runs) + `<h3>Self-check and notes</h3>${flagsList(s)}</section>`
   }).join('')
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Vigil benchmark report</title><style>
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111;max-width:1200px}
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Vigil benchmark report</title><style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111;max-width:1800px}
 h1{margin:0 0 4px}h2{border-bottom:2px solid #e5e7eb;padding-bottom:4px;margin-top:32px}
-table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #e5e7eb;padding:3px 8px}th{background:#f9fafb;text-align:left}
+table{border-collapse:collapse;margin:8px 0 16px;display:block;max-width:100%;overflow-x:auto}td,th{border:1px solid #e5e7eb;padding:3px 8px}th{background:#f9fafb;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}.u{color:#6b7280}.bad{color:#b91c1c;font-weight:600}
-pre{background:#f3f4f6;padding:6px 10px;white-space:pre-wrap}.charts{display:flex;flex-wrap:wrap;gap:12px}.charts svg{border:1px solid #f3f4f6}
+pre{background:#f3f4f6;padding:6px 10px;white-space:pre-wrap}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,520px),1fr));gap:16px;align-items:start}
+.charts svg{border:1px solid #eceef1;display:block;height:auto}.charts .wide{grid-column:1/-1}
 </style></head><body><h1>Vigil benchmark report</h1><p>${esc(meta.startedAt)} on ${esc(meta.host)} (${meta.cores} cores, Node ${esc(meta.node)}).
 Every figure is the median over repetitions with its min..max; ratios are medians measured in the same run.</p>${body}</body></html>`
 }

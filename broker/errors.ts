@@ -16,7 +16,8 @@ export const ERROR_CODES = {
   VIGIL_E_SUBSCRIBE_REFUSED: 'a SUBSCRIBE was refused',
   VIGIL_E_SHUTDOWN: 'shutdown did not complete cleanly',
   VIGIL_E_HTTP: 'bad HTTP request',
-  VIGIL_E_PROTOCOL: 'a client sent a malformed or illegal packet'
+  VIGIL_E_PROTOCOL: 'a client sent a malformed or illegal packet',
+  VIGIL_E_WORKER: 'a worker process died or did not answer'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -36,6 +36,8 @@ export interface HttpDeps {
   routes: ReadonlyArray<(app: FastifyInstance) => void>
   /** For GET /api/openapi.json: the package version and where the API is served (from the config). */
   openapi?: { version: string, serverUrl(): string }
+  /** What /metrics serves instead of `metrics` itself (a cluster worker: the sum over the workers). */
+  scrape?: (() => Promise<string>) | undefined
 }
 
 const HEALTHZ: RouteDoc = {
@@ -116,7 +118,7 @@ export function buildHttpApp (deps: HttpDeps): FastifyInstance {
     return reply.code(503).send({ status: 'unready', reason: state.reason ?? 'not ready' })
   })
   app.get('/metrics', documented(METRICS), async (_request, reply) => {
-    const body = await deps.metrics.metrics()
+    const body = deps.scrape !== undefined ? await deps.scrape() : await deps.metrics.metrics()
     return reply.header('content-type', deps.metrics.contentType).send(body)
   })
 

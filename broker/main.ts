@@ -10,13 +10,16 @@ import { parseArgs } from 'node:util'
 import { formatConfig, loadConfig } from '../config/load.js'
 import { errorMessage, VigilError } from './errors.js'
 import { passwdCommand } from './passwd-command.js'
+import { createLogger } from './logger.js'
 import { createVigil } from './server.js'
+import { isWorker, runPrimary, WORKER_INDEX_ENV, workerMetrics, workerNodeId } from './workers.js'
 
 /** A hung flush must not keep a stopping process alive past the orchestrator's patience. */
 const SHUTDOWN_DEADLINE_MS = 9500
 
 const USAGE = `Usage:
   vigil [--config FILE]        start the broker (or VIGIL_CONFIG=FILE)
+  vigil --workers N [...]      N broker processes sharing the ports (needs persistence.redis)
   vigil check-config FILE      validate FILE (+ VIGIL_* env) and print the effective config
   vigil passwd [--stdin|--delete] FILE USER   manage a Mosquitto-compatible password file
   vigil --help | --version
@@ -35,9 +38,9 @@ function fail (code: number, message: string): never {
   process.exit(code)
 }
 
-interface Command { kind: 'run' | 'check' | 'help' | 'version', file: string | undefined }
+interface Command { kind: 'run' | 'check' | 'help' | 'version', file: string | undefined, workers?: string | undefined }
 
-/** node:util parseArgs: `vigil [--config FILE]`, `vigil check-config FILE`, --help, --version. */
+/** node:util parseArgs: `vigil [--config FILE] [--workers N]`, `vigil check-config FILE`, --help, --version. */
 function parseCommand (argv: string[]): Command {
   let parsed
   try {
@@ -47,6 +50,7 @@ function parseCommand (argv: string[]): Command {
       strict: true,
       options: {
         config: { type: 'string', short: 'c' },
+        workers: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' }
       }
@@ -58,7 +62,7 @@ function parseCommand (argv: string[]): Command {
   if (values.help === true) return { kind: 'help', file: undefined }
   if (values.version === true) return { kind: 'version', file: undefined }
   const [command, ...rest] = positionals
-  if (command === undefined) return { kind: 'run', file: values.config }
+  if (command === undefined) return { kind: 'run', file: values.config, workers: values.workers }
   if (command !== 'check-config') fail(2, `unknown command ${command}\n${USAGE}`)
   const file = rest[0] ?? values.config
   if (file === undefined) fail(2, 'check-config needs a FILE')
@@ -79,6 +83,10 @@ export async function main (argv: string[]): Promise<void> {
   }
   const file = command.file
   const checkOnly = command.kind === 'check'
+  if (command.workers !== undefined) {
+    // Through the environment so it is validated like the key, and the workers inherit it.
+    process.env.VIGIL_CLUSTER_WORKERS = command.workers
+  }
 
   let config
   try {
@@ -92,7 +100,14 @@ export async function main (argv: string[]): Promise<void> {
     return
   }
 
-  const vigil = createVigil(config)
+  if (config.cluster.workers > 1 && !isWorker()) {
+    const log = createLogger(config.log.level).child({ role: 'primary' })
+    process.exit(await runPrimary(config.cluster.workers, log))
+  }
+  const vigil = isWorker()
+    ? createVigil({ ...config, node: { id: workerNodeId(config, process.ppid, Number(process.env[WORKER_INDEX_ENV])) } },
+      { scrape: workerMetrics })
+    : createVigil(config)
   try {
     await vigil.start()
   } catch (err) {

@@ -8,9 +8,10 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import aedesPersistenceRedis from 'aedes-persistence-redis'
 import memoryPersistence from 'aedes-persistence'
-import mqemitterRedis from 'mqemitter-redis'
 import mqemitter from 'mqemitter'
 import { errorMessage, VigilError, type ErrorCode } from './errors.js'
+import { LocalFirstEmitter } from './local-first-emitter.js'
+import { parseRedisUrl } from './redis-url.js'
 import type { Logger } from './logger.js'
 
 export interface PersistenceBundle {
@@ -19,7 +20,14 @@ export interface PersistenceBundle {
   readonly mq: { close(cb: () => void): void, on(event: string, listener: (...args: unknown[]) => void): unknown }
   /** The shared command connection in Redis mode. */
   readonly redis: Redis | null
+  /** The emitter's subscriber connection (messages from other nodes) in Redis mode. */
+  readonly subscriber: Redis | null
   connection(name: string): Redis | null
+  /**
+   * Whether the connections a CONNECT or a QoS 1/2 PUBLISH needs (commands,
+   * persistence, emitter-pub) are up now; no I/O, for the per-packet gate.
+   */
+  available(): boolean
   ready(): Promise<{ ok: boolean, reason?: string }>
   close(): Promise<void>
 }
@@ -32,7 +40,7 @@ const REDIS_OPTIONS: RedisOptions = {
   enableReadyCheck: true
 }
 
-export function createPersistence (redisUrl: string | null, log: Logger): PersistenceBundle {
+export function createPersistence (redisUrl: string | null, log: Logger, nodeId: string): PersistenceBundle {
   if (redisUrl === null) {
     return {
       mode: 'memory',
@@ -40,15 +48,18 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
       // matchEmptyLevels: [MQTT-4.7.1-3], as Aedes configures its default emitter
       mq: mqemitter({ concurrency: 100, matchEmptyLevels: true }) as unknown as PersistenceBundle['mq'],
       redis: null,
+      subscriber: null,
       connection: () => null,
+      available: () => true,
       ready: async () => ({ ok: true }),
       close: async () => {}
     }
   }
 
+  const target = parseRedisUrl(redisUrl)
   const connections: Redis[] = []
   const connection = (name: string): Redis => {
-    const conn = new Redis(redisUrl, { ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
+    const conn = new Redis({ ...target.options, ...REDIS_OPTIONS, connectionName: `vigil-${name}` })
     let lastLogged = 0
     conn.on('error', (err: Error) => {
       // ioredis emits on every failed reconnect; one line per 5 s is enough.
@@ -63,15 +74,21 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
   }
 
   const commands = connection('commands')
-  const persistence = aedesPersistenceRedis({ conn: connection('persistence') })
-  const mq = mqemitterRedis({
-    pubConn: connection('emitter-pub'),
-    subConn: connection('emitter-sub'),
+  const persistenceConn = connection('persistence')
+  const pubConn = connection('emitter-pub')
+  const subConn = connection('emitter-sub')
+  const needed = [commands, persistenceConn, pubConn]
+  const persistence = aedesPersistenceRedis({ conn: persistenceConn })
+  // Local first: a message goes through Redis only to the nodes that subscribe to it (local-first-emitter.ts).
+  const mq = new LocalFirstEmitter({
+    nodeId,
+    pubConn,
+    subConn,
     concurrency: 100,
     matchEmptyLevels: true
   }) as unknown as PersistenceBundle['mq']
-  // mqemitter-redis re-emits connection errors on its `state` EventEmitter (not on
-  // the emitter itself, whose `on` subscribes to topics): unhandled, they end the process.
+  // The emitter reports Redis-side errors on its `state` EventEmitter (not on the
+  // emitter itself, whose `on` subscribes to topics): unhandled, they would end the process.
   let lastEmitterLog = 0
   ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', (err: Error) => {
     const now = Date.now()
@@ -85,7 +102,12 @@ export function createPersistence (redisUrl: string | null, log: Logger): Persis
     persistence,
     mq,
     redis: commands,
+    subscriber: subConn,
     connection,
+    available () {
+      for (let i = 0; i < needed.length; i++) if (needed[i]!.status !== 'ready') return false
+      return true
+    },
     async ready () {
       try {
         await withTimeout(commands.ping(), 1000)

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { guardOfflineQueue, installStrictPackets } from './aedes/index.js'
+import { gateOnRedis, guardOfflineQueue, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -19,7 +19,6 @@ import { readPem, startListeners, type ListenerPorts, type Listeners } from './l
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
-import { hideDollarRetained } from './retained-visibility.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { packageVersion } from './version.js'
@@ -36,6 +35,11 @@ export interface VigilOptions {
   now?: () => number
   /** Aedes broker heartbeat interval, ms (tests shorten it). */
   heartbeatInterval?: number
+  /**
+   * What GET /metrics serves, given this instance's registry (default: the
+   * registry itself). A cluster worker serves the sum over all workers.
+   */
+  scrape?: (registry: Registry) => () => Promise<string>
 }
 
 export interface HttpPorts { http: number | null }
@@ -77,6 +81,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let closing: Promise<void> | null = null
   let stopCluster: () => void = () => {}
   let connectionLog: ConnectionLog | null = null
+  const scrape = options.scrape?.(metrics)
+  let retainedLookup: RetainedLookupHandle | null = null
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -115,9 +121,14 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
     },
 
     async start () {
-      bundle = createPersistence(config.persistence.redis, log)
-      // [MQTT-4.7.2-1] for retained messages, which Aedes 1.2 gets wrong (see retained-visibility.ts).
-      hideDollarRetained(bundle.persistence, (err) => vigil.reportError(err, 'retained lookup for a SUBSCRIBE failed'))
+      bundle = createPersistence(config.persistence.redis, log, nodeId)
+      // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
+      // which Aedes 1.2 gets wrong (see broker/aedes/retained-visibility.ts).
+      const redis = bundle.redis
+      retainedLookup = serveRetainedLookup(bundle.persistence, {
+        redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')! },
+        onError: (err, what) => vigil.reportError(err, what)
+      })
       // [MQTT-4.7.2-1] and [MQTT-3.3.1-9] for messages queued for persistent sessions (broker/aedes/queued-dollar.ts).
       guardOfflineQueue(bundle.persistence)
       const aedes = new Aedes({
@@ -146,6 +157,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
           connectionLog?.refused(refusal)
         }
       })
+      registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
       stopCluster = cluster.close
@@ -164,13 +176,18 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
+        // Redis mode: acknowledge only what Redis kept; wraps the hooks the host just installed.
+        if (bundle.subscriber !== null) {
+          const subscribed = replayAfterResubscribe(aedes, bundle.subscriber, log, metrics)
+          gateOnRedis(aedes, bundle, subscribed, log, metrics)
+        }
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
           const httpConfig = config.http
           const tls = httpConfig.tls !== null ? { cert: readPem(httpConfig.tls.cert, 'cert', 'http.tls'), key: readPem(httpConfig.tls.key, 'key', 'http.tls') } : null
-          app = buildHttpApp({ log, metrics, token: httpConfig.token, readToken: httpConfig.readToken, tls, rateLimit: httpConfig.rateLimit, ready, routes: host.routes(),
+          app = buildHttpApp({ log, metrics, token: httpConfig.token, readToken: httpConfig.readToken, tls, rateLimit: httpConfig.rateLimit, ready, routes: host.routes(), scrape,
             openapi: { version: packageVersion(), serverUrl: () => `${tls !== null ? 'https' : 'http'}://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
@@ -213,6 +230,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         if (h !== null) await bounded('plugins\' close', 1000, () => h.close())
         stopCluster()
         connectionLog?.close()
+        retainedLookup?.close()
         const server = app
         if (server !== null) await bounded('http close', 250, () => server.close())
         const open = listeners

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { DURATION_HELP, parseDuration } from './duration.js'
+import { parseRedisUrl, REDIS_URL_HELP } from '../broker/redis-url.js'
 
 /** A duration in config (number of seconds or "90s"); parsed to milliseconds. */
 const duration = () =>
@@ -26,6 +27,10 @@ const port = () =>
 const positiveInt = (what: string) =>
   z.number({ error: `a positive integer (${what})` }).int({ error: `a positive integer (${what})` })
     .min(1, { error: `a positive integer (${what})` })
+
+const validRedisUrl = (url: string): boolean => {
+  try { parseRedisUrl(url); return true } catch { return false }
+}
 
 const nonEmpty = (what: string) => z.string({ error: what }).min(1, { error: what })
 
@@ -94,8 +99,12 @@ export const configSchema = z.strictObject({
     maxEventStreams: positiveInt('open GET /api/events streams').default(100)
   }).nullable().prefault({}),
   persistence: z.strictObject({
-    redis: z.string().regex(/^(redis|rediss):\/\//, { error: 'a redis:// or rediss:// URL, or null for in-memory' })
+    redis: z.string({ error: REDIS_URL_HELP }).refine(validRedisUrl, { error: REDIS_URL_HELP })
       .nullable().default(null)
+  }).prefault({}),
+  cluster: z.strictObject({
+    // N broker processes on this machine sharing the ports, each a node on the same Redis.
+    workers: positiveInt('broker processes').max(64, { error: 'at most 64 worker processes' }).default(1)
   }).prefault({}),
   liveness: z.strictObject({
     silentAfter: duration().default(90_000),
@@ -147,6 +156,11 @@ export const configSchema = z.strictObject({
     maxQueued: positiveInt('queued QoS 1/2 messages per offline session').default(1000),
     maxRetained: positiveInt('retained topics broker-wide').default(1_000_000)
   }).prefault({}),
+  insights: z.strictObject({
+    enabled: z.boolean({ error: 'true or false' }).default(true),
+    birthTopic: topicTemplate().default('devices/{clientId}/status'),
+    heartbeatTopic: topicTemplate().default('devices/{clientId}/heartbeat')
+  }).prefault({}),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'one of fatal, error, warn, info, debug, trace, silent'
@@ -158,6 +172,12 @@ export const configSchema = z.strictObject({
       per: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(10_000)
     }).prefault({})
   }).prefault({})
+}).superRefine((config, ctx) => {
+  // Each worker is a node of one cluster, and nodes share sessions and routing through Redis.
+  if (config.cluster.workers > 1 && config.persistence.redis === null) {
+    ctx.addIssue({ code: 'custom', path: ['cluster', 'workers'], input: config.cluster.workers,
+      message: '1 unless persistence.redis is set (the workers share sessions and routing through Redis)' })
+  }
 })
 
 /** 127.0.0.0/8, ::1 and localhost: reachable only from this machine. */

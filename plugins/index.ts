@@ -10,9 +10,11 @@ import { apiPlugin } from './api/index.js'
 import { authPlugin } from './auth/index.js'
 import { commandsPlugin } from './commands/index.js'
 import { limitsPlugin } from './limits/index.js'
+import { insightsPlugin } from './insights/index.js'
 import { livenessPlugin } from './liveness/index.js'
 import { metricsPlugin } from './metrics/index.js'
+import { pagePlugin } from './page/index.js'
 import retained from './retained/index.js'
 import { willsPlugin } from './wills/index.js'
 
-export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [authPlugin, limitsPlugin, livenessPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, metricsPlugin]
+export const defaultPlugins: ReadonlyArray<VigilPlugin<any>> = [authPlugin, limitsPlugin, livenessPlugin, insightsPlugin, willsPlugin, retained, apiPlugin(), commandsPlugin, pagePlugin, metricsPlugin]

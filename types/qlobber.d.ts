@@ -10,6 +10,15 @@ declare module 'qlobber' {
     constructor (options?: QlobberOptions)
     add (topic: string, value: V): this
     match (topic: string): V[]
+    remove (topic: string, value?: V): this
+    clear (): this
+  }
+  /** Like Qlobber, but match() returns each value once (a Set). */
+  export class QlobberDedup<V = unknown> {
+    constructor (options?: QlobberOptions)
+    add (topic: string, value: V): this
+    match (topic: string): Set<V>
+    remove (topic: string, value?: V): this
     clear (): this
   }
   export class QlobberTrue {

@@ -4,3 +4,6 @@
  */
 export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, type ConnectRefusal } from './strict-packets.js'
 export { guardOfflineQueue } from './queued-dollar.js'
+export { gateOnRedis } from './redis-gate.js'
+export { replayAfterResubscribe } from './session-replay.js'
+export { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'

@@ -9,15 +9,19 @@ import type { Logger } from '../../broker/logger.js'
 import { documented } from '../../broker/openapi.js'
 import type { Services } from '../../broker/services.js'
 import type { LivenessService } from '../liveness/service.js'
+import type { InsightsService } from '../insights/service.js'
 import './decommission-service.js'
 import { ApiError } from './http-errors.js'
+import { readOr503 } from './insights-routes.js'
 import { DECOMMISSION_DEVICE, GET_DEVICE, LIST_DEVICES } from './route-docs.js'
-import { clientIdParam, isPlainObject, parseStateQuery, rejectUnknown } from './validation.js'
+import { clientIdParam, isPlainObject, parseKindQuery, parseStateQuery, rejectUnknown } from './validation.js'
 
 export interface DevicesDeps {
   liveness: LivenessService
   /** Looked up per request: the decommission service may come from a later plugin, or none. */
   decommission(): Services['decommission'] | undefined
+  /** The insights service (availability), if its plugin is enabled. */
+  insights(): InsightsService | undefined
   log: Logger
 }
 
@@ -26,7 +30,8 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
 
   app.get('/api/devices', documented(LIST_DEVICES), async (request) => {
     const state = parseStateQuery(request.query)
-    const devices = liveness.list(state)
+    // Observers (dashboards, loggers, mosquitto_sub) are not devices: listed with ?kind=observer or ?kind=all.
+    const devices = liveness.list(state, parseKindQuery(request.query))
     devices.sort((a, b) => a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0)
     return { devices }
   })
@@ -36,7 +41,11 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
     const clientId = clientIdParam(request.params)
     const status = liveness.get(clientId)
     if (status === undefined) throw new ApiError(404, 'unknown_device', `no device ${JSON.stringify(clientId)} is known`)
-    return status
+    const insights = deps.insights()
+    if (insights === undefined || status.kind !== 'device') return status
+    // flapping as of now (the status says what it was when published); availability from the history.
+    const availability = await readOr503(() => insights.availability(clientId))
+    return { ...status, flapping: insights.flapping(clientId) ?? status.flapping, availability }
   })
 
   app.delete('/api/devices/:clientId', documented(DECOMMISSION_DEVICE), async (request, reply) => {

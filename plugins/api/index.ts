@@ -11,6 +11,7 @@ import './decommission-service.js'
 import { countHttpRefusal } from '../../broker/http-guard.js'
 import { registerDeviceRoutes } from './devices-routes.js'
 import { registerEventsRoute, type EventStreams } from './events-route.js'
+import { registerInsightRoutes } from './insights-routes.js'
 
 export const EVENTS_HEARTBEAT_MS = 15_000
 
@@ -28,7 +29,8 @@ export function apiPlugin (options: ApiOptions = {}) {
       let streams: EventStreams | null = null
       return {
         routes (app) {
-          registerDeviceRoutes(app, { liveness, decommission: () => ctx.maybe('decommission'), log: ctx.log })
+          registerDeviceRoutes(app, { liveness, decommission: () => ctx.maybe('decommission'), insights: () => ctx.maybe('insights'), log: ctx.log })
+          registerInsightRoutes(app, { liveness, insights: () => ctx.maybe('insights') })
           streams = registerEventsRoute(app, liveness, options.eventsHeartbeatMs ?? EVENTS_HEARTBEAT_MS,
             ctx.vigil.http?.maxEventStreams, () => countHttpRefusal(ctx.metrics, 'events_full'))
         },

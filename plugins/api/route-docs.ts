@@ -4,7 +4,7 @@
  * from the liveness service's own constants.
  */
 import { errorResponse, json, type JsonSchema, type RouteDoc } from '../../broker/openapi.js'
-import { LIVENESS_STATES, OFFLINE_REASONS } from '../liveness/service.js'
+import { CLIENT_KINDS, LIVENESS_STATES, OFFLINE_REASONS } from '../liveness/service.js'
 
 export const STATE_SCHEMA: JsonSchema = { type: 'string', enum: [...LIVENESS_STATES] }
 
@@ -21,8 +21,21 @@ export const STATUS_SCHEMA: JsonSchema = {
     lastPacket: { type: ['integer', 'null'] },
     reason: { type: ['string', 'null'], enum: [...OFFLINE_REASONS, null] },
     epoch: { type: 'integer', description: '+1 on every accepted CONNECT of this clientId, cluster-wide' },
-    node: { type: 'string' }
+    node: { type: 'string' },
+    kind: { type: 'string', enum: [...CLIENT_KINDS], description: 'observer: no will and nothing published on a heartbeat topic (docs/insights.md)' },
+    fw: { type: 'string', description: 'Firmware version from the birth message' },
+    restarts: { type: 'integer', description: 'Reboots seen' },
+    lastRestart: { type: ['integer', 'null'] },
+    clockSkewMs: { type: ['integer', 'null'], description: 'Median of device ts minus broker receive time over the last heartbeats' },
+    flapping: { type: 'boolean', description: 'More than 5 connects within 5 minutes' },
+    address: { type: 'string', description: 'Remote address of the connection' }
   }
+}
+
+/** Share of time online since first seen (silent and offline are down); null without history. */
+export const AVAILABILITY_SCHEMA: JsonSchema = {
+  type: 'object',
+  properties: { '1h': { type: ['number', 'null'] }, '24h': { type: ['number', 'null'] }, '7d': { type: ['number', 'null'] } }
 }
 
 export const CLIENT_ID_PARAM: JsonSchema = { type: 'string', minLength: 1, description: 'The MQTT client id (URL-encoded)' }
@@ -33,20 +46,87 @@ export const LIST_DEVICES: RouteDoc = {
   operationId: 'listDevices',
   summary: 'Every known device with its liveness status, on any node of the cluster',
   tags: ['devices'],
-  query: { state: STATE_SCHEMA },
+  description: 'Observers (clients with no will that never published on a heartbeat topic: dashboards, loggers, ' +
+    'mosquitto_sub) are not devices: left out unless `kind` asks for them.',
+  query: { state: STATE_SCHEMA, kind: { type: 'string', enum: [...CLIENT_KINDS, 'all'], default: 'device' } },
   responses: {
     200: json('Devices, sorted by clientId', { type: 'object', required: ['devices'], properties: { devices: { type: 'array', items: STATUS_SCHEMA } } }),
-    400: errorResponse('Unknown state or unknown query parameter'),
+    400: errorResponse('Unknown state or kind, or unknown query parameter'),
     401: unauthorized
   }
 }
 
 export const GET_DEVICE: RouteDoc = {
   operationId: 'getDevice',
-  summary: 'One device\'s liveness status',
+  summary: 'One device\'s liveness status, with its availability',
   tags: ['devices'],
   params: { clientId: CLIENT_ID_PARAM },
-  responses: { 200: json('Status', STATUS_SCHEMA), 400: errorResponse('Unknown query parameter'), 401: unauthorized, 404: errorResponse('Unknown device') }
+  responses: {
+    200: json('Status; for a device also `availability` (and `flapping` as of now)',
+      { allOf: [STATUS_SCHEMA, { type: 'object', properties: { availability: AVAILABILITY_SCHEMA } }] }),
+    400: errorResponse('Unknown query parameter'),
+    401: unauthorized,
+    404: errorResponse('Unknown device'),
+    503: errorResponse('Redis mode: the history could not be read; retry')
+  }
+}
+
+export const DEVICE_HISTORY: RouteDoc = {
+  operationId: 'getDeviceHistory',
+  summary: 'The device\'s transitions: the last 7 days or 1,000, whichever is fewer (in Redis in Redis mode)',
+  tags: ['insights'],
+  params: { clientId: CLIENT_ID_PARAM },
+  query: { since: { type: 'integer', minimum: 0, description: 'Only transitions at or after this time (ms since the Unix epoch)' } },
+  responses: {
+    200: json('Transitions, oldest first', {
+      type: 'object',
+      required: ['transitions'],
+      properties: {
+        transitions: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['state', 'reason', 'at', 'epoch', 'node'],
+            properties: {
+              state: STATE_SCHEMA,
+              reason: { type: ['string', 'null'], enum: [...OFFLINE_REASONS, null] },
+              at: { type: 'integer', description: 'When the state began (ms)' },
+              epoch: { type: 'integer' },
+              node: { type: 'string' }
+            }
+          }
+        }
+      }
+    }),
+    400: errorResponse('Bad since, or unknown query parameter'),
+    401: unauthorized,
+    404: errorResponse('Unknown device with no history'),
+    501: errorResponse('Device insights are disabled (insights.enabled: false)'),
+    503: errorResponse('Redis mode: the history could not be read; retry')
+  }
+}
+
+export const FLEET_SUMMARY: RouteDoc = {
+  operationId: 'getFleet',
+  summary: 'Fleet summary: devices by state and by firmware version, observers, flapping and skewed counts',
+  tags: ['insights'],
+  responses: {
+    200: json('Summary', {
+      type: 'object',
+      required: ['devices', 'states', 'observers', 'firmware', 'flapping', 'skewed'],
+      properties: {
+        devices: { type: 'integer' },
+        states: { type: 'object', properties: Object.fromEntries(LIVENESS_STATES.map((state) => [state, { type: 'integer' }])) },
+        observers: { type: 'integer' },
+        firmware: { type: 'object', additionalProperties: { type: 'integer' }, description: 'Devices per fw version; "unknown" without one' },
+        flapping: { type: 'integer', description: 'Devices with more than 5 connects within the last 5 minutes' },
+        skewed: { type: 'integer', description: 'Devices with |clockSkewMs| > 60000' }
+      }
+    }),
+    400: errorResponse('Unknown query parameter'),
+    401: unauthorized,
+    501: errorResponse('Device insights are disabled (insights.enabled: false)')
+  }
 }
 
 export const DECOMMISSION_DEVICE: RouteDoc = {

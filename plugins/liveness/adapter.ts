@@ -18,8 +18,8 @@ import { FleetView } from './fleet-view.js'
 import { Holds, type Hold } from './holds.js'
 import { registerLivenessMetrics, type LivenessMetrics } from './metrics.js'
 import { announcedInterval, LivenessRules } from './rules.js'
-import type { ClientStatus, ConnectionEnd, LivenessService, LivenessState, OfflineReason, TransitionListener } from './service.js'
-import { parseStatus, statusOf } from './status.js'
+import type { ClientKind, ClientStatus, ConnectionEnd, LivenessService, LivenessState, OfflineReason, StatusExtension, TransitionListener } from './service.js'
+import { parseStatus, statusOf, StatusExtensions } from './status.js'
 import { StatusPublisher } from './status-publisher.js'
 import { StatusTopic } from './status-topic.js'
 
@@ -42,6 +42,7 @@ export class LivenessAdapter implements LivenessService {
   readonly #lifecycle: Lifecycle
   readonly #delay: number
   readonly #listeners = new Set<TransitionListener>()
+  readonly #extensions = new StatusExtensions()
   readonly #decisions: Decision[] = []
   #timer: NodeJS.Timeout | null = null
 
@@ -118,8 +119,18 @@ export class LivenessAdapter implements LivenessService {
   // ---- service -----------------------------------------------------------
 
   get (clientId: string): ClientStatus | undefined { return this.#view.get(clientId) }
-  list (state?: LivenessState): ClientStatus[] { return this.#view.list(state) }
+  list (state?: LivenessState, kind?: ClientKind | 'all'): ClientStatus[] { return this.#view.list(state, kind) }
   counts (): Record<LivenessState, number> { return this.#view.counts() }
+  observers (): number { return this.#view.observers }
+
+  extendStatus (extension: StatusExtension): () => void { return this.#extensions.add(extension) }
+
+  refresh (clientId: string): boolean {
+    const client = clientsOf(this.#ctx.broker)[clientId]
+    const conn = client === undefined ? undefined : internals(client)[CONNECTION]
+    if (conn === undefined || !conn.registered || !conn.tracked || conn.state === 'offline' || internals(conn.client).closed) return false
+    return this.#emit(this.#statusOf(conn), conn.topic)
+  }
 
   onTransition (listener: TransitionListener): () => void {
     this.#listeners.add(listener)
@@ -167,6 +178,8 @@ export class LivenessAdapter implements LivenessService {
       const now = this.#ctx.now()
       const conn = new Connection(client, clientId, epoch, now, policy.silentAfter, policy.ruleThreshold, policy.track,
         this.#topic.topicFor(clientId, username), policy.isHeartbeat)
+      // Issue 18 (docs/insights.md): no will, no rule and not known as a device: an observer until its first heartbeat.
+      conn.observer = !policy.matched && will == null && this.#view.get(clientId)?.kind !== 'device'
       c[CONNECTION] = conn
       // [MQTT-3.1.4-2] Aedes closes the open connection of this clientId in
       // registerClient, publishing its will on the way: it is marked first.
@@ -200,7 +213,7 @@ export class LivenessAdapter implements LivenessService {
     conn.lastPacket = now
     if (!conn.tracked || conn.state === 'offline' || !conn.isHeartbeat(packet.topic)) return
     if (conn.heartbeats > 0) this.#metrics.heartbeatInterval((now - conn.lastHeartbeat) / 1000)
-    if (this.#core.heartbeat(conn, now) !== null) this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
+    if (this.#core.heartbeat(conn, now) !== null) this.#emit(this.#statusOf(conn), conn.topic)
     const interval = announcedInterval(packet.payload)
     if (interval !== null) this.#core.announce(conn, interval, now)
   }
@@ -244,7 +257,7 @@ export class LivenessAdapter implements LivenessService {
     this.#holds.cancel(conn.clientId, conn.epoch)
     if (!conn.tracked) return
     this.#core.open(conn, this.#ctx.now())
-    this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
+    this.#emit(this.#statusOf(conn), conn.topic)
   }
 
   #disconnected (client: Client): void {
@@ -267,8 +280,9 @@ export class LivenessAdapter implements LivenessService {
     if (this.#core.end(conn, end.reason, end.at) === null) return
     // The new epoch's `online` replaces it: no offline for a taken-over connection.
     if (end.reason === 'takeover') return
-    const status = statusOf(conn, this.#ctx.nodeId)
-    if (this.#delay > 0 && end.reason !== 'server_shutdown') {
+    const status = this.#statusOf(conn)
+    // An observer has no will to hold back: its end goes out at once.
+    if (this.#delay > 0 && end.reason !== 'server_shutdown' && !conn.observer) {
       this.#holds.hold(status, conn.topic, this.#ctx.now() + this.#delay)
       return
     }
@@ -280,20 +294,35 @@ export class LivenessAdapter implements LivenessService {
     this.#emit(hold.status, hold.topic)
   }
 
-  /** Accept a status of ours into the view, count it, tell listeners and publish it. */
+  /** A connection's status with what the extensions add (plugins/insights). */
+  #statusOf (conn: Connection): ClientStatus {
+    return this.#extensions.apply(statusOf(conn, this.#ctx.nodeId), conn.client, (err, what) => this.#ctx.reportError(err, what))
+  }
+
+  /**
+   * Accept a status of ours into the view, count it, tell listeners and publish
+   * it. Observers are counted nowhere, and their statuses are published live
+   * but not retained: a one-shot `mosquitto_sub` leaves no offline status behind.
+   */
   #emit (status: ClientStatus, topic: string): boolean {
     const accepted = this.#view.accept(status, topic)
     if (accepted === null) return false
-    this.#metrics.transition(accepted.previous?.state ?? 'none', status.state)
-    this.#notify(status, accepted.previous)
+    const previous = accepted.previous
+    const appeared = previous === undefined || previous.kind === 'observer'
+    if (status.kind === 'device' && (appeared || previous.state !== status.state || previous.epoch !== status.epoch)) {
+      this.#metrics.transition(appeared ? 'none' : previous.state, status.state)
+    }
+    this.#notify(status, previous, true)
+    const observer = status.kind === 'observer'
     void this.#publisher.publish(status.clientId, topic, Buffer.from(JSON.stringify(status)),
-      status.state === 'offline' ? status.epoch : null)
+      status.state === 'offline' ? status.epoch : null, !observer)
+    if (observer && status.state === 'offline') this.#view.forget(status.clientId, status.epoch)
     return true
   }
 
-  #notify (status: ClientStatus, previous: ClientStatus | undefined): void {
+  #notify (status: ClientStatus, previous: ClientStatus | undefined, local: boolean): void {
     for (const listener of this.#listeners) {
-      try { listener(status, previous) } catch (err) { this.#ctx.reportError(err, 'transition listener failed') }
+      try { listener(status, previous, local) } catch (err) { this.#ctx.reportError(err, 'transition listener failed') }
     }
   }
 
@@ -314,7 +343,8 @@ export class LivenessAdapter implements LivenessService {
     const accepted = this.#view.accept(status, topic)
     if (accepted === null) return
     this.#holds.cancel(status.clientId, status.epoch)
-    this.#notify(status, accepted.previous)
+    this.#notify(status, accepted.previous, false)
+    if (status.kind === 'observer' && status.state === 'offline') this.#view.forget(status.clientId, status.epoch)
   }
 
   #sweep (): void {
@@ -333,7 +363,7 @@ export class LivenessAdapter implements LivenessService {
       const conn = decision.conn as Connection
       // Closed but its clientDisconnect is still to come (or never will): end it here.
       if (internals(conn.client).closed) this.#finish(conn, this.endOf(conn.client))
-      else this.#emit(statusOf(conn, this.#ctx.nodeId), conn.topic)
+      else this.#emit(this.#statusOf(conn), conn.topic)
     }
     decisions.length = 0
     for (const hold of this.#holds.due(now)) this.#release(hold)
@@ -357,7 +387,7 @@ export class LivenessAdapter implements LivenessService {
     const redis = this.#ctx.redis
     if (redis !== null) {
       // The claim outlives the spread between nodes noticing the same loss (they check every
-      // half heartbeat) but not the 3 heartbeats it takes to lose the node again after it is back.
+      // 250 ms, broker/cluster.ts) but not the 3 heartbeats it takes to lose the node again after it is back.
       const claimed = await redis.set(`vigil:liveness:node-lost:${node}`, this.#ctx.nodeId, 'PX', 3 * heartbeatMs, 'NX')
       if (claimed !== 'OK') return
     }

@@ -9,6 +9,11 @@
  *
  * A heartbeat costs O(1): it moves `lastHeartbeat` and nothing else. The
  * timing wheel re-files a connection when its old deadline comes up.
+ *
+ * An observer (issue 18, docs/insights.md: no will, nothing published on a
+ * heartbeat topic, no rule) is never filed in the wheel, so it never goes
+ * silent; its first heartbeat makes it a device (a `none -> online` transition:
+ * the device appears).
  */
 import type { LivenessState, OfflineReason } from './service.js'
 import { TimingWheel, type WheelEntry } from './timing-wheel.js'
@@ -27,6 +32,8 @@ export class Conn implements WheelEntry {
   reason: OfflineReason | null = null
   /** Application heartbeats (PUBLISHes) seen; the CONNECT itself is not counted. */
   heartbeats = 0
+  /** Not a device (yet): no silence deadline; the first heartbeat promotes it. */
+  observer = false
 
   constructor (
     readonly clientId: string,
@@ -84,7 +91,7 @@ export class LivenessCore {
     conn.lastHeartbeat = now
     conn.lastPacket = now
     this.#open++
-    this.#wheel.insert(conn, conn.silentAt)
+    if (!conn.observer) this.#wheel.insert(conn, conn.silentAt)
     return { conn, from: 'none', to: 'online' }
   }
 
@@ -98,6 +105,11 @@ export class LivenessCore {
     conn.lastHeartbeat = now
     conn.lastPacket = now
     conn.heartbeats++
+    if (conn.observer && conn.state === 'online') {
+      conn.observer = false
+      this.#wheel.insert(conn, conn.silentAt)
+      return { conn, from: 'none', to: 'online' }
+    }
     if (conn.state !== 'silent') return null
     conn.state = 'online'
     conn.since = now

@@ -27,6 +27,8 @@ export function endReason (facts: EndFacts): OfflineReason {
 
 /** Transport failures: the socket, TLS or WebSocket layer, a client too slow to drain. */
 const TRANSPORT_MESSAGES = new Set(['drain timeout', 'connection closed', 'keep alive timeout', 'connect did not arrive in time'])
+/** ioredis, when a command cannot be sent or its connection closed under it. */
+const REDIS_MESSAGES = new Set(['Connection is closed.', 'Stream isn\'t writeable and enableOfflineQueue options is false'])
 
 /**
  * Malformed or illegal packets: mqtt-packet parser errors and Aedes' protocol
@@ -36,7 +38,10 @@ const TRANSPORT_MESSAGES = new Set(['drain timeout', 'connection closed', 'keep 
  */
 export function isProtocolError (err: unknown): boolean {
   if (!(err instanceof Error)) return false
+  // Redis failing under Aedes (a PUBACK or a delivery it could not record): ioredis' errors carry no code.
+  if (err.name === 'MaxRetriesPerRequestError' || REDIS_MESSAGES.has(err.message)) return false
   const code = (err as { code?: unknown }).code
-  if (typeof code === 'string') return code.startsWith('VIGIL_E_')
+  // VIGIL_E_REDIS: the broker could not store a PUBLISH and closed the connection (broker/aedes/redis-gate.ts); not the client's fault.
+  if (typeof code === 'string') return code.startsWith('VIGIL_E_') && code !== 'VIGIL_E_REDIS'
   return !TRANSPORT_MESSAGES.has(err.message)
 }

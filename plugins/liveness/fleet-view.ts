@@ -3,9 +3,18 @@
  * transitions and from other nodes' status messages. A status from an older
  * epoch never replaces a newer one (CONTRACT.md section 3); within one epoch
  * `offline` is final. Counts per state are kept incrementally so the
- * `vigil_devices` gauge costs O(1). Pure.
+ * `vigil_devices` gauge costs O(1); observers are counted apart, never as
+ * devices. Pure.
  */
-import type { ClientStatus, LivenessState } from './service.js'
+import type { ClientKind, ClientStatus, LivenessState } from './service.js'
+
+/** The fields that may change between two statuses of one state (a refresh, issue 18). */
+const SNAPSHOT_FIELDS = ['lastHeartbeat', 'lastPacket', 'kind', 'fw', 'restarts', 'lastRestart', 'clockSkewMs', 'flapping', 'address'] as const
+
+const sameSnapshot = (a: ClientStatus, b: ClientStatus): boolean => {
+  for (const field of SNAPSHOT_FIELDS) if (a[field] !== b[field]) return false
+  return true
+}
 
 export interface ViewEntry { status: ClientStatus, topic: string }
 
@@ -14,10 +23,13 @@ export class FleetView {
   /** Epochs of forgotten clients: statuses at or below them stay forgotten. */
   readonly #forgotten = new Map<string, number>()
   readonly #counts: Record<LivenessState, number> = { online: 0, silent: 0, offline: 0 }
+  #observers = 0
 
   /**
    * Whether `status` would be accepted: a newer epoch always; the same epoch
-   * unless the current one is offline (final) or the status is not newer.
+   * unless the current one is offline (final) or the status is not newer. A
+   * status of the same state and since is a refresh (one node publishes an
+   * epoch's statuses, in order): accepted when some field changed.
    */
   acceptable (status: ClientStatus): boolean {
     const current = this.#entries.get(status.clientId)
@@ -29,7 +41,8 @@ export class FleetView {
     if (status.epoch !== cur.epoch) return status.epoch > cur.epoch
     if (cur.state === 'offline') return false
     if (status.state === 'offline') return true
-    return status.since > cur.since || (status.since === cur.since && status.state !== cur.state)
+    if (status.since !== cur.since) return status.since > cur.since
+    return status.state !== cur.state || !sameSnapshot(status, cur)
   }
 
   /** Accept `status` if it is newer; returns `{ previous }` when accepted, null when ignored. */
@@ -38,14 +51,14 @@ export class FleetView {
     const current = this.#entries.get(status.clientId)
     const previous = current?.status
     if (current !== undefined) {
-      this.#counts[current.status.state]--
+      this.#uncount(current.status)
       current.status = status
       current.topic = topic
     } else {
       this.#forgotten.delete(status.clientId)
       this.#entries.set(status.clientId, { status, topic })
     }
-    this.#counts[status.state]++
+    this.#count(status)
     return { previous }
   }
 
@@ -62,7 +75,7 @@ export class FleetView {
     const current = this.#entries.get(clientId)
     const floor = Math.max(epoch ?? 0, current?.status.epoch ?? 0, this.#forgotten.get(clientId) ?? 0)
     if (current !== undefined) {
-      this.#counts[current.status.state]--
+      this.#uncount(current.status)
       this.#entries.delete(clientId)
     }
     this.#forgotten.set(clientId, floor)
@@ -73,9 +86,12 @@ export class FleetView {
     return this.#entries.get(clientId)?.status.epoch ?? this.#forgotten.get(clientId) ?? 0
   }
 
-  list (state?: LivenessState): ClientStatus[] {
+  /** Statuses of `kind` ('all': both), optionally of one state. */
+  list (state?: LivenessState, kind: ClientKind | 'all' = 'device'): ClientStatus[] {
     const out: ClientStatus[] = []
-    for (const { status } of this.#entries.values()) if (state === undefined || status.state === state) out.push(status)
+    for (const { status } of this.#entries.values()) {
+      if ((state === undefined || status.state === state) && (kind === 'all' || status.kind === kind)) out.push(status)
+    }
     return out
   }
 
@@ -88,8 +104,21 @@ export class FleetView {
     return out
   }
 
+  /** Devices per state; observers are not devices. */
   counts (): Record<LivenessState, number> {
     return { ...this.#counts }
+  }
+
+  get observers (): number { return this.#observers }
+
+  #count (status: ClientStatus): void {
+    if (status.kind === 'observer') this.#observers++
+    else this.#counts[status.state]++
+  }
+
+  #uncount (status: ClientStatus): void {
+    if (status.kind === 'observer') this.#observers--
+    else this.#counts[status.state]--
   }
 
   get size (): number { return this.#entries.size }

@@ -19,6 +19,8 @@ export function registerLivenessMetrics (registry: Registry, counts: () => Recor
     help: 'Clients known to the fleet view, by liveness state',
     labelNames: ['state'],
     registers: [registry],
+    // Every node's fleet view holds the whole fleet (Redis mode): summed over workers it would count each device N times.
+    aggregator: 'max',
     collect () {
       const now = counts()
       for (const state of LIVENESS_STATES) this.set({ state }, now[state])

@@ -44,6 +44,8 @@ export interface ClientPolicy {
   /** Whether a rule set the threshold (then an announced heartbeat_interval does not change it). */
   ruleThreshold: boolean
   isHeartbeat: TopicPredicate
+  /** A `liveness.rules` entry matched: the client is a device, never an observer. */
+  matched: boolean
 }
 
 interface CompiledRule {
@@ -58,7 +60,7 @@ export class LivenessRules {
 
   constructor (defaults: { silentAfter: number, heartbeatTopics: readonly string[] }, rules: readonly LivenessRuleConfig[]) {
     const defaultTopics = compileTopics(defaults.heartbeatTopics)
-    this.#fallback = { track: true, silentAfter: defaults.silentAfter, ruleThreshold: false, isHeartbeat: defaultTopics }
+    this.#fallback = { track: true, silentAfter: defaults.silentAfter, ruleThreshold: false, isHeartbeat: defaultTopics, matched: false }
     this.#rules = rules.map((rule) => ({
       clients: rule.clients !== undefined ? globToRegExp(rule.clients) : null,
       username: rule.username ?? null,
@@ -66,7 +68,8 @@ export class LivenessRules {
         track: rule.track,
         silentAfter: rule.silentAfter ?? defaults.silentAfter,
         ruleThreshold: rule.silentAfter !== undefined,
-        isHeartbeat: rule.heartbeatTopics !== undefined ? compileTopics(rule.heartbeatTopics) : defaultTopics
+        isHeartbeat: rule.heartbeatTopics !== undefined ? compileTopics(rule.heartbeatTopics) : defaultTopics,
+        matched: true
       }
     }))
   }

@@ -24,15 +24,16 @@ export class StatusPublisher {
   /**
    * Publish `payload` (empty = clear) on `topic` after earlier publishes for the
    * same client. With `guardEpoch`, skip it if a newer epoch exists. Resolves
-   * to whether it was published; never rejects.
+   * to whether it was published; never rejects. `retain` false: live only (an
+   * observer's status, which must not outlive it).
    */
-  publish (clientId: string, topic: string, payload: Buffer, guardEpoch: number | null): Promise<boolean> {
+  publish (clientId: string, topic: string, payload: Buffer, guardEpoch: number | null, retain = true): Promise<boolean> {
     const previous = this.#chains.get(clientId)
     const run = async (): Promise<boolean> => {
       if (previous !== undefined) await previous
       try {
         if (guardEpoch !== null && await this.#epochs.newest(clientId) > guardEpoch) return false
-        await this.#send(topic, payload)
+        await this.#send(topic, payload, retain)
         return true
       } catch (err) {
         this.#onError(err, 'status publish failed')
@@ -50,8 +51,8 @@ export class StatusPublisher {
     while (this.#chains.size > 0) await Promise.all([...this.#chains.values()])
   }
 
-  #send (topic: string, payload: Buffer): Promise<void> {
-    const packet = { cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false } as PublishPacket
+  #send (topic: string, payload: Buffer, retain: boolean): Promise<void> {
+    const packet = { cmd: 'publish', topic, payload, qos: 1, retain, dup: false } as PublishPacket
     return publishAsync(this.#broker, packet)
   }
 }

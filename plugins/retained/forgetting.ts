@@ -38,7 +38,7 @@ export class Forgetting {
   /** Follow liveness transitions and seed the index with the clients offline now. */
   start (): void {
     const { liveness } = this.#deps
-    this.#unsubscribe = liveness.onTransition((status) => this.#track(status.clientId, status.state === 'offline', status.since))
+    this.#unsubscribe = liveness.onTransition((status) => this.#track(status.clientId, status.state === 'offline' && status.kind !== 'observer', status.since))
     for (const status of liveness.list('offline')) this.#track(status.clientId, true, status.since)
   }
 

@@ -14,6 +14,8 @@ export function registerRetainedMetrics (registry: Registry, size: () => number 
     name: 'vigil_retained_messages',
     help: 'Retained messages currently stored (cluster-wide in Redis mode)',
     registers: [registry],
+    // Cluster-wide in Redis mode, the same on every worker: not summed.
+    aggregator: 'max',
     async collect () {
       // Redis unreachable: keep the last known value rather than fail the scrape.
       try { last = await size() } catch { /* keep last */ }

@@ -2,7 +2,14 @@
  * Wills held for `wills.delay` (memory mode), keyed by clientId: a client has
  * at most one pending will, its newest connection's. Pure: time is a parameter.
  * The Redis store (store-redis.ts) keeps the same semantics in Redis.
+ *
+ * Due times sit in a DueIndex (a heap): holding, cancelling and the earliest
+ * due time cost O(log n), taking what is due O(k log n). A scan of every
+ * pending will on each hold and each due time cost O(n) per disconnect (issue
+ * 15): 50,000 wills held one after the other took 11 s of event loop, and
+ * publishing them as they fell due 37 s.
  */
+import { DueIndex } from '../retained/due-index.js'
 
 export interface Held {
   clientId: string
@@ -14,6 +21,7 @@ export interface Held {
 
 export class PendingWills<T extends Held> {
   readonly #byClient = new Map<string, T>()
+  readonly #due = new DueIndex()
 
   get size (): number { return this.#byClient.size }
 
@@ -22,6 +30,7 @@ export class PendingWills<T extends Held> {
     const existing = this.#byClient.get(entry.clientId)
     if (existing !== undefined && existing.epoch !== undefined && entry.epoch !== undefined && existing.epoch > entry.epoch) return false
     this.#byClient.set(entry.clientId, entry)
+    this.#due.record(entry.clientId, entry.due, entry.due)
     return true
   }
 
@@ -34,28 +43,30 @@ export class PendingWills<T extends Held> {
     if (existing === undefined) return undefined
     if (epoch !== undefined && existing.epoch !== undefined && existing.epoch >= epoch) return undefined
     this.#byClient.delete(clientId)
+    this.#due.clear(clientId)
     return existing
   }
 
   /** Remove and return every will due at `now`, earliest first. */
   takeDue (now: number): T[] {
     const due: T[] = []
-    for (const entry of this.#byClient.values()) if (entry.due <= now) due.push(entry)
-    for (const entry of due) this.#byClient.delete(entry.clientId)
-    return due.sort((a, b) => a.due - b.due)
+    for (const { key } of this.#due.takeDue(now, Number.POSITIVE_INFINITY)) {
+      due.push(this.#byClient.get(key)!)
+      this.#byClient.delete(key)
+    }
+    return due
   }
 
   /** Remove and return everything (shutdown in memory mode: publish now rather than lose). */
   takeAll (): T[] {
     const all = [...this.#byClient.values()].sort((a, b) => a.due - b.due)
     this.#byClient.clear()
+    for (const entry of all) this.#due.clear(entry.clientId)
     return all
   }
 
   /** The earliest due time, or undefined when nothing is pending. */
   nextDue (): number | undefined {
-    let next: number | undefined
-    for (const entry of this.#byClient.values()) if (next === undefined || entry.due < next) next = entry.due
-    return next
+    return this.#due.nextDue() ?? undefined
   }
 }

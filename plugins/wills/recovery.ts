@@ -7,8 +7,8 @@
  * node's wills once its last beat is over 3 beats (12 s) old, so Aedes alone
  * recovers them 12 to 28 s after the last beat, plus the sweep itself; worse,
  * one refused will aborts the rest of that sweep. The cluster service checks
- * every 2 s and declares a node lost 12 to 14 s after its last beat; this
- * sweep runs then, so wills go out about 12 to 15 s after the node died. Aedes'
+ * every 250 ms and declares a node lost 12 to 12.25 s after its last beat; this
+ * sweep runs then, so wills go out about 8 to 13 s after the node died. Aedes'
  * sweep stays as a safety net; the atomic claim in the wills hook makes sure
  * each will is published once whichever sweep (on whichever node) sees it.
  *

@@ -1,9 +1,12 @@
 /**
  * A private redis-server for the Redis tests: free loopback port, no disk
- * persistence, killed with the test. Never touches a Redis it did not start.
+ * persistence (unless `aof`), killed with the test. Never touches a Redis it did not start.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 
 interface Teardown { teardown(fn: () => unknown): void }
@@ -15,8 +18,13 @@ export interface TestRedis {
   client(): Redis
   /** Stop the server (to test Redis going away). */
   stop(): Promise<void>
-  /** Start it again on the same port, empty. */
+  /** Start it again on the same port: empty, or with what the AOF kept (`aof`). */
   restart(): Promise<void>
+}
+
+export interface RedisOptions {
+  /** appendonly yes + appendfsync always in a private directory: a SIGKILL loses nothing Redis acknowledged. */
+  aof?: boolean
 }
 
 export function redisAvailable (): boolean {
@@ -34,10 +42,13 @@ export async function freePort (): Promise<number> {
   })
 }
 
-function launch (port: number): Promise<ChildProcess> {
+function launch (port: number, dir: string | null): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
+    const persistence = dir === null
+      ? ['--appendonly', 'no']
+      : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-      '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      ...persistence, '--protected-mode', 'yes', '--loglevel', 'warning'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     const timer = setTimeout(() => reject(new Error(`redis-server did not start on ${port}: ${output}`)), 10_000)
     child.once('error', (err) => {
@@ -67,9 +78,10 @@ function launch (port: number): Promise<ChildProcess> {
   })
 }
 
-export async function startRedis (t: Teardown): Promise<TestRedis> {
+export async function startRedis (t: Teardown, options: RedisOptions = {}): Promise<TestRedis> {
   const port = await freePort()
-  let child = await launch(port)
+  const dir = options.aof === true ? mkdtempSync(join(tmpdir(), 'vigil-redis-')) : null
+  let child = await launch(port, dir)
   const clients: Redis[] = []
   const stopChild = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -81,6 +93,7 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
   t.teardown(async () => {
     for (const c of clients) c.disconnect()
     await stopChild()
+    if (dir !== null) rmSync(dir, { recursive: true, force: true })
   })
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -94,7 +107,7 @@ export async function startRedis (t: Teardown): Promise<TestRedis> {
     stop: stopChild,
     async restart () {
       await stopChild()
-      child = await launch(port)
+      child = await launch(port, dir)
     }
   }
 }

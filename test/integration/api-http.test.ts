@@ -117,7 +117,8 @@ t.test('GET /api/openapi.json describes every route, and every described route a
   t.equal(doc.openapi, '3.1.0')
   t.match(doc.info.version, /^\d+\.\d+\.\d+/)
   const expected = ['/healthz', '/readyz', '/metrics', '/api/openapi.json', '/api/devices', '/api/devices/{clientId}',
-    '/api/devices/{clientId}/commands', '/api/devices/{clientId}/commands/{id}', '/api/events']
+    '/api/devices/{clientId}/commands', '/api/devices/{clientId}/commands/{id}', '/api/events',
+    '/api/devices/{clientId}/history', '/api/fleet']
   t.same(Object.keys(doc.paths).sort(), expected.sort())
   for (const [path, item] of Object.entries(doc.paths)) {
     for (const method of Object.keys(item).filter((m) => ['get', 'post', 'delete'].includes(m))) {

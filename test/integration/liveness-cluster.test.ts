@@ -8,6 +8,9 @@ import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 import { observe, startFleet } from './liveness-scenarios.js'
 
+/** A rule names every client, so clients without a will are devices from their CONNECT, not observers. */
+const ALL_DEVICES = { liveness: { rules: [{ clients: '*' }] } }
+
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
 
 t.test('the same clientId connecting to another node: online with epoch + 1 there, no offline for the old connection', async (t) => {
@@ -44,12 +47,12 @@ t.test('the same clientId connecting to another node: online with epoch + 1 ther
 
 t.test('statuses and epochs survive a restart on the same Redis', async (t) => {
   const redis = await startRedis(t)
-  const first = await startFleet(t, 'redis', {}, redis.url)
+  const first = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
   await connectClient(t, first.broker.url, { clientId: 'survivor-1' })
   await waitFor(() => first.broker.services.need('liveness').get('survivor-1'), 3000, 'online')
   const epoch = first.broker.services.need('liveness').get('survivor-1')!.epoch
   await first.broker.close()
-  const second = await startFleet(t, 'redis', {}, redis.url)
+  const second = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
   const loaded = second.broker.services.need('liveness').get('survivor-1')
   t.equal(loaded?.state, 'offline', 'the stored status is in the new node\'s fleet view at start')
   t.equal(loaded?.reason, 'server_shutdown')
@@ -61,9 +64,9 @@ t.test('statuses and epochs survive a restart on the same Redis', async (t) => {
 
 t.test('a node that stops beating: its clients go offline with reason node_lost, since its last heartbeat, once', async (t) => {
   const redis = await startRedis(t)
-  const a = await startFleet(t, 'redis', {}, redis.url)
-  const b = await startFleet(t, 'redis', {}, redis.url)
-  const c = await startFleet(t, 'redis', {}, redis.url)
+  const a = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
+  const b = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
+  const c = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
   const onB = await observe(t, b.broker.url)
   await connectClient(t, a.broker.url, { clientId: 'stranded-1' })
   await onB.waitFor('stranded-1', (s) => s.state === 'online', 5000, 'online')
@@ -83,9 +86,9 @@ t.test('a node that stops beating: its clients go offline with reason node_lost,
 
 t.test('a node lost, back, and lost again: the second loss is reported too', async (t) => {
   const redis = await startRedis(t)
-  const a = await startFleet(t, 'redis', {}, redis.url)
-  const b = await startFleet(t, 'redis', {}, redis.url)
-  const c = await startFleet(t, 'redis', {}, redis.url)
+  const a = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
+  const b = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
+  const c = await startFleet(t, 'redis', ALL_DEVICES, redis.url)
   const onB = await observe(t, b.broker.url)
   const aedesA = a.broker.broker as unknown as { id: string, _heartbeatInterval: NodeJS.Timeout, publish(p: object, cb: () => void): void }
   await connectClient(t, a.broker.url, { clientId: 'twice-1' })

@@ -95,7 +95,8 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
   tap.test(`[${mode}] a client that keeps pinging but stops publishing goes silent within silentAfter + 1 s, and online on its next publish`, async (t) => {
     const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'frozen-1', keepalive: 1 })
+    // A will makes it a device from its CONNECT (without one it would be an observer until it publishes).
+    const device = await connectClient(t, broker.url, { clientId: 'frozen-1', keepalive: 1, will: willOf('frozen-1') })
     const online = await obs.waitFor('frozen-1', (s) => s.state === 'online')
     await device.publishAsync('devices/frozen-1/telemetry', '{"t":1}')
     const lastPublish = Date.now()
@@ -321,8 +322,8 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
   tap.test(`[${mode}] wills.delay holds the offline status: a reconnect within it cancels it, else it goes out stamped with the time of death`, async (t) => {
     const { broker } = await startFleet(t, mode, { wills: { delay: 1 } })
     const obs = await observe(t, broker.url)
-    const flapper = await connectClient(t, broker.url, { clientId: 'flap-1' })
-    const gone = await connectClient(t, broker.url, { clientId: 'gone-1' })
+    const flapper = await connectClient(t, broker.url, { clientId: 'flap-1', will: willOf('flap-1') })
+    const gone = await connectClient(t, broker.url, { clientId: 'gone-1', will: willOf('gone-1') })
     const first = await obs.waitFor('flap-1', (s) => s.state === 'online')
     await obs.waitFor('gone-1', (s) => s.state === 'online')
     flapper.stream.destroy()
@@ -343,9 +344,9 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
   tap.test(`[${mode}] wildcard subscribers never see $liveness, and a late $liveness/+ subscriber sees one correct status per client`, async (t) => {
     const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
     const obs = await observe(t, broker.url)
-    const stay = await connectClient(t, broker.url, { clientId: 'stay-1', keepalive: 1 })
-    const quiet = await connectClient(t, broker.url, { clientId: 'quiet-2', keepalive: 1 })
-    const leave = await connectClient(t, broker.url, { clientId: 'leave-1' })
+    const stay = await connectClient(t, broker.url, { clientId: 'stay-1', keepalive: 1, will: willOf('stay-1') })
+    const quiet = await connectClient(t, broker.url, { clientId: 'quiet-2', keepalive: 1, will: willOf('quiet-2') })
+    const leave = await connectClient(t, broker.url, { clientId: 'leave-1', will: willOf('leave-1') })
     await obs.waitFor('leave-1', (s) => s.state === 'online')
     await leave.endAsync()
     const timer = setInterval(() => { stay.publish('devices/stay-1/heartbeat', '{"heartbeat_interval":0.3}') }, 200)

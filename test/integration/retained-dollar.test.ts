@@ -1,7 +1,7 @@
 /**
  * [MQTT-4.7.2-1] Retained messages on '$' topics reach only subscriptions that
  * themselves start with '$', on a broker with no plugins at all (the fix is in
- * the broker's composition, broker/retained-visibility.ts), in memory and
+ * the broker's composition, broker/aedes/retained-visibility.ts), in memory and
  * Redis mode. Aedes 1.2 alone hands them to '#' and '+/...'.
  */
 import t from 'tap'

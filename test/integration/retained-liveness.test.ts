@@ -16,6 +16,9 @@ async function retainedSeenBy (t: Teardown, broker: TestBroker, filters: string[
   return new Map(received.filter((m) => m.retain).map((m) => [m.topic, m.payload.toString()]))
 }
 
+/** A will makes a client a device from its CONNECT (without one it is an observer until it publishes). */
+const will = (id: string) => ({ will: { topic: `devices/${id}/status`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false } })
+
 /** Keep a client online: an application heartbeat every 150 ms until the test ends. */
 function keepAlive (t: Teardown, client: MqttClient, topic: string): void {
   const timer = setInterval(() => { client.publish(topic, '{}') }, 150)
@@ -34,8 +37,8 @@ t.test('the status of a client offline longer than forgetAfter is cleared; an on
 
   const online = await connectClient(t, broker.url, { clientId: 'stays-online' })
   keepAlive(t, online, 'devices/stays-online/heartbeat')
-  await connectClient(t, broker.url, { clientId: 'goes-silent' })
-  const leaving = await connectClient(t, broker.url, { clientId: 'goes-away' })
+  await connectClient(t, broker.url, { clientId: 'goes-silent', ...will('goes-silent') })
+  const leaving = await connectClient(t, broker.url, { clientId: 'goes-away', ...will('goes-away') })
   await leaving.endAsync()
   await waitFor(() => liveness.get('goes-away')?.state === 'offline', 2000, 'goes-away offline')
   const offlineAt = Date.now()
@@ -63,8 +66,8 @@ t.test('an expire rule on status topics never clears a connected client\'s statu
   const liveness = broker.services.need('liveness')
   const online = await connectClient(t, broker.url, { clientId: 'rule-online' })
   keepAlive(t, online, 'devices/rule-online/heartbeat')
-  await connectClient(t, broker.url, { clientId: 'rule-silent' })
-  const leaving = await connectClient(t, broker.url, { clientId: 'rule-gone' })
+  await connectClient(t, broker.url, { clientId: 'rule-silent', ...will('rule-silent') })
+  const leaving = await connectClient(t, broker.url, { clientId: 'rule-gone', ...will('rule-gone') })
   await leaving.endAsync()
   await sleep(3000) // three maxAges
   const seen = await retainedSeenBy(t, broker, ['$liveness/#'])

@@ -27,13 +27,13 @@ export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}, shar
       const set = (status: ClientStatus): void => {
         const previous = statuses.get(status.clientId)
         statuses.set(status.clientId, status)
-        for (const listener of listeners) listener(status, previous)
+        for (const listener of listeners) listener(status, previous, true)
       }
       ctx.on('clientReady', (client) => {
         const epoch = (epochs.get(client.id) ?? 0) + 1
         epochs.set(client.id, epoch)
         const now = ctx.now()
-        set({ clientId: client.id, state: 'online', since: now, connectedAt: now, lastHeartbeat: now, lastPacket: now, reason: null, epoch, node: ctx.nodeId })
+        set({ clientId: client.id, state: 'online', since: now, connectedAt: now, lastHeartbeat: now, lastPacket: now, reason: null, epoch, node: ctx.nodeId, kind: 'device' })
       })
       ctx.on('clientDisconnect', (client) => {
         const old = statuses.get(client.id)
@@ -48,6 +48,9 @@ export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}, shar
       const service: LivenessService = {
         get: (id) => statuses.get(id),
         list: (state) => [...statuses.values()].filter((s) => state === undefined || s.state === state),
+        observers: () => 0,
+        extendStatus: () => () => {},
+        refresh: () => false,
         counts: () => {
           const counts = { online: 0, silent: 0, offline: 0 }
           for (const s of statuses.values()) counts[s.state]++

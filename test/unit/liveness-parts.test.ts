@@ -119,7 +119,7 @@ t.test('announced heartbeat_interval: numeric seconds in a JSON object, else ign
 
 const status = (over: Partial<ClientStatus>): ClientStatus => ({
   clientId: 'dev-1', state: 'online', since: 1000, connectedAt: 1000, lastHeartbeat: 1000, lastPacket: 1000,
-  reason: null, epoch: 1, node: 'a', ...over
+  reason: null, epoch: 1, node: 'a', kind: 'device', ...over
 })
 
 t.test('fleet view: an older epoch never replaces a newer one; offline ends an epoch', async (t) => {
@@ -166,6 +166,9 @@ t.test('end reasons: the broker\'s own mark, then DISCONNECT, keepalive, shutdow
   t.equal(endReason({ ...base, error: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) }), 'connection_lost')
   t.ok(isProtocolError(new VigilError('VIGIL_E_PACKET_TOO_LARGE', 'too big')), 'an oversized packet is a protocol error')
   t.notOk(isProtocolError(new Error('drain timeout')))
+  t.notOk(isProtocolError(new VigilError('VIGIL_E_REDIS', 'redis unavailable: not acknowledged')), 'a PUBLISH refused because Redis failed is not the client\'s error')
+  t.notOk(isProtocolError(Object.assign(new Error('Reached the max retries per request limit (which is 3).'), { name: 'MaxRetriesPerRequestError' })), 'nor is a Redis command that gave up')
+  t.notOk(isProtocolError(new Error('Connection is closed.')))
 })
 
 t.test('status topic: ids that break the topic are not representable; the status space is reserved', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Readable } from 'node:stream'
-import { hideDollarRetained } from '../../broker/retained-visibility.js'
+import { hideDollarRetained } from '../../broker/aedes/retained-visibility.js'
 
 interface Packet { topic: string }
 

@@ -1,0 +1,347 @@
+/// <reference path="../types/qlobber.d.ts" />
+/// <reference path="../types/msgpack-lite.d.ts" />
+/**
+ * Redis mode's message router, local first. mqemitter-redis sends every
+ * message through Redis, local deliveries too (Redis mode ran at 0.32x the
+ * memory broker's QoS 0 fan-in). Here a message is delivered to this node's
+ * subscribers at once, in process, and goes to Redis only when another node
+ * has a matching subscription, once per such node, on that node's own channel
+ * (`vigil:mq:<node>`). So:
+ * - a message whose subscribers are all on this node never touches Redis;
+ * - a node never receives, so never delivers twice, its own messages;
+ * - every message of this node leaves on one Redis connection, so each other
+ *   node gets them in publish order.
+ *
+ * Which node subscribes to what (its routes) is replicated, never scanned per
+ * message: each node keeps its filters in a Redis set (`vigil:routes:<node>`,
+ * with a version) and announces each change on `vigil:routes` with the next
+ * version; the others apply a change whose version follows the one they hold
+ * and reload the set whenever one is missing (a message lost while Redis or
+ * the connection was away), when a periodic hello says another version, and
+ * after their own subscriber connection reconnects. A node's routes expire
+ * with its hellos (a dead node's sets vanish after ROUTES_TTL_S).
+ *
+ * Consistency is what Redis pub/sub gives: a SUBSCRIBE is acknowledged once its
+ * route is announced, and other nodes see it within a Redis round trip, so a
+ * message published elsewhere in that window can miss the new subscriber (as
+ * with any replicated routing table). Persistent sessions do not depend on
+ * this: Aedes queues a message for an offline session from the persistence.
+ */
+import { EventEmitter } from 'node:events'
+import type { Redis } from 'ioredis'
+import MQEmitter from 'mqemitter'
+import msgpack from 'msgpack-lite'
+import { QlobberDedup } from 'qlobber'
+
+export const ROUTES_CHANNEL = 'vigil:routes'
+export const routesKey = (node: string): string => `vigil:routes:${node}`
+export const versionKey = (node: string): string => `vigil:routes-version:${node}`
+export const nodeChannel = (node: string): string => `vigil:mq:${node}`
+const HELLO_MS = 5000
+const ROUTES_TTL_S = 30
+/** A node not heard from (hello or change) for this long is dropped from the routes. */
+const FORGET_MS = 3 * HELLO_MS + 2000
+
+type Message = MQEmitter.Message
+type Listener = (message: Message, done: () => void) => void
+type Callback = (error?: Error) => void
+
+/** Route announcements on ROUTES_CHANNEL: [kind, node, version, filter?]. */
+type Announcement = ['+' | '-', string, number, string] | ['~' | '!', string, number]
+
+export interface LocalFirstOptions {
+  nodeId: string
+  pubConn: Redis
+  subConn: Redis
+  concurrency?: number
+  matchEmptyLevels?: boolean
+}
+
+interface RemoteNode { version: number, filters: Set<string>, heardAt: number, reloading: boolean }
+
+// mqemitter is a constructor function with prototype methods; its prototype's
+// on/emit/removeListener are the local (in-process) delivery used below.
+const Base = MQEmitter as unknown as new (opts: object) => MQEmitter.MQEmitter & { closed: boolean }
+const local = (MQEmitter as unknown as { prototype: MQEmitter.MQEmitter }).prototype
+
+export class LocalFirstEmitter extends Base {
+  /** Errors of the Redis side (as mqemitter-redis' `state`), for the caller to log. */
+  readonly state = new EventEmitter()
+  readonly pubConn: Redis
+  readonly subConn: Redis
+  readonly #node: string
+  readonly #channel: string
+  /** This node's filters and how many local listeners each has. */
+  readonly #filters = new Map<string, number>()
+  #version = 0
+  /** Every other node's filters, for matching: value = node id. */
+  readonly #routes: QlobberDedup<string>
+  readonly #remote = new Map<string, RemoteNode>()
+  readonly #timer: NodeJS.Timeout
+  #closing = false
+
+  constructor (options: LocalFirstOptions) {
+    const matchEmptyLevels = options.matchEmptyLevels ?? true
+    super({ concurrency: options.concurrency ?? 100, matchEmptyLevels })
+    this.#node = options.nodeId
+    this.#channel = nodeChannel(options.nodeId)
+    this.pubConn = options.pubConn
+    this.subConn = options.subConn
+    this.#routes = new QlobberDedup<string>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: matchEmptyLevels })
+    const fail = (err: unknown): void => { if (!this.#closing) this.state.emit('error', err) }
+    this.#fail = fail
+
+    this.subConn.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
+      try {
+        const name = channel.toString()
+        if (name === this.#channel) this.#deliver(payload)
+        else if (name === ROUTES_CHANNEL) this.#announced(JSON.parse(payload.toString()) as Announcement)
+      } catch (err) {
+        fail(err)
+      }
+    })
+    this.subConn.subscribe(ROUTES_CHANNEL, this.#channel).catch(fail)
+    // After a reconnect ioredis re-subscribes; what was announced meanwhile is lost: resync both ways.
+    let subReady = this.subConn.status === 'ready'
+    this.subConn.on('ready', () => {
+      if (subReady) this.#resync()
+      subReady = true
+    })
+    let pubReady = this.pubConn.status === 'ready'
+    this.pubConn.on('ready', () => {
+      if (pubReady) this.#writeOwn()
+      pubReady = true
+    })
+    this.#resync()
+    this.#timer = setInterval(() => this.#hello(), HELLO_MS)
+    this.#timer.unref()
+  }
+
+  readonly #fail: (err: unknown) => void
+
+  override on (topic: string, notify: Listener, done?: () => void): this {
+    local.on.call(this, topic, notify)
+    const count = (this.#filters.get(topic) ?? 0) + 1
+    this.#filters.set(topic, count)
+    if (count > 1) {
+      if (done !== undefined) setImmediate(done)
+      return this
+    }
+    // The SUBSCRIBE is acknowledged once the other nodes have been told.
+    this.#announce('+', topic).then(() => done?.(), (err: unknown) => { this.#fail(err); done?.() })
+    return this
+  }
+
+  override removeListener (topic: string, notify: Listener, done?: () => void): this {
+    local.removeListener.call(this, topic, notify, done)
+    const count = (this.#filters.get(topic) ?? 0) - 1
+    if (count > 0) {
+      this.#filters.set(topic, count)
+      return this
+    }
+    this.#filters.delete(topic)
+    this.#announce('-', topic).catch(this.#fail)
+    return this
+  }
+
+  /**
+   * Local subscribers first, in process; then each other node with a matching
+   * route, through Redis. `callback` reports both: an error means the message
+   * may not have reached another node (a QoS 1 PUBLISH is then not acknowledged).
+   */
+  override emit (message: Message, callback?: Callback): void {
+    if (this.closed) {
+      callback?.(new Error('the emitter is closed'))
+      return
+    }
+    const nodes = this.#routes.match(message.topic)
+    if (nodes.size === 0) {
+      local.emit.call(this, message, callback)
+      return
+    }
+    let pending = nodes.size + 1
+    let failure: Error | undefined
+    const settle = (err?: Error | null): void => {
+      if (err !== null && err !== undefined && failure === undefined) failure = err
+      if (--pending === 0) callback?.(failure)
+    }
+    local.emit.call(this, message, settle)
+    // Redis unreachable: fail the remote part at once rather than after ioredis' retries, so the
+    // publisher's next packet is not held up (a QoS 1 PUBLISH is then not acknowledged).
+    if (this.pubConn.status !== 'ready') {
+      const err = new Error(`redis unavailable: not routed to ${nodes.size} other node(s)`)
+      for (let i = 0; i < nodes.size; i++) settle(err)
+      return
+    }
+    const encoded = msgpack.encode(message)
+    for (const node of nodes) {
+      this.pubConn.publish(nodeChannel(node), encoded).then(() => settle(), (err: Error) => settle(err))
+    }
+  }
+
+  override close (callback: () => void): void {
+    if (this.#closing) {
+      callback()
+      return
+    }
+    this.#closing = true
+    clearInterval(this.#timer)
+    // Tell the others at once (rather than after the TTL) that this node's routes are gone.
+    const gone = async (): Promise<void> => {
+      await this.pubConn.multi().del(routesKey(this.#node), versionKey(this.#node))
+        .publish(ROUTES_CHANNEL, JSON.stringify(['!', this.#node, -1] satisfies Announcement)).exec()
+    }
+    const quit = async (conn: Redis): Promise<void> => {
+      if (conn.status === 'end') return
+      try { await conn.quit() } catch { conn.disconnect() }
+    }
+    const bounded = <T>(promise: Promise<T>): Promise<unknown> =>
+      Promise.race([promise, new Promise((resolve) => setTimeout(resolve, 500).unref())]).catch(() => {})
+    void bounded(gone()).then(() => Promise.all([bounded(quit(this.subConn)), bounded(quit(this.pubConn))]))
+      .then(() => local.close.call(this, callback))
+  }
+
+  /** The other nodes a message on `topic` goes to now (diagnostics and tests). */
+  routedNodes (topic: string): string[] {
+    return [...this.#routes.match(topic)].sort()
+  }
+
+  /** How many other nodes have routes, and how many filters in all (for tests and metrics). */
+  routeCounts (): { nodes: number, filters: number } {
+    let filters = 0
+    for (const node of this.#remote.values()) filters += node.filters.size
+    return { nodes: this.#remote.size, filters }
+  }
+
+  // ---- this node's routes ---------------------------------------------------
+
+  async #announce (kind: '+' | '-', filter: string): Promise<void> {
+    const version = ++this.#version
+    const multi = this.pubConn.multi()
+    if (kind === '+') multi.sadd(routesKey(this.#node), filter)
+    else multi.srem(routesKey(this.#node), filter)
+    await multi.set(versionKey(this.#node), version)
+      .expire(routesKey(this.#node), ROUTES_TTL_S).expire(versionKey(this.#node), ROUTES_TTL_S)
+      .publish(ROUTES_CHANNEL, JSON.stringify([kind, this.#node, version, filter] satisfies Announcement)).exec()
+  }
+
+  /** Write this node's whole route set (start-up, or after its connection came back). */
+  #writeOwn (): void {
+    const version = ++this.#version
+    const multi = this.pubConn.multi().del(routesKey(this.#node))
+    const filters = [...this.#filters.keys()]
+    if (filters.length > 0) multi.sadd(routesKey(this.#node), ...filters)
+    multi.set(versionKey(this.#node), version)
+      .expire(routesKey(this.#node), ROUTES_TTL_S).expire(versionKey(this.#node), ROUTES_TTL_S)
+      .publish(ROUTES_CHANNEL, JSON.stringify(['~', this.#node, version] satisfies Announcement))
+      .exec().catch(this.#fail)
+  }
+
+  #hello (): void {
+    const now = Date.now()
+    for (const [node, remote] of this.#remote) {
+      if (now - remote.heardAt > FORGET_MS) this.#drop(node)
+    }
+    this.pubConn.multi().expire(routesKey(this.#node), ROUTES_TTL_S).expire(versionKey(this.#node), ROUTES_TTL_S)
+      .publish(ROUTES_CHANNEL, JSON.stringify(['~', this.#node, this.#version] satisfies Announcement))
+      .exec().catch(this.#fail)
+  }
+
+  // ---- the other nodes' routes ----------------------------------------------
+
+  #resync (): void {
+    this.#writeOwn()
+    this.#scan().catch(this.#fail)
+  }
+
+  async #scan (): Promise<void> {
+    const prefix = versionKey('')
+    let cursor = '0'
+    do {
+      const [next, keys] = await this.pubConn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      cursor = next
+      for (const key of keys) {
+        const node = key.slice(prefix.length)
+        if (node !== this.#node) this.#reload(node)
+      }
+    } while (cursor !== '0')
+  }
+
+  #announced (message: Announcement): void {
+    const [kind, node, version] = message
+    if (node === this.#node) return
+    if (kind === '!') {
+      this.#drop(node)
+      if (version >= 0) this.#reload(node)
+      return
+    }
+    const remote = this.#remote.get(node)
+    if (remote === undefined) {
+      this.#reload(node)
+      return
+    }
+    remote.heardAt = Date.now()
+    if (remote.reloading) return
+    if (kind === '~') {
+      if (version !== remote.version) this.#reload(node)
+      return
+    }
+    if (version !== remote.version + 1) {
+      this.#reload(node)
+      return
+    }
+    remote.version = version
+    const filter = (message as ['+' | '-', string, number, string])[3]
+    if (kind === '+') {
+      if (!remote.filters.has(filter)) {
+        remote.filters.add(filter)
+        this.#routes.add(filter, node)
+      }
+    } else if (remote.filters.delete(filter)) {
+      this.#routes.remove(filter, node)
+    }
+  }
+
+  #reload (node: string): void {
+    let remote = this.#remote.get(node)
+    if (remote === undefined) {
+      remote = { version: -1, filters: new Set(), heardAt: Date.now(), reloading: false }
+      this.#remote.set(node, remote)
+    }
+    if (remote.reloading) return
+    remote.reloading = true
+    const target = remote
+    this.pubConn.multi().get(versionKey(node)).smembers(routesKey(node)).exec().then((results) => {
+      target.reloading = false
+      if (this.#remote.get(node) !== target || results === null) return
+      const [versionResult, membersResult] = results as [[Error | null, string | null], [Error | null, string[]]]
+      if (versionResult[0] !== null || membersResult[0] !== null) throw versionResult[0] ?? membersResult[0]
+      if (versionResult[1] === null) {
+        this.#drop(node)
+        return
+      }
+      const filters = new Set(membersResult[1])
+      for (const filter of target.filters) if (!filters.has(filter)) this.#routes.remove(filter, node)
+      for (const filter of filters) if (!target.filters.has(filter)) this.#routes.add(filter, node)
+      target.filters = filters
+      target.version = Number(versionResult[1])
+      target.heardAt = Date.now()
+    }).catch((err: unknown) => {
+      target.reloading = false
+      this.#fail(err)
+    })
+  }
+
+  #drop (node: string): void {
+    const remote = this.#remote.get(node)
+    if (remote === undefined) return
+    this.#remote.delete(node)
+    for (const filter of remote.filters) this.#routes.remove(filter, node)
+  }
+
+  /** A message another node routed here: deliver it to this node's subscribers. */
+  #deliver (payload: Buffer): void {
+    const message = msgpack.decode(payload) as Message
+    local.emit.call(this, message)
+  }
+}

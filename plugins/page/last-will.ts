@@ -1,0 +1,88 @@
+/**
+ * "Last will" for the device view: what a device asked the broker to publish
+ * when it dies, and what its will topic holds now. Aedes does not remember a
+ * client's will once the connection is gone, so the will is noted when the
+ * client connects (once per CONNECT, off the packet path) and the retained
+ * message of its topic is read from the persistence on request. A device that
+ * follows the device protocol sets a retained will, so after its death the
+ * retained message is the will as the broker published it (stamped); after a
+ * birth it is the birth, which the view says as it is.
+ */
+import type { Aedes, Client } from 'aedes'
+
+/** A will payload bigger than this is kept cut (the view is for people, not a store). */
+const MAX_KEPT_BYTES = 4096
+
+export interface WillMessage {
+  topic: string
+  /** UTF-8 text, or base64 when the payload is not valid UTF-8. */
+  payload: string
+  encoding: 'utf8' | 'base64'
+  /** Whether `payload` was cut to the first 4 KiB. */
+  truncated: boolean
+  qos: number
+  retain: boolean
+}
+
+export interface RegisteredWill extends WillMessage {
+  /** When the connection that set it was accepted (ms, broker clock). */
+  connectedAt: number
+}
+
+export interface LastWill {
+  clientId: string
+  /** The will topic: the registered one, else the device protocol's `devices/{clientId}/status`. */
+  topic: string
+  registered: RegisteredWill | null
+  retained: WillMessage | null
+}
+
+interface WillPacket { topic: string, payload: Buffer | string, qos: number, retain: boolean }
+interface RetainedLookup { createRetainedStream(pattern: string): AsyncIterable<WillPacket> }
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function describeMessage (packet: WillPacket): WillMessage {
+  const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
+  const truncated = raw.length > MAX_KEPT_BYTES
+  const bytes = truncated ? raw.subarray(0, MAX_KEPT_BYTES) : raw
+  let payload: string
+  let encoding: 'utf8' | 'base64' = 'utf8'
+  try {
+    payload = decoder.decode(bytes)
+  } catch {
+    // A cut can split a UTF-8 sequence: only a payload that was whole and invalid is binary.
+    payload = truncated ? Buffer.from(bytes).toString('utf8') : Buffer.from(bytes).toString('base64')
+    if (!truncated) encoding = 'base64'
+  }
+  return { topic: packet.topic, payload, encoding, truncated, qos: packet.qos, retain: packet.retain }
+}
+
+export class WillRegistry {
+  readonly #wills = new Map<string, RegisteredWill>()
+
+  /** At CONNECT: the client's will (or none, which forgets an earlier one). */
+  noteConnect (client: Client, now: number): void {
+    const will = (client as unknown as { will?: WillPacket | null }).will
+    if (will === null || will === undefined || typeof will.topic !== 'string') {
+      this.#wills.delete(client.id)
+      return
+    }
+    this.#wills.set(client.id, { ...describeMessage(will), connectedAt: now })
+  }
+
+  forget (clientId: string): void { this.#wills.delete(clientId) }
+
+  registered (clientId: string): RegisteredWill | undefined { return this.#wills.get(clientId) }
+
+  get size (): number { return this.#wills.size }
+}
+
+/** The retained message stored on exactly `topic`, or null. */
+export async function retainedOn (broker: Aedes, topic: string): Promise<WillMessage | null> {
+  const persistence = (broker as unknown as { persistence: RetainedLookup }).persistence
+  for await (const packet of persistence.createRetainedStream(topic)) {
+    if (packet.topic === topic) return describeMessage(packet)
+  }
+  return null
+}
