@@ -107,6 +107,8 @@ t.test('SIGHUP reload: a removed user is kicked, others stay, a new user gets in
   const broker = await startBroker(t, { auth: { passwordFile: file, aclFile: acl } })
   const keep = await connectClient(t, broker.url, { clientId: 'keep', username: 'keep', password: 'k' })
   const drop = await connectClient(t, broker.url, { clientId: 'drop', username: 'drop', password: 'd' })
+  // A heartbeat makes it a device (a client that never publishes is an observer, forgotten when it goes).
+  await drop.publishAsync('a/heartbeat', '{}', { qos: 1 })
   const dropClosed = new Promise<void>((resolve) => drop.once('close', () => resolve()))
   const lines = readFileSync(file, 'utf8').split('\n').filter((l) => !l.startsWith('drop:'))
   writeFileSync(file, lines.join('\n'))
@@ -114,6 +116,7 @@ t.test('SIGHUP reload: a removed user is kicked, others stay, a new user gets in
   writeFileSync(acl, 'user keep\ntopic read a/#\n')
   await broker.services.need('auth').reload()
   await dropClosed
+  await waitFor(() => broker.services.need('liveness').get('drop')?.state === 'offline', 3000, 'drop offline')
   t.equal(broker.services.need('liveness').get('drop')?.reason, 'kicked')
   t.ok(keep.connected, 'a user still in the file stays connected')
   t.equal(await connackCode(broker.url, { clientId: 'new', username: 'new', password: 'n' }), 0)

@@ -79,6 +79,8 @@ const queuedCase = (persistence: () => Promise<VigilConfigInput['persistence']>)
   const broker = await startBroker(t, { limits: { maxQueued: 3 }, persistence: await persistence() })
   const device = await connectClient(t, broker.url, { clientId: 'sleeper', clean: false })
   await subscribe(device, 'q/#', 1)
+  // A heartbeat makes it a device (a client that never publishes is an observer, forgotten when it goes).
+  await device.publishAsync('sleeper/heartbeat', '{}', { qos: 1 })
   await new Promise<void>((resolve) => device.end(false, {}, () => resolve()))
   await waitFor(() => broker.services.need('liveness').get('sleeper')?.state === 'offline', 3000, 'sleeper offline')
   const pub = await connectClient(t, broker.url, { clientId: 'pub-q' })
