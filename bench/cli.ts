@@ -17,6 +17,7 @@ import { connectScenario } from './scenarios/connect.js'
 import { fanin } from './scenarios/fanin.js'
 import { fanout } from './scenarios/fanout.js'
 import { fleet } from './scenarios/fleet.js'
+import { fuzz } from './scenarios/fuzz.js'
 import { retained } from './scenarios/retained.js'
 import { sizing } from './scenarios/sizing.js'
 import { storm } from './scenarios/storm.js'
@@ -26,7 +27,7 @@ import { cdf, logHistogram, summarizeLatencies } from './stats.js'
 import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
-  fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm, 'subscribe-stall': subscribeStall
+  fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm, 'subscribe-stall': subscribeStall, fuzz
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -53,6 +54,7 @@ fleet:    --devices 200 --heartbeat 2 (s) --jitter 0.1 --keepalive 4 (s) --freez
 sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 --parallelism 100
 storm:    --clients 3000 --rounds 3 --keepalive 30 --close-after 50 (ms) --birth 1 --settle-timeout 30 (s) --grace 1 (s)
 subscribe-stall: --retained 20000 --filters 1000 --interval 20 (ms) --payload 64 --timeout 120 (s)
+fuzz:     --cases 100000 --seed 14 --parallelism 32
 `
 
 /** Options that take no value; every other option takes one. */
@@ -86,7 +88,8 @@ const KNOWN: Record<string, string[]> = {
   fleet: ['devices', 'heartbeat', 'jitter', 'keepalive', 'freeze', 'drop', 'vanish', 'graceful', 'storm', 'storm-reconnects', 'parallelism', 'warmup', 'commands', 'grace'],
   sizing: ['fleet', 'time-scale', 'duration', 'parallelism'],
   storm: ['clients', 'rounds', 'keepalive', 'close-after', 'birth', 'settle-timeout', 'grace'],
-  'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout']
+  'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout'],
+  fuzz: ['cases', 'seed', 'parallelism']
 }
 
 export interface BenchOutcome { runs: RunResult[], rows: SummaryRow[], errors: string[] }

@@ -53,6 +53,17 @@ export class ConnectRefused extends VigilError {
   }
 }
 
+/**
+ * Thrown by authorizePublish hooks to refuse a PUBLISH the quiet way: it is
+ * acknowledged (QoS 1/2) but neither delivered nor stored, and the client
+ * stays connected [MQTT-3.3.5-2]. Any other throw closes the client.
+ */
+export class PublishDenied extends VigilError {
+  constructor (message: string) {
+    super('VIGIL_E_PUBLISH_REFUSED', message)
+  }
+}
+
 export function errorMessage (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }

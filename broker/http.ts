@@ -3,9 +3,9 @@
  * Built as a fastify app from services; tests use `inject` and never listen.
  * Every client mistake is a 4xx JSON {error, message}; never a 500 for it.
  */
-import { timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
+import { installHttpGuard, registerHttpRefusals, tokenMatches } from './http-guard.js'
 import type { Logger } from './logger.js'
 import { collectRoutes, documented, errorResponse, json, openApiDocument, type RouteDoc } from './openapi.js'
 
@@ -24,6 +24,12 @@ export interface HttpDeps {
   log: Logger
   metrics: Registry
   token: string | null
+  /** GET /api/* only (dashboards). */
+  readToken?: string | null
+  /** HTTPS with this certificate and key (PEM text). */
+  tls?: { cert: Buffer, key: Buffer } | null
+  /** Requests per source address per window; over it 429 with Retry-After. */
+  rateLimit?: { requests: number, window: number } | null
   /** Listeners up and persistence answering. */
   ready(): Promise<{ ok: boolean, reason?: string }>
   /** Routes contributed by plugins (the API, commands, events). */
@@ -75,19 +81,19 @@ const OPENAPI: RouteDoc = {
 const API_DESCRIPTION = 'Liveness of MQTT devices (online, silent, offline), commands that wait for the device\'s ack, ' +
   'live transitions as Server-Sent Events, health and Prometheus metrics. Every client error is a 4xx ' +
   'JSON `{"error","message"}`. When `http.token` is set, every `/api/*` route needs ' +
-  '`Authorization: Bearer <token>`; `/healthz`, `/readyz` and `/metrics` stay open.'
+  '`Authorization: Bearer <token>`, and `http.readToken` opens the GET routes only (403 for others); ' +
+  '`/healthz`, `/readyz` and `/metrics` stay open. Requests over `http.rateLimit` per address get 429 with `Retry-After`.'
 
-export function bearerMatches (header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false
-  const given = Buffer.from(header.slice(7))
-  const expected = Buffer.from(token)
-  // Constant-time compare; the length check leaks only the length.
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
+/** Kept for callers of the old name: the guard's constant-time compare. */
+export const bearerMatches = tokenMatches
 
 export function buildHttpApp (deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true })
+  const app = (deps.tls != null
+    ? Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true, https: deps.tls })
+    : Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true })) as unknown as FastifyInstance
   const routes = collectRoutes(app)
+  installHttpGuard(app, { token: deps.token, readToken: deps.readToken ?? null, rateLimit: deps.rateLimit ?? null },
+    registerHttpRefusals(deps.metrics))
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
@@ -104,18 +110,6 @@ export function buildHttpApp (deps: HttpDeps): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` })
   })
-
-  if (deps.token !== null) {
-    const token = deps.token
-    app.addHook('onRequest', async (request, reply) => {
-      if (!request.url.startsWith('/api/')) return
-      if (!bearerMatches(request.headers.authorization, token)) {
-        return reply.code(401).header('www-authenticate', 'Bearer').send({
-          error: 'unauthorized', message: 'this route needs Authorization: Bearer <http.token>'
-        })
-      }
-    })
-  }
 
   app.get('/healthz', documented(HEALTHZ), async () => ({ status: 'ok' }))
   app.get('/readyz', documented(READYZ), async (_request, reply) => {

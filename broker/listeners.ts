@@ -24,7 +24,7 @@ export interface Listeners {
   close(): Promise<void>
 }
 
-function readPem (value: string, what: string, section = 'mqtt.tls'): Buffer {
+export function readPem (value: string, what: string, section = 'mqtt.tls'): Buffer {
   if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value)
   try {
     return readFileSync(value)

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatConfig, loadConfig } from '../config/load.js'
 import { errorMessage, VigilError } from './errors.js'
+import { passwdCommand } from './passwd-command.js'
 import { createLogger } from './logger.js'
 import { createVigil } from './server.js'
 import { isWorker, runPrimary, WORKER_INDEX_ENV, workerMetrics, workerNodeId } from './workers.js'
@@ -20,6 +21,7 @@ const USAGE = `Usage:
   vigil [--config FILE]        start the broker (or VIGIL_CONFIG=FILE)
   vigil --workers N [...]      N broker processes sharing the ports (needs persistence.redis)
   vigil check-config FILE      validate FILE (+ VIGIL_* env) and print the effective config
+  vigil passwd [--stdin|--delete] FILE USER   manage a Mosquitto-compatible password file
   vigil --help | --version
 
 Config: YAML or JSON; environment overrides VIGIL_<KEY_PATH>, e.g. VIGIL_MQTT_PORT=1884,
@@ -69,6 +71,7 @@ function parseCommand (argv: string[]): Command {
 }
 
 export async function main (argv: string[]): Promise<void> {
+  if (argv[0] === 'passwd') process.exit(await passwdCommand(argv.slice(1)))
   const command = parseCommand(argv)
   if (command.kind === 'help') {
     process.stdout.write(USAGE + '\n')
@@ -139,6 +142,10 @@ export async function main (argv: string[]): Promise<void> {
   })
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // Re-read auth.passwordFile and auth.aclFile; a bad file keeps the old one (logged).
+  process.on('SIGHUP', () => {
+    vigil.services.maybe('auth')?.reload().catch((err) => vigil.log.error({ code: 'VIGIL_E_CONFIG', err: errorMessage(err) }, 'reload failed; old auth files kept'))
+  })
   watchParent(stop)
 }
 

@@ -7,7 +7,9 @@ import type { Aedes, AedesPublishPacket, Client, ConnectPacket, PublishPacket, S
 import type { Redis } from 'ioredis'
 import { Counter, type Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
-import { ConnackCode, ConnectRefused, errorMessage, VigilError } from './errors.js'
+import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from './errors.js'
+import { authenticatedUsername } from './client-identity.js'
+import { dropAfterAck, installPublishDrop } from './publish-drop.js'
 import type { Logger } from './logger.js'
 import type { BrokerEvents, MaybePromise, PluginContext, PluginHooks, VigilPlugin } from './plugin-types.js'
 import type { ServiceRegistry } from './services.js'
@@ -71,6 +73,8 @@ export class PluginHost {
         const hooks = await plugin.setup(this.#context(plugin))
         this.#hooks.push({ plugin: plugin.name, hooks })
       } catch (err) {
+        // A bad file a plugin reads (password, ACL) is a configuration error: exit 2, as the CLI says.
+        if (err instanceof VigilError && err.code === 'VIGIL_E_CONFIG') throw err
         throw new VigilError('VIGIL_E_PLUGIN_SETUP', `plugin ${plugin.name} failed to start: ${errorMessage(err)}`, err)
       }
     }
@@ -156,6 +160,7 @@ export class PluginHost {
     broker.preConnect = this.#composePreConnect()
     broker.authenticate = this.#composeAuthenticate()
     broker.authorizePublish = this.#composeAuthorizePublish()
+    installPublishDrop(broker)
     broker.authorizeSubscribe = this.#composeAuthorizeSubscribe()
     broker.authorizeForward = this.#composeAuthorizeForward()
     broker.published = this.#composePublished()
@@ -181,7 +186,7 @@ export class PluginHost {
   #composeAuthenticate (): Aedes['authenticate'] {
     const entries = this.#entries('authenticate')
     return (client, username, password, callback) => {
-      runChain(entries, (entry) => entry.fn.call(entry.hooks, client, username, password)).then(
+      runChain(entries, (entry) => entry.fn.call(entry.hooks, client, authenticatedUsername(client, username), password)).then(
         () => callback(null, true),
         (failure: Failure) => {
           let err = failure.err
@@ -201,7 +206,12 @@ export class PluginHost {
   #composeAuthorizePublish (): Aedes['authorizePublish'] {
     const fns = this.#entries('authorizePublish')
     const count = fns.length
-    const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void): void => {
+    const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket): void => {
+      // A quiet denial: acked, not routed, not stored; the client stays (publish-drop.ts).
+      if (err instanceof PublishDenied) {
+        dropAfterAck(packet)
+        return callback(null)
+      }
       if (!(err instanceof VigilError)) this.reportError(plugin, err, 'authorizePublish failed (refused)')
       callback(err instanceof Error ? err : new Error(String(err)))
     }
@@ -211,11 +221,11 @@ export class PluginHost {
         for (let i = from; i < count; i++) {
           const entry = fns[i]!
           let result: MaybePromise<void>
-          try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback) }
+          try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback, packet) }
           if (isPromise(result)) return resume(i + 1, result, client, packet, callback)
         }
         callback(null)
-      }, (err: unknown) => refuse(fns[from - 1]!.plugin, err, callback))
+      }, (err: unknown) => refuse(fns[from - 1]!.plugin, err, callback, packet))
     }
     return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => {
       // Aedes' default reserves $SYS/ for the broker; replacing the hook must keep that.
@@ -225,7 +235,7 @@ export class PluginHost {
       for (let i = 0; i < count; i++) {
         const entry = fns[i]!
         let result: MaybePromise<void>
-        try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback) }
+        try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback, packet) }
         if (isPromise(result)) return resume(i + 1, result, client, packet, callback)
       }
       callback(null)

@@ -16,7 +16,7 @@ import { registerCoreMetrics } from './core-metrics.js'
 import { boundEmitterDepth } from './emitter-depth.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
-import { startListeners, type ListenerPorts, type Listeners } from './listeners.js'
+import { readPem, startListeners, type ListenerPorts, type Listeners } from './listeners.js'
 import { createLogger, type Logger } from './logger.js'
 import { createPersistence, withTimeout, type PersistenceBundle } from './persistence.js'
 import { PluginHost } from './plugin-host.js'
@@ -189,8 +189,9 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         listeners = await startListeners(aedes, config.mqtt, log)
         if (config.http !== null) {
           const httpConfig = config.http
-          app = buildHttpApp({ log, metrics, token: httpConfig.token, ready, routes: host.routes(), scrape,
-            openapi: { version: packageVersion(), serverUrl: () => `http://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
+          const tls = httpConfig.tls !== null ? { cert: readPem(httpConfig.tls.cert, 'cert', 'http.tls'), key: readPem(httpConfig.tls.key, 'key', 'http.tls') } : null
+          app = buildHttpApp({ log, metrics, token: httpConfig.token, readToken: httpConfig.readToken, tls, rateLimit: httpConfig.rateLimit, ready, routes: host.routes(), scrape,
+            openapi: { version: packageVersion(), serverUrl: () => `${tls !== null ? 'https' : 'http'}://${httpConfig.host}:${httpPort ?? httpConfig.port}` } })
           await app.listen({ host: config.http.host, port: config.http.port })
           const address = app.server.address()
           httpPort = typeof address === 'object' && address !== null ? address.port : null

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
 import type { z } from 'zod'
 import { formatDuration } from './duration.js'
-import { configSchema, type VigilConfig, type VigilConfigInput } from './schema.js'
+import { configSchema, securedConfigSchema, type VigilConfig, type VigilConfigInput } from './schema.js'
 import { VigilError } from '../broker/errors.js'
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
@@ -80,7 +80,7 @@ export type EnvOrigins = ReadonlyMap<string, string>
  * an environment variable is reported under the variable's name, not the file's.
  */
 export function parseConfig (raw: unknown, source = 'config', origins: EnvOrigins = new Map(), earlier: readonly string[] = []): VigilConfig {
-  const result = configSchema.safeParse(raw ?? {})
+  const result = securedConfigSchema.safeParse(raw ?? {})
   if (result.success && earlier.length === 0) return result.data
   const lines = [...earlier]
   for (const issue of result.success ? [] : result.error.issues) {
@@ -234,7 +234,7 @@ export function loadConfig ({ file, env = process.env }: LoadOptions = {}): Vigi
 /** The effective config as YAML, durations written back in their short form. */
 export function formatConfig (config: VigilConfig): string {
   const durationKeys = new Set(['connectTimeout', 'silentAfter', 'kickSilentAfter', 'forgetAfter', 'delay',
-    'maxAge', 'sweepInterval', 'timeout', 'per'])
+    'maxAge', 'sweepInterval', 'timeout', 'per', 'window', 'ban'])
   const visit = (value: unknown, key: string): unknown => {
     if (Array.isArray(value)) return value.map((v) => visit(v, ''))
     if (value !== null && typeof value === 'object') {
@@ -243,7 +243,8 @@ export function formatConfig (config: VigilConfig): string {
     if (typeof value === 'number' && durationKeys.has(key)) return formatDuration(value)
     return value
   }
-  const printable = visit(config, '') as Record<string, { token?: string | null } | null>
+  const printable = visit(config, '') as Record<string, { token?: string | null, readToken?: string | null } | null>
   if (printable.http?.token) printable.http.token = '<redacted>'
+  if (printable.http?.readToken) printable.http.readToken = '<redacted>'
   return stringifyYaml(printable)
 }

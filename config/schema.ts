@@ -87,7 +87,16 @@ export const configSchema = z.strictObject({
   http: z.strictObject({
     host: nonEmpty('a host name or IP address').default('127.0.0.1'),
     port: port().default(8080),
-    token: z.string().min(16, { error: 'a bearer token of at least 16 characters, or null' }).nullable().default(null)
+    token: z.string().min(16, { error: 'a bearer token of at least 16 characters, or null' }).nullable().default(null),
+    readToken: z.string().min(16, { error: 'a bearer token of at least 16 characters, or null' }).nullable().default(null),
+    tls: z.strictObject({ cert: pem('certificate'), key: pem('private key') }).nullable().default(null),
+    rateLimit: z.strictObject({
+      requests: positiveInt('requests per address per window').default(600),
+      window: duration().refine((ms) => ms >= 100, { error: 'at least 100ms' }).default(60_000)
+    }).nullable().prefault({}),
+    maxCommandsInFlight: positiveInt('commands waiting for an ack, all devices').default(1000),
+    maxCommandsPerDevice: positiveInt('commands waiting for an ack, per device').default(10),
+    maxEventStreams: positiveInt('open GET /api/events streams').default(100)
   }).nullable().prefault({}),
   persistence: z.strictObject({
     redis: z.string({ error: REDIS_URL_HELP }).refine(validRedisUrl, { error: REDIS_URL_HELP })
@@ -129,6 +138,24 @@ export const configSchema = z.strictObject({
     timeout: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(30_000),
     retries: z.number({ error: 'an integer from 0 to 10' }).int().min(0).max(10, { error: 'an integer from 0 to 10' }).default(2)
   }).prefault({}),
+  auth: z.strictObject({
+    allowAnonymous: z.boolean({ error: 'true, false, or null (allowed only on loopback with no other auth)' }).nullable().default(null),
+    passwordFile: nonEmpty('a Mosquitto-compatible password file path, or null').nullable().default(null),
+    aclFile: nonEmpty('a Mosquitto-compatible ACL file path, or null').nullable().default(null),
+    clientIdMustMatch: z.enum(['username', 'certificate'], { error: 'null, username or certificate' }).nullable().default(null),
+    certificateIdentity: z.boolean({ error: 'true or false' }).default(false),
+    failureBan: z.strictObject({
+      attempts: positiveInt('bad credentials before a ban').default(5),
+      window: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(60_000),
+      ban: duration().refine((ms) => ms > 0, { error: 'more than 0' }).default(60_000)
+    }).nullable().prefault({})
+  }).prefault({}),
+  limits: z.strictObject({
+    publishRate: z.number({ error: 'PUBLISH per second per client (> 0), or null' }).positive({ error: 'PUBLISH per second per client (> 0), or null' }).nullable().default(null),
+    maxSubscriptions: positiveInt('subscriptions per client').default(1000),
+    maxQueued: positiveInt('queued QoS 1/2 messages per offline session').default(1000),
+    maxRetained: positiveInt('retained topics broker-wide').default(1_000_000)
+  }).prefault({}),
   insights: z.strictObject({
     enabled: z.boolean({ error: 'true or false' }).default(true),
     birthTopic: topicTemplate().default('devices/{clientId}/status'),
@@ -150,6 +177,29 @@ export const configSchema = z.strictObject({
   if (config.cluster.workers > 1 && config.persistence.redis === null) {
     ctx.addIssue({ code: 'custom', path: ['cluster', 'workers'], input: config.cluster.workers,
       message: '1 unless persistence.redis is set (the workers share sessions and routing through Redis)' })
+  }
+})
+
+/** 127.0.0.0/8, ::1 and localhost: reachable only from this machine. */
+export function isLoopbackHost (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** The cross-key rules of section auth: what would put an open broker on a network stops start-up. */
+export const securedConfigSchema = configSchema.superRefine((config, ctx) => {
+  const { auth, mqtt } = config
+  if (auth.certificateIdentity && mqtt.tls?.requestCert !== true) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'certificateIdentity'], message: 'false unless mqtt.tls.requestCert is true (the CN comes from the client certificate)' })
+  }
+  if (auth.clientIdMustMatch === 'certificate' && mqtt.tls?.requestCert !== true) {
+    ctx.addIssue({ code: 'custom', path: ['auth', 'clientIdMustMatch'], message: 'null or username unless mqtt.tls.requestCert is true' })
+  }
+  if (!isLoopbackHost(mqtt.host) && auth.passwordFile === null && !auth.certificateIdentity && auth.allowAnonymous !== true) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['auth', 'allowAnonymous'],
+      message: `auth.passwordFile or auth.certificateIdentity (or allowAnonymous: true to accept anonymous clients) with the non-loopback listener mqtt.host ${mqtt.host}`
+    })
   }
 })
 

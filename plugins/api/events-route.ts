@@ -19,11 +19,17 @@ export interface EventStreams {
   closeAll(): void
 }
 
-export function registerEventsRoute (app: FastifyInstance, liveness: LivenessService, heartbeatMs: number): EventStreams {
+export function registerEventsRoute (app: FastifyInstance, liveness: LivenessService, heartbeatMs: number,
+  maxStreams = Number.POSITIVE_INFINITY, onRefused: () => void = () => {}): EventStreams {
   const streams = new Set<() => void>()
 
   app.get('/api/events', documented(STREAM_EVENTS), (request, reply) => {
     rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')
+    // Each stream holds a socket and a listener: capped (http.maxEventStreams), counted when refused.
+    if (streams.size >= maxStreams) {
+      onRefused()
+      return reply.code(503).header('retry-after', '10').send({ error: 'too_many_streams', message: `${streams.size} event streams are open (http.maxEventStreams)` })
+    }
     reply.hijack()
     const res: ServerResponse = reply.raw
     res.writeHead(200, {

@@ -8,6 +8,7 @@
 import { definePlugin } from '../../broker/plugin-types.js'
 import '../liveness/service.js'
 import './decommission-service.js'
+import { countHttpRefusal } from '../../broker/http-guard.js'
 import { registerDeviceRoutes } from './devices-routes.js'
 import { registerEventsRoute, type EventStreams } from './events-route.js'
 import { registerInsightRoutes } from './insights-routes.js'
@@ -30,7 +31,8 @@ export function apiPlugin (options: ApiOptions = {}) {
         routes (app) {
           registerDeviceRoutes(app, { liveness, decommission: () => ctx.maybe('decommission'), insights: () => ctx.maybe('insights'), log: ctx.log })
           registerInsightRoutes(app, { liveness, insights: () => ctx.maybe('insights') })
-          streams = registerEventsRoute(app, liveness, options.eventsHeartbeatMs ?? EVENTS_HEARTBEAT_MS)
+          streams = registerEventsRoute(app, liveness, options.eventsHeartbeatMs ?? EVENTS_HEARTBEAT_MS,
+            ctx.vigil.http?.maxEventStreams, () => countHttpRefusal(ctx.metrics, 'events_full'))
         },
         close () {
           streams?.closeAll()

@@ -138,6 +138,7 @@ export const DECOMMISSION_DEVICE: RouteDoc = {
     204: { description: 'Decommissioned' },
     400: errorResponse('Unknown query parameter'),
     401: unauthorized,
+    403: errorResponse('The http.readToken opens GET routes only'),
     404: errorResponse('Unknown device and nothing to clear'),
     501: errorResponse('The retained plugin (which decommissions) is not enabled'),
     503: errorResponse('Persistence failed; retry')
@@ -153,6 +154,7 @@ export const STREAM_EVENTS: RouteDoc = {
   responses: {
     200: { description: 'An endless event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
     400: errorResponse('Unknown query parameter'),
-    401: unauthorized
+    401: unauthorized,
+    503: errorResponse('http.maxEventStreams streams are open (error too_many_streams, Retry-After)')
   }
 }

@@ -24,7 +24,7 @@ import { MemoryCommandStore, RedisCommandStore, type CommandStore } from './stor
 import { fillTemplate, isAddressable, needsUsername, topicPattern } from './topics.js'
 import { publishAsync } from '../../broker/publish.js'
 
-export const COMMAND_OUTCOMES = ['acked', 'failed', 'timeout', 'rejected_offline'] as const
+export const COMMAND_OUTCOMES = ['acked', 'failed', 'timeout', 'rejected_offline', 'rejected_busy'] as const
 
 interface ClientLookup { clients: Record<string, Client | undefined> }
 
@@ -74,6 +74,8 @@ export const commandsPlugin = definePlugin({
     }
     await new Promise<void>((resolve) => broker.subscribe(ackPattern.filter, onAck, resolve))
 
+    const inFlight = new Map<string, number>()
+    let inFlightTotal = 0
     const save = (clientId: string, record: CommandRecord): Promise<void> =>
       store.put(clientId, record).catch((err) => ctx.reportError(err, 'command record not stored'))
 
@@ -117,6 +119,29 @@ export const commandsPlugin = definePlugin({
           }
           if (ctx.maybe('lifecycle')?.shuttingDown === true) throw new ApiError(503, 'shutting_down', 'the broker is shutting down')
 
+          // Bounded: each waiting command holds a request and a timer (issue 14: 2,000 held POSTs were +37 MB).
+          const limits = ctx.vigil.http
+          const perDevice = inFlight.get(clientId) ?? 0
+          if (limits !== null && (perDevice >= limits.maxCommandsPerDevice || inFlightTotal >= limits.maxCommandsInFlight)) {
+            outcomes.inc({ outcome: 'rejected_busy' })
+            throw new ApiError(429, 'too_many_commands', perDevice >= limits.maxCommandsPerDevice
+              ? `device ${clientId} already has ${perDevice} commands waiting (http.maxCommandsPerDevice)`
+              : `${inFlightTotal} commands are waiting (http.maxCommandsInFlight); retry later`)
+          }
+          inFlight.set(clientId, perDevice + 1)
+          inFlightTotal++
+          try {
+            return await send(clientId, spec, status, username, reply)
+          } finally {
+            inFlightTotal--
+            const left = (inFlight.get(clientId) ?? 1) - 1
+            if (left === 0) inFlight.delete(clientId)
+            else inFlight.set(clientId, left)
+          }
+        })
+
+        const send = async (clientId: string, spec: ReturnType<typeof parseCommandRequest>, status: NonNullable<ReturnType<typeof liveness.get>>,
+          username: string | undefined, reply: import('fastify').FastifyReply): Promise<unknown> => {
           const id = randomUUID()
           const silent = status.state === 'silent' ? { silent: true as const } : {}
           const topic = fillTemplate(config.topic, { clientId, username })
@@ -144,7 +169,7 @@ export const commandsPlugin = definePlugin({
           await save(clientId, record)
           ctx.log.info({ clientId, id, command: spec.command, status: record.status, attempts: record.attempts }, 'command finished')
           return reply.code(record.status === 'timeout' ? 504 : 200).send(record)
-        })
+        }
 
         app.get('/api/devices/:clientId/commands/:id', documented(GET_COMMAND), async (request) => {
           rejectUnknown(isPlainObject(request.query) ? request.query : {}, [], 'query parameter')

@@ -60,9 +60,11 @@ export const SEND_COMMAND: RouteDoc = {
     200: json('The device acked (status acked) or reported an error (status failed)', COMMAND_RESULT),
     400: errorResponse('Bad JSON, unknown field, bad duration or retries, client id that cannot address a topic'),
     401: unauthorized,
+    403: errorResponse('The http.readToken opens GET routes only'),
     409: errorResponse('The device is offline or unknown (error device_offline)'),
     413: errorResponse('Body over 64 KiB'),
     415: errorResponse('Body is not application/json'),
+    429: errorResponse('Too many commands waiting for an ack (http.maxCommandsPerDevice / http.maxCommandsInFlight, error too_many_commands), or too many requests from this address (Retry-After)'),
     503: errorResponse('The broker is shutting down'),
     504: json('No ack after every attempt', COMMAND_TIMEOUT)
   }

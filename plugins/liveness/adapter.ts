@@ -151,7 +151,7 @@ export class LivenessAdapter implements LivenessService {
     return Math.max(this.#view.epoch(clientId), this.#epochs.latest(clientId))
   }
 
-  async kick (clientId: string, reason: 'kicked' | 'silent_timeout'): Promise<boolean> {
+  async kick (clientId: string, reason: 'kicked' | 'silent_timeout' | 'rate_limited'): Promise<boolean> {
     const client = clientsOf(this.#ctx.broker)[clientId]
     if (client === undefined) return false
     return await this.#kickClient(client, reason)

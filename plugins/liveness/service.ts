@@ -10,7 +10,7 @@ export type LivenessState = 'online' | 'silent' | 'offline'
 export const LIVENESS_STATES: readonly LivenessState[] = ['online', 'silent', 'offline']
 
 export const OFFLINE_REASONS = ['graceful', 'keepalive_timeout', 'connection_lost', 'protocol_error', 'takeover',
-  'server_shutdown', 'kicked', 'silent_timeout', 'node_lost'] as const
+  'server_shutdown', 'kicked', 'silent_timeout', 'node_lost', 'rate_limited'] as const
 export type OfflineReason = typeof OFFLINE_REASONS[number]
 
 /**
@@ -104,7 +104,7 @@ export interface LivenessService {
   /** The newest epoch seen for this clientId on any node, or 0. */
   currentEpoch(clientId: string): number
   /** Disconnect a client connected to this node with the given reason; false if it is not here. */
-  kick(clientId: string, reason: 'kicked' | 'silent_timeout'): Promise<boolean>
+  kick(clientId: string, reason: 'kicked' | 'silent_timeout' | 'rate_limited'): Promise<boolean>
   /** Clear the retained status and drop the client from the fleet view (cluster-wide). */
   forget(clientId: string): Promise<void>
 }

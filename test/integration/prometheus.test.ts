@@ -89,7 +89,7 @@ t.test('promtool checks the alert rules and their unit tests pass, each alert fi
   t.equal(check.status, 0, `promtool check rules: ${check.stdout}${check.stderr}`)
   const alertNames = new Set(rules.map((r) => r.alert))
   const unitTests: Array<{ input_series: Array<{ series: string }>, alert_rule_test: Case[] }> = []
-  for (const file of ['config/alerts.test.yaml', 'config/alerts-insights.test.yaml']) {
+  for (const file of ['config/alerts.test.yaml', 'config/alerts-insights.test.yaml', 'config/alerts-security.test.yaml']) {
     const doc = parse(readFileSync(repoFile(file), 'utf8')) as { tests: typeof unitTests }
     const missing = [...new Set(doc.tests.flatMap((x) => x.alert_rule_test.map((c) => c.alertname)))].filter((a) => !alertNames.has(a))
     t.same(missing, [], `${file} tests only alerts that config/alerts.yaml defines`)

@@ -6,7 +6,9 @@ const CONTRACT_METRICS = new Set(['vigil_clients_connected', 'vigil_devices', 'v
   'vigil_wills_published_total', 'vigil_wills_suppressed_total', 'vigil_retained_messages', 'vigil_retained_expired_total',
   'vigil_messages_received_total', 'vigil_messages_delivered_total', 'vigil_bytes_received_total', 'vigil_bytes_sent_total',
   'vigil_connections_total', 'vigil_heartbeat_interval_seconds', 'vigil_commands_total', 'vigil_command_ack_seconds',
-  'vigil_plugin_errors_total', 'vigil_device_restarts_total', 'vigil_clock_skew_seconds', 'vigil_devices_flapping'])
+  'vigil_plugin_errors_total', 'vigil_device_restarts_total', 'vigil_clock_skew_seconds', 'vigil_devices_flapping',
+  // section 9 (security)
+  'vigil_auth_failures_total', 'vigil_acl_denied_total', 'vigil_messages_dropped_total'])
 
 interface Rule { alert?: string, expr?: string, labels?: { severity?: string }, annotations?: { summary?: string } }
 
@@ -15,7 +17,7 @@ t.test('the example alert rules are well-formed and name only metrics of the con
   const rules = doc.groups.flatMap((g) => g.rules)
   const names = rules.map((r) => r.alert)
   for (const wanted of ['VigilDevicesSilent', 'VigilManyDevicesOffline', 'VigilCommandFailures', 'VigilPluginErrors',
-    'VigilDeviceRestartBurst', 'VigilClockSkew', 'VigilDevicesFlapping']) {
+    'VigilDeviceRestartBurst', 'VigilClockSkew', 'VigilDevicesFlapping', 'VigilAuthFailureBurst', 'VigilAclDenials']) {
     t.ok(names.includes(wanted), `${wanted} is there`)
   }
   t.equal(new Set(names).size, names.length, 'alert names are unique')

@@ -1,0 +1,119 @@
+/**
+ * The limits plugin (contract section 9, issue 14): limits.publishRate (token
+ * bucket per client; over it the client is disconnected, liveness reason
+ * rate_limited), limits.maxSubscriptions (SUBACK 0x80 beyond it) and
+ * limits.maxRetained (beyond it a retained message is delivered, not stored).
+ * Each refusal or drop is counted; nothing is dropped silently.
+ */
+import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
+import { VigilError } from '../../broker/errors.js'
+import { limitOfflineQueues, limitOfflineQueuesRedis, type QueueLimit } from '../../broker/queue-limit.js'
+import { definePlugin } from '../../broker/plugin-types.js'
+import { StatusTopic } from '../liveness/status-topic.js'
+import { registerLimitsMetrics } from './metrics.js'
+import { TokenBucket } from './token-bucket.js'
+
+const STATE = Symbol('vigil.limits')
+interface LimitState { bucket: TokenBucket | null, filters: Set<string> }
+type WithLimits = Client & { [STATE]?: LimitState }
+
+interface RetainedSource { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> }
+
+export const limitsPlugin = definePlugin({
+  name: 'limits',
+  configKey: 'limits',
+  async setup (ctx) {
+    const config = ctx.config
+    const metrics = registerLimitsMetrics(ctx.metrics)
+    const statusTopic = new StatusTopic(ctx.vigil.liveness.statusTopic)
+    const retained = new Set<string>()
+    const stateOf = (client: WithLimits): LimitState => {
+      let state = client[STATE]
+      if (state === undefined) {
+        state = { bucket: config.publishRate !== null ? new TokenBucket(config.publishRate, ctx.now()) : null, filters: new Set() }
+        client[STATE] = state
+      }
+      return state
+    }
+    let queues: QueueLimit | null = null
+    ctx.on('client', (client) => queues?.reset(client.id))
+    ctx.on('unsubscribe', (filters, client) => {
+      const state = (client as WithLimits)[STATE]
+      if (state !== undefined) for (const filter of filters) state.filters.delete(filter)
+    })
+
+    const rateLimited = (client: Client): never => {
+      metrics.refused('publish_rate')
+      const liveness = ctx.maybe('liveness')
+      // kick marks the reason synchronously, before the close it starts.
+      if (liveness !== undefined) liveness.kick(client.id, 'rate_limited').catch((err) => ctx.reportError(err, 'rate-limit kick failed'))
+      throw new VigilError('VIGIL_E_PUBLISH_REFUSED', `client ${client.id} is over limits.publishRate (${config.publishRate}/s)`)
+    }
+
+    return {
+      authenticate (client) { stateOf(client as WithLimits) },
+
+      authorizeSubscribe (client: Client, sub: Subscription) {
+        const state = stateOf(client as WithLimits)
+        if (state.filters.has(sub.topic)) return sub
+        if (state.filters.size >= config.maxSubscriptions) {
+          metrics.refused('subscriptions')
+          return null
+        }
+        state.filters.add(sub.topic)
+        return sub
+      },
+
+      // Hot path: one bucket take per client PUBLISH (when publishRate is set) and one flag read.
+      authorizePublish (client: Client | null, packet: PublishPacket) {
+        // A closing client's publish is its will: never rate-limited (it is the last word).
+        if (client !== null && !(client as { closed?: boolean }).closed) {
+          const bucket = (client as WithLimits)[STATE]?.bucket
+          if (bucket != null && !bucket.take(ctx.now())) rateLimited(client)
+        }
+        if (!packet.retain) return
+        const topic = packet.topic
+        // [MQTT-3.3.1-10] an empty retained PUBLISH clears the topic: its slot is free from now.
+        if (packet.payload.length === 0) {
+          retained.delete(topic)
+          return
+        }
+        if (retained.has(topic) || statusTopic.reserved(topic)) return
+        if (retained.size >= config.maxRetained) {
+          // Delivered to live subscribers, not stored.
+          packet.retain = false
+          metrics.dropped('retained_limit')
+          return
+        }
+        retained.add(topic)
+      },
+
+      published (packet: AedesPublishPacket) {
+        // Clears come from clients, expiry and decommission (broker publishes skip authorizePublish).
+        if (packet.retain && packet.payload.length === 0) retained.delete(packet.topic)
+      },
+
+      async beforeListen () {
+        const persistence = (ctx.broker as unknown as { persistence: RetainedSource }).persistence
+        // maxQueued: a session is offline when its client is connected here nor (by the cluster-wide
+        // liveness view) on another node.
+        const clients = (ctx.broker as unknown as { clients: Record<string, unknown> }).clients
+        const liveness = ctx.maybe('liveness')
+        const online = (id: string): boolean => {
+          if (clients[id] !== undefined) return true
+          const state = liveness?.get(id)?.state
+          return state === 'online' || state === 'silent'
+        }
+        const dropped = (count: number): void => metrics.dropped('queue_full', count)
+        const failed = (err: unknown): void => ctx.reportError(err, 'dropping the oldest queued message failed')
+        if (ctx.redis === null) queues = limitOfflineQueues(persistence, online, config.maxQueued, dropped, failed)
+        else limitOfflineQueuesRedis(persistence, ctx.redis, online, config.maxQueued, dropped, failed)
+        for await (const packet of persistence.createRetainedStream('#')) {
+          if (!statusTopic.reserved(packet.topic)) retained.add(packet.topic)
+        }
+      }
+    }
+  }
+})
+
+export default limitsPlugin
