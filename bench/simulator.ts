@@ -1,5 +1,5 @@
 /**
- * Simulated devices following the device protocol (CONTRACT.md section 8):
+ * Simulated devices following the device protocol (docs/device-protocol.md):
  * will at CONNECT `{"state":"offline","ts":0}`, birth after CONNACK,
  * heartbeats at period P with jitter carrying `heartbeat_interval`, telemetry
  * at the heartbeat period, commands acked once per id. Each device can then be

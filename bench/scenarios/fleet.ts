@@ -1,5 +1,5 @@
 /**
- * fleet: D simulated devices (CONTRACT.md section 8), then scripted faults on
+ * fleet: D simulated devices (docs/device-protocol.md), then scripted faults on
  * chosen fractions (freeze, drop, vanish, graceful stop, reconnect storm).
  * Measures liveness truth: detection latency per fault, false positives,
  * missed detections, will `ts` error, stale wills; plus broker CPU and RSS.

@@ -1,6 +1,6 @@
 /**
  * The decommission service that DELETE /api/devices/{clientId} calls
- * (CONTRACT.md section 5). The retained plugin provides it; the API looks it up
+ * (docs/topics-and-payloads.md#retained-lifecycle). The retained plugin provides it; the API looks it up
  * at request time and answers 501 while no plugin does.
  */
 export interface DecommissionService {

@@ -1,5 +1,5 @@
 /**
- * The fleet over HTTP (CONTRACT.md section 6): list, one device, decommission.
+ * The fleet over HTTP (docs/http-api.md): list, one device, decommission.
  * Reads the liveness service's fleet view, which covers every node sharing one
  * Redis, so any node answers for the whole cluster.
  */

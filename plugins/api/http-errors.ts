@@ -1,7 +1,7 @@
 /**
  * Client mistakes as coded 4xx errors. Thrown from a route, they reach the one
  * error handler in broker/http.ts, which answers `{"error": code, "message"}`
- * with the status (CONTRACT.md section 6: never a 500 for a client's mistake).
+ * with the status (docs/http-api.md: never a 500 for a client's mistake).
  */
 export class ApiError extends Error {
   readonly statusCode: number

@@ -1,5 +1,5 @@
 /**
- * The HTTP API over the fleet (CONTRACT.md section 6): devices, decommission,
+ * The HTTP API over the fleet (docs/http-api.md): devices, decommission,
  * the live event stream (the OpenAPI document is broker/http.ts's, made from
  * every route). Commands live in
  * plugins/commands. Routes only; the token guard, body limit and error shape

@@ -1,5 +1,5 @@
 /**
- * Commands that wait for the device's ack (CONTRACT.md sections 6 and 8):
+ * Commands that wait for the device's ack (docs/http-api.md and docs/device-protocol.md):
  * POST /api/devices/{clientId}/commands publishes QoS 1 on `commands.topic`
  * and waits for `{"id","status","result"}` on that device's `commands.ackTopic`.
  *

@@ -1,5 +1,5 @@
 /**
- * What travels on the command path (CONTRACT.md sections 6 and 8): the POST
+ * What travels on the command path (docs/http-api.md and docs/device-protocol.md): the POST
  * body, the command the device receives, its ack, and the record the API
  * keeps. Parsing and shaping only; pure.
  */

@@ -384,7 +384,7 @@ export class LivenessAdapter implements LivenessService {
   /**
    * The cluster lost a node: its clients' connections died with it. One node
    * claims the loss (Redis SET NX) and publishes them offline, node_lost, since
-   * the node's last heartbeat (CONTRACT.md sections 3 and 4).
+   * the node's last heartbeat (docs/topics-and-payloads.md).
    */
   async #nodeLost (node: string, lastSeen: number, heartbeatMs: number): Promise<void> {
     if (this.#view.connectedOn(node).length === 0) return

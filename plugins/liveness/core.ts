@@ -1,5 +1,5 @@
 /**
- * The liveness state machine (CONTRACT.md section 3, issue 3), one `Conn` per
+ * The liveness state machine (docs/topics-and-payloads.md, issue 3), one `Conn` per
  * accepted connection. Pure: no Aedes, no Redis, no clock; every call takes
  * `now` and returns the transitions the adapter publishes.
  *

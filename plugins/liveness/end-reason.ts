@@ -1,6 +1,6 @@
 /**
- * Why a connection ended, from what Aedes shows on the client (CONTRACT.md
- * section 3). Pure: the adapter gathers the facts, this decides.
+ * Why a connection ended, from what Aedes shows on the client
+ * (docs/topics-and-payloads.md). Pure: the adapter gathers the facts, this decides.
  */
 import type { OfflineReason } from './service.js'
 

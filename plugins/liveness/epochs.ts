@@ -1,6 +1,6 @@
 /**
- * Connection epochs: +1 on every accepted CONNECT of a clientId (CONTRACT.md
- * section 3). In memory mode a counter per clientId; in Redis mode `INCR` on
+ * Connection epochs: +1 on every accepted CONNECT of a clientId
+ * (docs/topics-and-payloads.md). In memory mode a counter per clientId; in Redis mode `INCR` on
  * `vigil:epoch:<clientId>`, so epochs are monotonic across nodes and restarts.
  */
 import type { Redis } from 'ioredis'

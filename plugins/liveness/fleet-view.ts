@@ -1,7 +1,7 @@
 /**
  * The current status of every client known to the fleet, from this node's
  * transitions and from other nodes' status messages. A status from an older
- * epoch never replaces a newer one (CONTRACT.md section 3); within one epoch
+ * epoch never replaces a newer one (docs/topics-and-payloads.md); within one epoch
  * `offline` is final. Counts per state are kept incrementally so the
  * `vigil_devices` gauge costs O(1); observers are counted apart, never as
  * devices. Pure.

@@ -1,5 +1,5 @@
 /**
- * Offline statuses held for `wills.delay` (CONTRACT.md section 4): a reconnect
+ * Offline statuses held for `wills.delay` (docs/topics-and-payloads.md#wills): a reconnect
  * of the same clientId within the delay cancels the hold, so a network flap
  * raises no alarm; when the delay runs out the status goes out with `since` =
  * the real time of death. Pure: time is a parameter.

@@ -1,5 +1,5 @@
 /**
- * The liveness plugin (CONTRACT.md section 3, issue 3): online / silent /
+ * The liveness plugin (docs/topics-and-payloads.md, issue 3): online / silent /
  * offline with reasons and epochs for every client, published retained on
  * `liveness.statusTopic`, and the `liveness` service for the other plugins.
  */

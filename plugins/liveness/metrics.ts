@@ -1,5 +1,5 @@
 /**
- * The liveness metrics (CONTRACT.md section 7), on the instance's registry.
+ * The liveness metrics (docs/metrics.md), on the instance's registry.
  * Every labelled series exists from start-up at 0; no per-client labels.
  */
 import { Counter, Gauge, type Metric, type Registry } from 'prom-client'

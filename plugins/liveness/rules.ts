@@ -1,7 +1,7 @@
 /**
  * Which silence threshold and heartbeat topics apply to a client: the first
  * `liveness.rules` entry that matches its clientId glob and/or username, else
- * the section defaults (CONTRACT.md section 3). Pure.
+ * the section defaults (docs/topics-and-payloads.md). Pure.
  */
 import { topicMatches } from '../../broker/topic-match.js'
 

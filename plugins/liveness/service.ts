@@ -2,7 +2,7 @@
  * The liveness service: the contract between the liveness plugin and its
  * readers (wills, retained, HTTP API, metrics, commands). Types only; the
  * plugin in this folder provides it as `ctx.provide('liveness', ...)`.
- * See ../shared/CONTRACT.md section 3.
+ * See docs/topics-and-payloads.md.
  */
 import type { Client } from 'aedes'
 
@@ -41,7 +41,7 @@ export interface StatusInsights {
   address?: string
 }
 
-/** The status payload published retained on liveness.statusTopic (CONTRACT.md section 3). */
+/** The status payload published retained on liveness.statusTopic (docs/topics-and-payloads.md). */
 export interface ClientStatus extends StatusInsights {
   clientId: string
   state: LivenessState
@@ -63,7 +63,7 @@ export interface ConnectionEnd {
   /** The epoch of the connection that ended (older than the current one after a takeover). */
   epoch: number
   reason: OfflineReason
-  /** Time of death (ms): now, or the last packet for keepalive_timeout (CONTRACT.md section 4). */
+  /** Time of death (ms): now, or the last packet for keepalive_timeout (docs/topics-and-payloads.md#wills). */
   at: number
   lastHeartbeat: number | null
   lastPacket: number | null

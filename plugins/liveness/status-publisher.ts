@@ -1,6 +1,6 @@
 /**
  * Status messages out through the broker: retained, QoS 1, so subscribers and
- * the retained store see them (CONTRACT.md section 3). Publishes for one
+ * the retained store see them (docs/topics-and-payloads.md). Publishes for one
  * client go out in order; an end is dropped when a newer epoch exists
  * anywhere (Redis mode asks Redis), so an old `offline` never lands on top of
  * a newer `online` in the retained store.

@@ -1,6 +1,6 @@
 /**
  * Where a client's status lives: `liveness.statusTopic` with `{clientId}` and
- * `{username}` filled in (CONTRACT.md section 3). A value that would change the
+ * `{username}` filled in (docs/topics-and-payloads.md). A value that would change the
  * shape of that topic (a level separator, a wildcard, NUL) cannot be
  * represented, so such clients are refused at CONNECT. Pure.
  */

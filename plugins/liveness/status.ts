@@ -1,5 +1,5 @@
 /**
- * The status payload (CONTRACT.md section 3): built from a connection, and
+ * The status payload (docs/topics-and-payloads.md): built from a connection, and
  * read back, defensively, from a message on the status topic. Pure.
  */
 import type { Client } from 'aedes'

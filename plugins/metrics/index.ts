@@ -1,5 +1,5 @@
 /**
- * Message and byte counters (CONTRACT.md section 7) fed from the packet path
+ * Message and byte counters (docs/metrics.md) fed from the packet path
  * without per-packet allocation: message counts are plain array increments that
  * prom-client reads at scrape time (qosCounter), and byte totals are read from
  * the sockets at scrape time so a packet costs nothing for them.

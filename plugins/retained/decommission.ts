@@ -1,5 +1,5 @@
 /**
- * Decommission (CONTRACT.md section 5; used by DELETE /api/devices/{clientId}):
+ * Decommission (docs/topics-and-payloads.md#retained-lifecycle; used by DELETE /api/devices/{clientId}):
  * disconnect the client wherever it is (reason `kicked`), clear its status and
  * every retained message under `devices/{clientId}/#`, and forget it in the
  * fleet view. Memory and Redis mode.

@@ -1,5 +1,5 @@
 /**
- * Liveness-aware forgetting (CONTRACT.md section 5): the status of a client
+ * Liveness-aware forgetting (docs/topics-and-payloads.md#retained-lifecycle): the status of a client
  * offline longer than `liveness.forgetAfter` is cleared and the client leaves
  * the fleet view, through the liveness service. Offline clients sit in a
  * DueIndex keyed by clientId (due = since + forgetAfter), kept current from

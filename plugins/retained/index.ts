@@ -1,5 +1,5 @@
 /**
- * Retained lifecycle (CONTRACT.md section 5, issue 5): records when every
+ * Retained lifecycle (docs/topics-and-payloads.md#retained-lifecycle, issue 5): records when every
  * retained message was stored, expires them by `retained.expire` rules with an
  * empty retained publish (live subscribers see the clear, the store forgets),
  * forgets clients offline longer than `liveness.forgetAfter`, and provides the

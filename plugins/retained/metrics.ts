@@ -1,6 +1,6 @@
 /**
  * vigil_retained_messages (gauge, read from the store index at scrape time)
- * and vigil_retained_expired_total (CONTRACT.md section 7).
+ * and vigil_retained_expired_total (docs/metrics.md).
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
 

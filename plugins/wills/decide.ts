@@ -4,7 +4,7 @@
  * takeover tracking) and applies the decision.
  *
  * A will is never published for a connection that a newer one replaced
- * (CONTRACT.md sections 3 and 4): not on takeover, not when the client's epoch
+ * (docs/topics-and-payloads.md): not on takeover, not when the client's epoch
  * moved on (a takeover seen from another node, the stale will that
  * aedes-persistence-redis can leave after a quick reconnect), not when a lost
  * node's client is already connected elsewhere.

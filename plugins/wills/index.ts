@@ -1,5 +1,5 @@
 /**
- * Truthful wills (issue 4, CONTRACT.md section 4). Every will the broker
+ * Truthful wills (issue 4, docs/topics-and-payloads.md#wills). Every will the broker
  * publishes passes Aedes' authorizePublish: a local close or keepalive expiry
  * (`client.close()`), a takeover, the shutdown path (broker/shutdown.ts) and
  * wills recovered from a dead node (client null or another client object,

@@ -1,5 +1,5 @@
 /**
- * The wills plugin's counters (CONTRACT.md section 7): every label value that
+ * The wills plugin's counters (docs/metrics.md): every label value that
  * can occur is created at 0 at start-up.
  */
 import { Counter, type Registry } from 'prom-client'

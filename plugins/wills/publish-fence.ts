@@ -2,7 +2,7 @@
  * Cross-node ordering of a will and a reconnect (Redis mode). A client drops
  * off node A and reconnects on node B: B takes the new epoch (INCR) before its
  * CONNACK, but A may already be publishing the old connection's will, which
- * would then reach subscribers after the new session began [CONTRACT.md s3].
+ * would then reach subscribers after the new session began [docs/topics-and-payloads.md].
  *
  * The fence: A lets a will out only through one atomic script that checks the
  * epoch is still the will's own and marks the clientId "will in flight"; A

@@ -1,5 +1,5 @@
 /**
- * The will stamper (CONTRACT.md section 4). Pure: no Aedes, no clock; the
+ * The will stamper (docs/topics-and-payloads.md#wills). Pure: no Aedes, no clock; the
  * adapter passes the time of death. A payload it does not rewrite comes back
  * as the very same Buffer, so callers can tell "unchanged" by identity.
  *

@@ -8,7 +8,7 @@ import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { simDevice, type SimDevice } from '../support/device.js'
 import { parsePrometheusText, type Scrape } from '../support/prom-text.js'
 
-/** Every metric name of CONTRACT.md section 7, with the plugin that owns it. */
+/** Every metric name of docs/metrics.md, with the plugin that owns it. */
 const CONTRACT_METRICS: Array<[string, string]> = [
   ['vigil_clients_connected', 'core'], ['vigil_connections_total', 'core'], ['vigil_plugin_errors_total', 'core'],
   ['vigil_devices', 'liveness'], ['vigil_liveness_transitions_total', 'liveness'], ['vigil_heartbeat_interval_seconds', 'liveness'],

@@ -1,5 +1,5 @@
 /**
- * Truthful wills with two nodes on one Redis (CONTRACT.md section 4): shutdown,
+ * Truthful wills with two nodes on one Redis (docs/topics-and-payloads.md#wills): shutdown,
  * takeover and quick reconnect across nodes, pending wills that survive a restart.
  */
 import t from 'tap'

@@ -1,7 +1,7 @@
 /**
  * A node dies (SIGKILL) with 50 clients holding wills; two other nodes share its
  * Redis. Every will must arrive exactly once, within 30 s, stamped node_lost
- * with the dead node's last heartbeat (CONTRACT.md section 4).
+ * with the dead node's last heartbeat (docs/topics-and-payloads.md#wills).
  *
  * The victim runs as a child process from dist/ (`npx tsc -p tsconfig.json`
  * first), configured by VIGIL_* env; the survivors run in this process with the

@@ -1,5 +1,5 @@
 /**
- * Truthful wills, one broker (memory mode), real clients (CONTRACT.md section 4).
+ * Truthful wills, one broker (memory mode), real clients (docs/topics-and-payloads.md#wills).
  * Times of death are measured here, on the same clock as the broker's.
  */
 import t from 'tap'

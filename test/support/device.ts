@@ -1,6 +1,6 @@
 /**
  * A simulated device (real mqtt.js client) that follows the command protocol
- * of CONTRACT.md section 8: subscribe to its command topic at QoS 1, answer on
+ * of docs/device-protocol.md: subscribe to its command topic at QoS 1, answer on
  * its ack topic as the test says.
  */
 import type { MqttClient } from 'mqtt'
