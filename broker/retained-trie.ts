@@ -44,9 +44,13 @@ const DOLLAR = 36
 export class RetainedTrie<T> {
   readonly #root = new Level<T>()
   #size = 0
+  #dollar = 0
 
   /** How many topics hold an entry. */
   get size (): number { return this.#size }
+
+  /** How many of them start with '$' (the broker's own: statuses, $SYS), for limits on clients' topics. */
+  get dollarSize (): number { return this.#dollar }
 
   get (topic: string): T | undefined {
     let level: Level<T> | undefined = this.#root
@@ -76,7 +80,10 @@ export class RetainedTrie<T> {
       if (end === topic.length) break
       start = end + 1
     }
-    if (level.value === undefined) this.#size++
+    if (level.value === undefined) {
+      this.#size++
+      if (topic.charCodeAt(0) === DOLLAR) this.#dollar++
+    }
     level.value = value
   }
 
@@ -98,6 +105,7 @@ export class RetainedTrie<T> {
     if (level.value === undefined) return false
     level.value = undefined
     this.#size--
+    if (topic.charCodeAt(0) === DOLLAR) this.#dollar--
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, name] = path[i]!
       const child = parent.children!.get(name)!
@@ -110,6 +118,7 @@ export class RetainedTrie<T> {
   clear (): void {
     this.#root.children = null
     this.#size = 0
+    this.#dollar = 0
   }
 
   /**

@@ -132,6 +132,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         redis: redis === null ? undefined : { commands: redis, subscriber: bundle.connection('retained-index')! },
         onError: (err, what) => vigil.reportError(err, what)
       })
+      services.provide('retainedIndex', retainedLookup)
       // [MQTT-4.7.2-1] and [MQTT-3.3.1-9] for messages queued for persistent sessions (broker/aedes/queued-dollar.ts).
       guardOfflineQueue(bundle.persistence)
       const aedes = new Aedes({

@@ -72,6 +72,9 @@ export class RedisRetainedIndex {
   /** Whether lookups can be served from the trie (built and not known stale). */
   get ready (): boolean { return this.#ready }
   get size (): number { return this.#trie.size }
+  /** Retained topics not starting with '$' (clients' topics), cluster-wide. */
+  get clientTopics (): number { return this.#trie.size - this.#trie.dollarSize }
+  has (topic: string): boolean { return this.#trie.get(topic) !== undefined }
 
   /** Start following changes; the first build runs once the subscriber is connected. */
   start (): void {

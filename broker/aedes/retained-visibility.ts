@@ -41,6 +41,13 @@ interface RetainedPersistence extends RetainedLookup {
   createRetainedStream(pattern: string): Readable
 }
 
+declare module '../services.js' {
+  interface Services {
+    /** The retained index: which topics hold a retained message, cluster-wide in Redis mode. */
+    retainedIndex: RetainedLookupHandle
+  }
+}
+
 export interface RetainedLookupOptions {
   /** Redis mode: the shared command connection and a connection of its own for the change channel. */
   redis?: { commands: Redis, subscriber: Redis }
@@ -51,6 +58,10 @@ export interface RetainedLookupOptions {
 export interface RetainedLookupHandle {
   /** How many retained topics the index holds (Redis mode: as this node knows them). */
   size(): number
+  /** How many of them are clients' (not starting with '$'): cluster-wide in Redis mode, for limits.maxRetained. */
+  clientTopics(): number
+  /** Whether a retained message is stored on `topic` (as far as the index knows). */
+  has(topic: string): boolean
   /** Redis mode: whether the index is built and in step (else the persistence's slow lookup answers). */
   ready(): boolean
   close(): void
@@ -100,7 +111,8 @@ export function serveRetainedLookup (persistence: unknown, options: RetainedLook
       stream.on('error', report)
       return stream
     }
-    return { size: () => trie.size, ready: () => true, close: () => {} }
+    return { size: () => trie.size, clientTopics: () => trie.size - trie.dollarSize, has: (topic) => trie.get(topic) !== undefined,
+      ready: () => true, close: () => {} }
   }
 
   const index = new RedisRetainedIndex(options.redis.commands, options.redis.subscriber, options.onError)
@@ -121,7 +133,8 @@ export function serveRetainedLookup (persistence: unknown, options: RetainedLook
     return stream
   }
   index.start()
-  return { size: () => index.size, ready: () => index.ready, close: () => index.close() }
+  return { size: () => index.size, clientTopics: () => index.clientTopics, has: (topic) => index.has(topic),
+    ready: () => index.ready, close: () => index.close() }
 }
 
 /** One walk for every filter, each topic once; the event loop runs between slices of a long walk. */

@@ -26,7 +26,25 @@ export const limitsPlugin = definePlugin({
     const config = ctx.config
     const metrics = registerLimitsMetrics(ctx.metrics)
     const statusTopic = new StatusTopic(ctx.vigil.liveness.statusTopic)
-    const retained = new Set<string>()
+    // limits.maxRetained is broker-wide: the retained index knows every stored topic (cluster-wide in
+    // Redis mode). Topics allowed here but not yet in the index (their store is on its way) are
+    // counted too, so a burst cannot overshoot; they leave `allowed` once the index has them.
+    // While the Redis index is being (re)built, this node's own view (`seen`) answers instead.
+    const index = ctx.maybe('retainedIndex')
+    const allowed = new Map<string, number>()
+    const ALLOWED_TTL_MS = 10_000
+    const seen = new Set<string>()
+    const stored = (topic: string): boolean => index !== undefined && index.ready() ? index.has(topic) : seen.has(topic)
+    const count = (): number => {
+      if (index === undefined || !index.ready()) return seen.size
+      const now = ctx.now()
+      for (const [topic, at] of allowed) if (index.has(topic) || now - at > ALLOWED_TTL_MS) allowed.delete(topic)
+      return index.clientTopics() + allowed.size
+    }
+    const forget = (topic: string): void => {
+      seen.delete(topic)
+      allowed.delete(topic)
+    }
     const stateOf = (client: WithLimits): LimitState => {
       let state = client[STATE]
       if (state === undefined) {
@@ -75,22 +93,23 @@ export const limitsPlugin = definePlugin({
         const topic = packet.topic
         // [MQTT-3.3.1-10] an empty retained PUBLISH clears the topic: its slot is free from now.
         if (packet.payload.length === 0) {
-          retained.delete(topic)
+          forget(topic)
           return
         }
-        if (retained.has(topic) || statusTopic.reserved(topic)) return
-        if (retained.size >= config.maxRetained) {
+        if (statusTopic.reserved(topic) || topic.charCodeAt(0) === 36 || stored(topic) || allowed.has(topic)) return
+        if (count() >= config.maxRetained) {
           // Delivered to live subscribers, not stored.
           packet.retain = false
           metrics.dropped('retained_limit')
           return
         }
-        retained.add(topic)
+        seen.add(topic)
+        allowed.set(topic, ctx.now())
       },
 
       published (packet: AedesPublishPacket) {
         // Clears come from clients, expiry and decommission (broker publishes skip authorizePublish).
-        if (packet.retain && packet.payload.length === 0) retained.delete(packet.topic)
+        if (packet.retain && packet.payload.length === 0) forget(packet.topic)
       },
 
       async beforeListen () {
@@ -109,7 +128,7 @@ export const limitsPlugin = definePlugin({
         if (ctx.redis === null) queues = limitOfflineQueues(persistence, online, config.maxQueued, dropped, failed)
         else limitOfflineQueuesRedis(persistence, ctx.redis, online, config.maxQueued, dropped, failed)
         for await (const packet of persistence.createRetainedStream('#')) {
-          if (!statusTopic.reserved(packet.topic)) retained.add(packet.topic)
+          if (!statusTopic.reserved(packet.topic) && packet.topic.charCodeAt(0) !== 36) seen.add(packet.topic)
         }
       }
     }

@@ -75,6 +75,31 @@ t.test('maxRetained: beyond it a retained message is delivered live but not stor
   t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'a cleared topic frees its slot')
 })
 
+t.test('maxRetained counts the whole cluster: two nodes on one Redis share the limit', { skip: redisAvailable() ? false : 'redis-server not installed' }, async (t) => {
+  const redis = await startRedis(t)
+  const a = await startBroker(t, { node: { id: 'ret-a' }, limits: { maxRetained: 2 }, persistence: { redis: redis.url } })
+  const b = await startBroker(t, { node: { id: 'ret-b' }, limits: { maxRetained: 2 }, persistence: { redis: redis.url } })
+  const index = (broker: typeof a): { clientTopics(): number, ready(): boolean } => broker.services.need('retainedIndex')
+  await waitFor(() => index(a).ready() && index(b).ready(), 5000, 'both retained indexes built')
+  const pubA = await connectClient(t, a.url, { clientId: 'ret-pub-a' })
+  for (const n of ['1', '2']) await pubA.publishAsync(`rc/${n}`, n, { qos: 1, retain: true })
+  await waitFor(() => index(b).clientTopics() === 2, 5000, 'node B knows the two topics node A stored')
+  const watcher = await connectClient(t, b.url, { clientId: 'ret-live-b' })
+  const got = collect(watcher)
+  await subscribe(watcher, 'rc/#', 1)
+  const pubB = await connectClient(t, b.url, { clientId: 'ret-pub-b' })
+  await pubB.publishAsync('rc/3', '3', { qos: 1, retain: true })
+  await waitFor(() => got.find((m) => m.topic === 'rc/3' && !m.retain), 3000, 'rc/3 delivered live on node B')
+  t.equal(await sample(b, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'node B refused to store a third topic')
+  t.equal(index(a).clientTopics(), 2, 'so the cluster holds 2 retained topics')
+  // A clear on node A frees a slot for node B.
+  await pubA.publishAsync('rc/1', '', { qos: 1, retain: true })
+  await waitFor(() => index(b).clientTopics() === 1, 5000, 'node B saw the clear')
+  await pubB.publishAsync('rc/4', '4', { qos: 1, retain: true })
+  await waitFor(() => index(a).clientTopics() === 2, 5000, 'rc/4 stored')
+  t.equal(await sample(b, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'no further drop')
+})
+
 const queuedCase = (persistence: () => Promise<VigilConfigInput['persistence']>) => async (t: Tap) => {
   const broker = await startBroker(t, { limits: { maxQueued: 3 }, persistence: await persistence() })
   const device = await connectClient(t, broker.url, { clientId: 'sleeper', clean: false })
