@@ -26,6 +26,14 @@ export function aclFile (t: Teardown, text: string): string {
   return file
 }
 
+/**
+ * An ACL for cluster tests whose anonymous watchers read the nodes' heartbeats: every topic,
+ * plus $SYS/# (which, with no ACL file, anonymous clients may not read).
+ */
+export function sysReadableAcl (t: Teardown): string {
+  return aclFile(t, 'topic readwrite #\ntopic read $SYS/#\n')
+}
+
 /** The CONNACK return code a CONNECT gets (0 = accepted), closing the client either way. */
 export function connackCode (url: string, options: IClientOptions): Promise<number> {
   return new Promise((resolve, reject) => {

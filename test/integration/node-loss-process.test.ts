@@ -10,6 +10,7 @@
  */
 import { existsSync } from 'node:fs'
 import t from 'tap'
+import { sysReadableAcl } from '../helpers/auth.js'
 import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
@@ -17,7 +18,7 @@ import { JSON_WILL, parse, watch } from './wills-helpers.js'
 
 const CLIENTS = 200
 
-async function node (t: Parameters<typeof startVigilProcess>[0], id: string, redisUrl: string): Promise<{ url: string, http: number, child: Awaited<ReturnType<typeof startVigilProcess>>['child'] }> {
+async function node (t: Parameters<typeof startVigilProcess>[0], id: string, redisUrl: string, acl: string): Promise<{ url: string, http: number, child: Awaited<ReturnType<typeof startVigilProcess>>['child'] }> {
   const http = await freePort()
   const started = await startVigilProcess(t, {
     VIGIL_NODE_ID: id,
@@ -26,7 +27,9 @@ async function node (t: Parameters<typeof startVigilProcess>[0], id: string, red
     VIGIL_MQTT_WS: 'null',
     VIGIL_HTTP_PORT: String(http),
     VIGIL_WILLS_TS_UNIT: 'ms',
-    VIGIL_LOG_LEVEL: 'warn'
+    VIGIL_LOG_LEVEL: 'warn',
+    // The watcher reads the victim's heartbeats: $SYS needs an ACL grant for anonymous clients.
+    VIGIL_AUTH_ACL_FILE: acl
   })
   return { url: started.url, http, child: started.child }
 }
@@ -34,7 +37,8 @@ async function node (t: Parameters<typeof startVigilProcess>[0], id: string, red
 t.test('a SIGKILLed node: every client\'s offline status (node_lost) and will arrive exactly once within 15 s, stamped with its last heartbeat', { timeout: 90_000 }, async (t) => {
   if (!existsSync(VIGIL_MAIN)) t.fail(`${VIGIL_MAIN} is missing: build with npx tsc -p tsconfig.json`)
   const redis = await startRedis(t)
-  const [a, b, c] = await Promise.all(['nl-a', 'nl-b', 'nl-c'].map(async (id) => await node(t, id, redis.url)))
+  const acl = sysReadableAcl(t)
+  const [a, b, c] = await Promise.all(['nl-a', 'nl-b', 'nl-c'].map(async (id) => await node(t, id, redis.url, acl)))
   const watcher = await watch(t, b!.url, ['devices/+/status', '$liveness/+', '$SYS/nl-a/heartbeat'])
   const wc = await watch(t, c!.url, ['devices/+/status', '$liveness/+'])
   const ids = Array.from({ length: CLIENTS }, (_v, i) => `dev-${i}`)

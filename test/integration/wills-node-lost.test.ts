@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs'
 import t from 'tap'
+import { sysReadableAcl } from '../helpers/auth.js'
 import { startBroker } from '../helpers/broker.js'
 import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
@@ -21,8 +22,10 @@ t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_l
   if (!existsSync(VIGIL_MAIN)) t.fail(`${VIGIL_MAIN} is missing: build with npx tsc -p tsconfig.json`)
   const redis = await startRedis(t)
   // The node that recovers a will stamps it: every node has the same wills config.
-  const b = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' } })
-  const c = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' } })
+  // The watcher reads the victim's heartbeats: $SYS needs an ACL grant for anonymous clients.
+  const acl = sysReadableAcl(t)
+  const b = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' }, auth: { aclFile: acl } })
+  const c = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' }, auth: { aclFile: acl } })
   const port = await freePort()
   const { child: victim, url } = await startVigilProcess(t, {
     VIGIL_NODE_ID: 'victim',

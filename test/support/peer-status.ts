@@ -1,8 +1,9 @@
 /**
- * Statuses of devices held by another cluster node, published through the
- * broker on their status topic exactly as a peer node's would arrive: the
- * liveness plugin takes them into its fleet view and the API and /api/events
- * show them. Lets page tests build a fleet of any size and shape quickly.
+ * Statuses of devices held by another cluster node, handed to the broker's
+ * emitter exactly as a peer node's arrive through Redis (a packet carrying the
+ * peer's broker id): the liveness plugin takes them into its fleet view and the
+ * API and /api/events show them. Lets page tests build a fleet of any size and
+ * shape quickly, in memory mode.
  */
 import type { Aedes } from 'aedes'
 
@@ -29,7 +30,9 @@ export function publishPeerStatus (broker: Aedes, s: PeerStatus): Promise<void> 
     ...s
   }
   return new Promise((resolve, reject) => {
-    broker.publish({ cmd: 'publish', topic: `$liveness/${s.clientId}`, payload: Buffer.from(JSON.stringify(status)), qos: 0, retain: false, dup: false } as never,
-      (err?: Error) => err ? reject(err) : resolve())
+    // Not broker.publish: that stamps this node's own id, and the liveness plugin skips its own statuses.
+    const mq = (broker as unknown as { mq: { emit(packet: object, cb: (err?: Error) => void): void } }).mq
+    mq.emit({ cmd: 'publish', topic: `$liveness/${s.clientId}`, payload: Buffer.from(JSON.stringify(status)), qos: 0, retain: false, dup: false,
+      brokerId: status.node, brokerCounter: 0 }, (err?: Error) => err ? reject(err) : resolve())
   })
 }
