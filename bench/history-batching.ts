@@ -13,7 +13,7 @@
  *   npx tsc -p tsconfig.json && node dist/bench/history-batching.js [devices=10000] [transitionsPerDevice=100] [runs=3]
  */
 import { spawn } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
+import { freePort } from './targets.js'
 import { Redis } from 'ioredis'
 import { TICK_MS } from '../plugins/insights/adapter.js'
 import { HISTORY_MAX_TRANSITIONS, type HistoryEntry } from '../plugins/insights/availability.js'
@@ -27,17 +27,6 @@ const STEP = 2000
 /** The producer waits while this many are queued: the writer's queue is bounded (MAX_PENDING) and would drop beyond it. */
 const BACKLOG = 100_000
 const EXPIRE_MS = 30 * 86_400_000
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const port = await freePort()
 const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
