@@ -134,7 +134,10 @@ export class LocalFirstEmitter extends Base {
 
   override removeListener (topic: string, notify: Listener, done?: () => void): this {
     local.removeListener.call(this, topic, notify, done)
-    const count = (this.#filters.get(topic) ?? 0) - 1
+    const current = this.#filters.get(topic)
+    // A listener this node never added (a repeated unsubscribe) must not take the route of others.
+    if (current === undefined) return this
+    const count = current - 1
     if (count > 0) {
       this.#filters.set(topic, count)
       return this
