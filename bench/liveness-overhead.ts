@@ -25,15 +25,13 @@
  *   insights       the liveness and insights plugins (issue 18); the hook path
  *                  is also timed on the client's own heartbeat topic, parsed
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { connect, type Socket } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import { createVigil } from '../broker/server.js'
 import type { VigilPlugin } from '../broker/plugin-types.js'
 import { parseConfig } from '../config/load.js'
 import { insightsPlugin } from '../plugins/insights/index.js'
 import { livenessPlugin } from '../plugins/liveness/index.js'
-import type { LoadReply, LoadRequest } from './fanin-load.js'
+import { FaninLoadProcess } from './fanin-load-process.js'
 import { encodeConnect } from './mqtt-codec.js'
 
 const MESSAGES = Number(process.argv[2] ?? 200_000)
@@ -58,28 +56,6 @@ const VARIANTS: Record<string, readonly VigilPlugin<any>[]> = {
 const ON = VARIANTS[VARIANT]
 if (ON === undefined) throw new Error(`unknown variant ${VARIANT}: one of ${Object.keys(VARIANTS).join(', ')}`)
 
-/** The forked load process, one request at a time. */
-class Load {
-  readonly #child: ChildProcess
-  constructor () {
-    this.#child = fork(fileURLToPath(new URL('./fanin-load.js', import.meta.url)), [], { stdio: 'inherit' })
-  }
-
-  async request (message: LoadRequest, expect: LoadReply['type']): Promise<LoadReply> {
-    const reply = await new Promise<LoadReply>((resolve, reject) => {
-      this.#child.once('message', (m) => resolve(m as LoadReply))
-      this.#child.once('exit', (code) => reject(new Error(`load process exited (${code})`)))
-      this.#child.send(message)
-    })
-    this.#child.removeAllListeners('exit')
-    if (reply.type === 'failed') throw new Error(`load: ${reply.error}`)
-    if (reply.type !== expect) throw new Error(`load answered ${reply.type}, expected ${expect}`)
-    return reply
-  }
-
-  stop (): void { this.#child.disconnect() }
-}
-
 async function open (port: number, clientId: string): Promise<Socket> {
   const socket = connect(port, '127.0.0.1')
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
@@ -92,7 +68,7 @@ async function open (port: number, clientId: string): Promise<Socket> {
 let run = 0
 interface Result { rate: number, cpuUs: number }
 
-async function once (load: Load, plugins: readonly VigilPlugin<any>[]): Promise<Result> {
+async function once (load: FaninLoadProcess, plugins: readonly VigilPlugin<any>[]): Promise<Result> {
   const vigil = createVigil(parseConfig({
     node: { id: `bench-${process.pid}-${++run}` },
     mqtt: { port: 0, ws: null },
@@ -173,7 +149,7 @@ const meanInterval = (values: number[]): string => {
   return `mean ${mean.toFixed(3)} +/- ${(2 * Math.sqrt(variance / values.length)).toFixed(3)}`
 }
 
-const load = new Load()
+const load = new FaninLoadProcess()
 const on: Result[] = []
 const off: Result[] = []
 try {

@@ -14,12 +14,10 @@
  *
  *   npx tsc -p tsconfig.json && node --expose-gc dist/bench/security-overhead.js [messages] [pairs] [connects]
  */
-import { fork, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import mqttPacket from 'mqtt-packet'
 import { createVigil } from '../broker/server.js'
 import { parseConfig } from '../config/load.js'
@@ -28,7 +26,7 @@ import { parseAclFile } from '../plugins/auth/acl-file.js'
 import { compileClientAcl } from '../plugins/auth/acl.js'
 import { authPlugin } from '../plugins/auth/index.js'
 import { hashPassword } from '../plugins/auth/password-file.js'
-import type { LoadReply, LoadRequest } from './fanin-load.js'
+import { FaninLoadProcess } from './fanin-load-process.js'
 
 const MESSAGES = Number(process.argv[2] ?? 200_000)
 const PAIRS = Number(process.argv[3] ?? 7)
@@ -51,22 +49,6 @@ export function hundredLineAcl (): string {
   return lines.join('\n') + '\n'
 }
 
-class Load {
-  readonly #child: ChildProcess
-  constructor () { this.#child = fork(fileURLToPath(new URL('./fanin-load.js', import.meta.url)), [], { stdio: 'inherit' }) }
-  async request (message: LoadRequest): Promise<LoadReply> {
-    const reply = await new Promise<LoadReply>((resolve, reject) => {
-      this.#child.once('message', (m) => resolve(m as LoadReply))
-      this.#child.once('exit', (code) => reject(new Error(`load process exited (${code})`)))
-      this.#child.send(message)
-    })
-    this.#child.removeAllListeners('exit')
-    if (reply.type === 'failed') throw new Error(`load: ${reply.error}`)
-    return reply
-  }
-  stop (): void { this.#child.disconnect() }
-}
-
 let run = 0
 const startVigil = async (auth: VigilConfigInput['auth']): Promise<ReturnType<typeof createVigil>> => {
   const vigil = createVigil(parseConfig({ node: { id: `bench-${process.pid}-${++run}` }, mqtt: { port: 0, ws: null }, http: null, log: { level: 'silent' }, auth }),
@@ -75,7 +57,7 @@ const startVigil = async (auth: VigilConfigInput['auth']): Promise<ReturnType<ty
   return vigil
 }
 
-async function fanin (load: Load, auth: VigilConfigInput['auth']): Promise<{ rate: number, cpuUs: number }> {
+async function fanin (load: FaninLoadProcess, auth: VigilConfigInput['auth']): Promise<{ rate: number, cpuUs: number }> {
   const vigil = await startVigil(auth)
   try {
     const ready = await load.request({ type: 'setup', port: vigil.ports.mqtt, messages: MESSAGES, publishers: 10 })
@@ -130,7 +112,7 @@ try {
   writeFileSync(passwordFile, lines.join('\n') + '\n')
 
   // 1. ACL per PUBLISH
-  const load = new Load()
+  const load = new FaninLoadProcess()
   const on: Array<{ rate: number, cpuUs: number }> = []
   const off: typeof on = []
   try {
