@@ -9,7 +9,7 @@ import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { startRedis } from '../helpers/redis.js'
 import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
-import { runLoad } from './redis-faults-helpers.js'
+import { FAULT_LOAD, runLoad } from './redis-faults-helpers.js'
 
 t.test('Redis SIGKILLed and restarted under QoS 1 load: every acknowledged message reaches every persistent subscriber', { timeout: 90_000 }, async (t) => {
   const redis = await startRedis(t, { aof: true })
@@ -19,10 +19,7 @@ t.test('Redis SIGKILLed and restarted under QoS 1 load: every acknowledged messa
   const result = await runLoad(t, {
     publisherUrl: b.url,
     subscriberUrl: a.url,
-    subscribers: 20,
-    messages: 400,
-    rate: 200,
-    faultAt: 150,
+    ...FAULT_LOAD,
     fault: async () => {
       await redis.stop()
       killedAt = Date.now()

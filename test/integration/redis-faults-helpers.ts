@@ -29,6 +29,9 @@ export interface LoadOptions {
   settleMs?: number
 }
 
+/** The load both whole-cluster fault tests put on the nodes: 20 subscribers, 400 messages at 200/s, the fault at 150. */
+export const FAULT_LOAD = { subscribers: 20, messages: 400, rate: 200, faultAt: 150 } as const
+
 export interface LoadResult {
   acked: number
   /** How many times subscribers reconnected (0: the fault never cost them their connection). */

@@ -11,7 +11,7 @@ import { startBroker } from '../helpers/broker.js'
 import { sleep } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
-import { runLoad } from './redis-faults-helpers.js'
+import { FAULT_LOAD, runLoad } from './redis-faults-helpers.js'
 
 /** One CONNECT; resolves with the CONNACK return code (or 'none') and how long it took. */
 async function connackOf (url: string, clientId: string, within: number): Promise<{ code: number | 'none', ms: number }> {
@@ -36,10 +36,7 @@ t.test('a 3 s cut between the nodes and Redis: nothing acknowledged is lost; a C
   const result = await runLoad(t, {
     publisherUrl: b.url,
     subscriberUrl: a.url,
-    subscribers: 20,
-    messages: 400,
-    rate: 200,
-    faultAt: 150,
+    ...FAULT_LOAD,
     fault: async () => {
       await proxy.cut()
       await sleep(500)
