@@ -6,7 +6,7 @@
  * lines and a summary with the count held back. An observer: it decides nothing.
  */
 import type { Aedes, Client } from 'aedes'
-import { connectInfo, remoteAddress, type ConnectRefusal } from './aedes/index.js'
+import { connectInfo, errorKeepsConnection, remoteAddress, type ConnectRefusal } from './aedes/index.js'
 import { errorMessage } from './errors.js'
 import { LogLimiter, type LimitPolicy, type Suppressed } from './log-limiter.js'
 import type { Logger } from './logger.js'
@@ -86,7 +86,8 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
   }
   broker.on('clientError', (client, err) => {
     if (refusedByAedes(client, err)) return
-    if (!lastError.has(client)) lastError.set(client, err)
+    // An MQTT 5 client keeps its connection after a refused PUBLISH (0x87 PUBACK): not why it ends.
+    if (!errorKeepsConnection(client, err) && !lastError.has(client)) lastError.set(client, err)
     if ((err as { code?: unknown }).code === 'VIGIL_E_PUBLISH_REFUSED') write('publish_refused', { ...who(client), reason: err.message })
   })
   broker.on('connectionError', (client, err) => {

@@ -206,8 +206,10 @@ export class PluginHost {
   #composeAuthorizePublish (): Aedes['authorizePublish'] {
     const fns = this.#entries('authorizePublish')
     const count = fns.length
-    const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket): void => {
-      // A quiet denial: acked, not routed, not stored; the client stays (publish-drop.ts).
+    const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket, client: Client | null): void => {
+      // MQTT 5 has a reason code for it: Aedes 2 answers 0x87 (with the message as Reason String) and keeps the client.
+      if (err instanceof PublishDenied && client !== null && client.version === 5) return callback(err)
+      // 3.1.1: a quiet denial: acked, not routed, not stored; the client stays (publish-drop.ts).
       if (err instanceof PublishDenied) {
         dropAfterAck(packet)
         return callback(null)
@@ -221,11 +223,11 @@ export class PluginHost {
         for (let i = from; i < count; i++) {
           const entry = fns[i]!
           let result: MaybePromise<void>
-          try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback, packet) }
+          try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback, packet, client) }
           if (isPromise(result)) return resume(i + 1, result, client, packet, callback)
         }
         callback(null)
-      }, (err: unknown) => refuse(fns[from - 1]!.plugin, err, callback, packet))
+      }, (err: unknown) => refuse(fns[from - 1]!.plugin, err, callback, packet, client))
     }
     return (client: Client | null, packet: PublishPacket, callback: (error?: Error | null) => void) => {
       // Aedes' default reserves $SYS/ for the broker; replacing the hook must keep that.
@@ -235,7 +237,7 @@ export class PluginHost {
       for (let i = 0; i < count; i++) {
         const entry = fns[i]!
         let result: MaybePromise<void>
-        try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback, packet) }
+        try { result = entry.fn.call(entry.hooks, client, packet) } catch (err) { return refuse(entry.plugin, err, callback, packet, client) }
         if (isPromise(result)) return resume(i + 1, result, client, packet, callback)
       }
       callback(null)

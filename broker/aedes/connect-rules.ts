@@ -27,11 +27,13 @@ export function connectVerdict (packet: RawConnect): ConnectVerdict | null {
   const { protocolId, protocolVersion } = packet
   // [MQTT-3.1.2-2] "MQTT" is level 4, "MQIsdp" (3.1) level 3: any other pair is
   // a level this server does not support under that name. Level 5 ("MQTT") is
-  // left to Aedes, which answers CONNACK 1 itself.
+  // served by Aedes 2.
   if ((protocolId === 'MQTT' && protocolVersion < 4) || (protocolId === 'MQIsdp' && protocolVersion !== 3)) {
     return { action: 'connack', returnCode: 1, reason: `protocol name ${protocolId} with level ${protocolVersion} [MQTT-3.1.2-2]` }
   }
-  if (packet.clientId.length === 0) {
+  // MQTT 5 lets a client send an empty ClientId whatever Clean Start says: the
+  // server assigns one [MQTT-3.1.3-6], and Aedes 2 reports it in the CONNACK.
+  if (packet.clientId.length === 0 && protocolVersion !== 5) {
     // [MQTT-3.1.3-8] a zero-byte ClientId needs CleanSession 1; 3.1 required 1 to 23 characters.
     if (!packet.clean) return { action: 'connack', returnCode: 2, reason: 'empty client identifier with CleanSession 0 [MQTT-3.1.3-8]' }
     if (protocolVersion === 3) return { action: 'connack', returnCode: 2, reason: 'empty client identifier (MQTT 3.1)' }
@@ -40,8 +42,8 @@ export function connectVerdict (packet: RawConnect): ConnectVerdict | null {
     const problem = topicNameProblem(packet.will.topic)
     if (problem !== null) return { action: 'close', reason: `will topic: ${problem}` }
   }
-  // [MQTT-3.1.2-22] no Password Flag without the User Name Flag.
-  if (packet.password !== undefined && packet.username === undefined) {
+  // [MQTT-3.1.2-22] no Password Flag without the User Name Flag (MQTT 5 allows it, 3.1.2.9).
+  if (packet.password !== undefined && packet.username === undefined && protocolVersion !== 5) {
     return { action: 'close', reason: 'password flag without user name flag [MQTT-3.1.2-22]' }
   }
   return null

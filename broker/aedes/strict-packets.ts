@@ -23,6 +23,8 @@ import { VigilError } from '../errors.js'
 import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
+import { noteConnect, noteDisconnect } from './mqtt5.js'
+import mqttPacket from 'mqtt-packet'
 
 interface ParserInternals {
   _pos: number
@@ -97,6 +99,17 @@ export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
   }) as Aedes['handle']
 }
 
+/** [MQTT-3.2.2-6] 3.1.1 return codes as MQTT 5 reason codes: 0x84 unsupported protocol version, 0x85 client identifier not valid. */
+const V5_REFUSALS = { 1: 0x84, 2: 0x85 } as const
+
+/** The CONNACK refusing a CONNECT: 3.1.1 return code, or for MQTT 5 a reason code and a Reason String [MQTT-3.2.2.3.9]. */
+function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string): Buffer {
+  if (protocolVersion !== 5) return Buffer.from([0x20, 0x02, 0x00, returnCode])
+  return mqttPacket.generate({
+    cmd: 'connack', sessionPresent: false, reasonCode: V5_REFUSALS[returnCode], properties: { reasonString: reason }
+  } as mqttPacket.IConnackPacket, { protocolVersion: 5 })
+}
+
 /** The checks on one client (exported for bench/strict-packets.ts, which measures them on a bare parser). */
 export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
   const c = client as unknown as ClientInternals
@@ -150,15 +163,21 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         }
         connectInfos.set(client, info)
         const verdict = connectVerdict(connect)
-        if (verdict === null) break
+        if (verdict === null) {
+          noteConnect(client, connect)
+          break
+        }
         if (verdict.action === 'close') return this._emitError(protocolError(`CONNECT: ${verdict.reason}`))
         // Aedes never sees this CONNECT: the CONNACK is written here [MQTT-3.2.2-5], then the
         // connection closes. Whatever the client sent after it is dropped.
         refused = true
         hooks.refused({ info, returnCode: verdict.returnCode, reason: verdict.reason })
-        c.conn.write(Buffer.from([0x20, 0x02, 0x00, verdict.returnCode]), () => c.conn.destroy())
+        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason), () => c.conn.destroy())
         return
       }
+      case 'disconnect':
+        noteDisconnect(client, packet as { reasonCode?: number })
+        break
       case 'subscribe':
         for (const sub of (packet as { subscriptions: Array<{ topic: string }> }).subscriptions) {
           const problem = filterProblem(sub.topic)

@@ -6,6 +6,7 @@
  * or two and allocate nothing in the common case.
  */
 import type { Client, PublishPacket } from 'aedes'
+import { errorKeepsConnection } from '../../broker/aedes/index.js'
 import type { ClusterService } from '../../broker/cluster.js'
 import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
@@ -68,6 +69,8 @@ export class LivenessAdapter implements LivenessService {
     ctx.on('client', (client) => this.#registered(client))
     ctx.on('clientDisconnect', (client) => this.#disconnected(client))
     ctx.on('clientError', (client, err) => {
+      // A refused MQTT 5 PUBLISH (0x87 PUBACK) keeps the connection: not why it ends.
+      if (errorKeepsConnection(client, err)) return
       const conn = internals(client)[CONNECTION]
       if (conn !== undefined && conn.error === null) conn.error = err
     })

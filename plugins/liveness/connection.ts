@@ -7,6 +7,7 @@ import type { Client } from 'aedes'
 import { Conn } from './core.js'
 import type { TopicPredicate } from './rules.js'
 import { endReason } from './end-reason.js'
+import { DISCONNECT_WITH_WILL, disconnectReasonCode } from '../../broker/aedes/index.js'
 import type { ConnectionEnd, OfflineReason } from './service.js'
 
 export const CONNECTION = Symbol('vigil.liveness.connection')
@@ -88,6 +89,7 @@ export function connectionEnd (client: Client, now: number, shuttingDown: boolea
   const reason = endReason({
     marked,
     disconnected: c._disconnected === true,
+    disconnectedWithWill: disconnectReasonCode(client) === DISCONNECT_WITH_WILL,
     keepaliveExpired: conn?.keepaliveExpired ?? false,
     shuttingDown,
     error: conn?.error ?? null

@@ -9,6 +9,8 @@ export interface EndFacts {
   marked: OfflineReason | null
   /** The client sent DISCONNECT [MQTT-3.14.4-3]. */
   disconnected: boolean
+  /** An MQTT 5 client sent DISCONNECT with reason 0x04: end normally, but publish the will [MQTT-3.14.2.1]. */
+  disconnectedWithWill: boolean
   /** Aedes' keep-alive timer fired: nothing for 1.5 x keepalive [MQTT-3.1.2-24]. */
   keepaliveExpired: boolean
   shuttingDown: boolean
@@ -19,6 +21,7 @@ export interface EndFacts {
 export function endReason (facts: EndFacts): OfflineReason {
   if (facts.marked !== null) return facts.marked
   if (facts.disconnected) return 'graceful'
+  if (facts.disconnectedWithWill) return 'graceful_with_will'
   if (facts.keepaliveExpired) return 'keepalive_timeout'
   if (facts.shuttingDown) return 'server_shutdown'
   if (facts.error !== null && facts.error !== undefined && isProtocolError(facts.error)) return 'protocol_error'

@@ -10,7 +10,8 @@ export type LivenessState = 'online' | 'silent' | 'offline'
 export const LIVENESS_STATES: readonly LivenessState[] = ['online', 'silent', 'offline']
 
 export const OFFLINE_REASONS = ['graceful', 'keepalive_timeout', 'connection_lost', 'protocol_error', 'takeover',
-  'server_shutdown', 'kicked', 'silent_timeout', 'node_lost', 'rate_limited'] as const
+  'server_shutdown', 'kicked', 'silent_timeout', 'node_lost', 'rate_limited',
+  'graceful_with_will'] as const
 export type OfflineReason = typeof OFFLINE_REASONS[number]
 
 /**

@@ -22,13 +22,15 @@ import type { HeldWill, PendingStore } from './held-will.js'
 import { willMetrics } from './metrics.js'
 import { redisPublishFence } from './publish-fence.js'
 import { recoverWillsOf } from './recovery.js'
-import { stampPayload, type Death } from './stamp.js'
+import { stampPayload, stampProperties, type Death, type StampedProperties } from './stamp.js'
+import { willDelayOf } from '../../broker/aedes/index.js'
 import { memoryPendingStore } from './store-memory.js'
 import { redisPendingStore } from './store-redis.js'
 import { publishAsync } from '../../broker/publish.js'
 
 /** A will packet as Aedes hands it over: persistence adds clientId and brokerId (putWill). */
 interface WillPacket extends PublishPacket {
+  properties?: StampedProperties
   clientId?: string
   brokerId?: string
   /** The epoch of the connection that set the will, tagged at CONNECT so it travels through persistence. */
@@ -72,6 +74,13 @@ export const willsPlugin = definePlugin({
 
     const stamp = (payload: Buffer, death: Death): Buffer =>
       config.stamp ? stampPayload(payload, death, config.tsUnit) : payload
+    /** The will goes out stamped: its payload, and for MQTT 5 subscribers its user properties. */
+    const stampWill = (packet: WillPacket, payload: Buffer, death: Pick<Death, 'reason' | 'at'>): void => {
+      packet.payload = payload
+      if (config.stamp) packet.properties = stampProperties(packet.properties, death)
+    }
+    /** A client's own Will Delay Interval (MQTT 5) makes the delay machinery run even with wills.delay 0. */
+    let delayInUse = config.delay > 0
 
     const endOf = (client: Client): ConnectionEnd => {
       try {
@@ -111,11 +120,11 @@ export const willsPlugin = definePlugin({
         }, (err: unknown) => {
           // Could not hold it (Redis down): publishing now beats losing it.
           ctx.reportError(err, 'could not hold a will; publishing it now')
-          packet.payload = entry.payload
+          stampWill(packet, entry.payload, death)
           metrics.published(death.reason)
         })
       }
-      packet.payload = stamp(packet.payload as Buffer, death)
+      stampWill(packet, stamp(packet.payload as Buffer, death), death)
       metrics.published(death.reason)
     }
 
@@ -143,6 +152,9 @@ export const willsPlugin = definePlugin({
       const end = endOf(client)
       const newer = takenOver.get(client)
       const death: Death = { clientId: client.id, reason: end.reason, at: end.at, lastSeen: end.lastHeartbeat }
+      // MQTT 5: the client's Will Delay Interval (bounded by its session) instead of wills.delay [MQTT-3.1.3-9].
+      const own = willDelayOf(client)
+      if (own !== undefined && own > 0) delayInUse = true
       const decision = decideWill({
         willEpoch: end.epoch,
         currentEpoch: liveness.currentEpoch(client.id),
@@ -151,7 +163,7 @@ export const willsPlugin = definePlugin({
         connectedElsewhere: false,
         at: end.at,
         now: ctx.now(),
-        delay: config.delay,
+        delay: own ?? config.delay,
         // In memory mode a held will would die with the process: at shutdown it goes out now.
         canHold: redis !== null || !lifecycle.shuttingDown
       })
@@ -230,7 +242,9 @@ export const willsPlugin = definePlugin({
         metrics.suppressed(decision.cause)
         return
       }
-      await publishAsync(broker, { cmd: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false })
+      const out: PublishPacket = { cmd: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false }
+      if (config.stamp) out.properties = stampProperties(undefined, will)
+      await publishAsync(broker, out)
       metrics.published(will.reason)
     }
 
@@ -256,8 +270,8 @@ export const willsPlugin = definePlugin({
       timer = null
       let wait: number
       if (redis !== null) {
-        if (config.delay <= 0) return
-        wait = Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, Math.floor(config.delay / 4)))
+        if (!delayInUse) return
+        wait = Math.max(POLL_MIN_MS, Math.min(POLL_MAX_MS, Math.floor(Math.max(config.delay, 2000) / 4)))
       } else {
         const next = store.nextDue()
         if (next === undefined) return
@@ -268,17 +282,16 @@ export const willsPlugin = definePlugin({
     }
 
     // A reconnect of the same clientId (any node: the 'client' event fires where it connects) cancels its pending will.
-    if (config.delay > 0) {
-      ctx.on('client', (client) => {
-        const epoch = liveness.epochOf(client)
-        store.cancel(client.id, epoch).then((cancelled) => {
-          if (cancelled !== undefined) {
-            metrics.suppressed('reconnected')
-            log.debug({ clientId: client.id }, 'pending will cancelled by reconnect')
-          }
-        }, (err: unknown) => ctx.reportError(err, 'cancelling a pending will failed'))
-      })
-    }
+    ctx.on('client', (client) => {
+      if (!delayInUse) return
+      const epoch = liveness.epochOf(client)
+      store.cancel(client.id, epoch).then((cancelled) => {
+        if (cancelled !== undefined) {
+          metrics.suppressed('reconnected')
+          log.debug({ clientId: client.id }, 'pending will cancelled by reconnect')
+        }
+      }, (err: unknown) => ctx.reportError(err, 'cancelling a pending will failed'))
+    })
 
     // Takeover from another node: Aedes closes our client on `$SYS/<other>/new/clients`.
     // Registered before Aedes' own listener (setup runs before broker.listen()), and the

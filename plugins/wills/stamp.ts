@@ -108,3 +108,25 @@ export function stampPayload (payload: Buffer, death: Death, unit: TsUnit): Buff
   const filled = fillText(text, death, unit)
   return filled === text ? payload : Buffer.from(filled, 'utf8')
 }
+
+/** MQTT 5 publish properties as far as the stamp touches them. */
+export interface StampedProperties {
+  userProperties?: Record<string, string | string[]>
+  [key: string]: unknown
+}
+
+/**
+ * The will's MQTT 5 properties plus the user properties `vigil-reason` and
+ * `vigil-ts` (time of death, ms), which MQTT 5 subscribers receive; 3.1.1
+ * subscribers never see properties [MQTT-3.3.2.3.7]. The will's own user
+ * properties stay, in their order, before Vigil's; a new object, the input is not changed.
+ */
+export function stampProperties (properties: StampedProperties | undefined, death: Pick<Death, 'reason' | 'at'>): StampedProperties {
+  const own = properties?.userProperties
+  const userProperties: Record<string, string | string[]> = { ...own }
+  delete userProperties['vigil-reason']
+  delete userProperties['vigil-ts']
+  userProperties['vigil-reason'] = death.reason
+  userProperties['vigil-ts'] = String(Math.floor(death.at))
+  return { ...properties, userProperties }
+}

@@ -156,9 +156,11 @@ t.test('fleet view: counts, lists, nodes, and forgetting', async (t) => {
 })
 
 t.test('end reasons: the broker\'s own mark, then DISCONNECT, keepalive, shutdown, protocol, lost', async (t) => {
-  const base = { marked: null, disconnected: false, keepaliveExpired: false, shuttingDown: false, error: null }
+  const base = { marked: null, disconnected: false, disconnectedWithWill: false, keepaliveExpired: false, shuttingDown: false, error: null }
   t.equal(endReason(base), 'connection_lost')
   t.equal(endReason({ ...base, disconnected: true }), 'graceful')
+  t.equal(endReason({ ...base, disconnectedWithWill: true }), 'graceful_with_will', 'MQTT 5 DISCONNECT 0x04')
+  t.equal(endReason({ ...base, marked: 'server_shutdown', disconnectedWithWill: true }), 'server_shutdown', 'a broker decision wins')
   t.equal(endReason({ ...base, keepaliveExpired: true, error: new Error('keep alive timeout') }), 'keepalive_timeout')
   t.equal(endReason({ ...base, shuttingDown: true }), 'server_shutdown')
   t.equal(endReason({ ...base, marked: 'takeover', disconnected: true }), 'takeover')

@@ -64,9 +64,16 @@ const base: RawConnect = { protocolId: 'MQTT', protocolVersion: 4, clean: true, 
 t.test('CONNECT: protocol name and level go together [MQTT-3.1.2-2]', async (t) => {
   t.equal(connectVerdict(base), null, 'MQTT 4')
   t.equal(connectVerdict({ ...base, protocolId: 'MQIsdp', protocolVersion: 3 }), null, 'MQIsdp 3')
-  t.equal(connectVerdict({ ...base, protocolVersion: 5 }), null, 'MQTT 5 is left to Aedes (CONNACK 1 there)')
+  t.equal(connectVerdict({ ...base, protocolVersion: 5 }), null, 'MQTT 5 (served by Aedes 2)')
   t.match(connectVerdict({ ...base, protocolVersion: 3 }), { action: 'connack', returnCode: 1 }, 'MQTT 3')
   t.match(connectVerdict({ ...base, protocolId: 'MQIsdp', protocolVersion: 4 }), { action: 'connack', returnCode: 1 }, 'MQIsdp 4')
+})
+
+t.test('CONNECT: MQTT 5 allows an empty ClientId with Clean Start 0 [MQTT-3.1.3-6] and a password without a user name', async (t) => {
+  const v5 = { ...base, protocolVersion: 5 }
+  t.equal(connectVerdict({ ...v5, clientId: '', clean: false }), null, 'the server assigns one')
+  t.equal(connectVerdict({ ...v5, password: Buffer.from('p') }), null, 'password flag alone (3.1.2.9)')
+  t.match(connectVerdict({ ...v5, will: { topic: 'a/#' } }), { action: 'close' }, 'a will topic with a wildcard is still refused')
 })
 
 t.test('CONNECT: an empty clientId needs CleanSession 1 [MQTT-3.1.3-8]', async (t) => {

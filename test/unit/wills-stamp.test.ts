@@ -1,5 +1,5 @@
 import t from 'tap'
-import { stampPayload, type Death } from '../../plugins/wills/stamp.js'
+import { stampPayload, stampProperties, type Death } from '../../plugins/wills/stamp.js'
 
 const AT = 1_763_700_000_123
 const SEEN = 1_763_699_990_456
@@ -82,4 +82,13 @@ t.test('placeholder-free text and binary pass byte-identical (the same buffer)',
     t.equal(out, payload, `unchanged: ${copy.toString('hex')}`)
     t.same(out, copy)
   }
+})
+
+t.test('MQTT 5: the stamp as user properties vigil-reason and vigil-ts (ms), the will\'s own kept first', async (t) => {
+  const own = { contentType: 'application/json', userProperties: { a: '1', 'vigil-ts': 'forged' } }
+  const out = stampProperties(own, { reason: 'graceful_with_will', at: 1700000000123.7 })
+  t.same(out, { contentType: 'application/json', userProperties: { a: '1', 'vigil-reason': 'graceful_with_will', 'vigil-ts': '1700000000123' } })
+  t.same(Object.keys(out.userProperties!), ['a', 'vigil-reason', 'vigil-ts'], 'order: the will\'s, then Vigil\'s')
+  t.same(own.userProperties, { a: '1', 'vigil-ts': 'forged' }, 'input unchanged')
+  t.same(stampProperties(undefined, { reason: 'connection_lost', at: 5 }), { userProperties: { 'vigil-reason': 'connection_lost', 'vigil-ts': '5' } })
 })
