@@ -10,6 +10,7 @@ import type { VigilConfig } from '../config/schema.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from './errors.js'
 import { authenticatedUsername } from './client-identity.js'
 import { dropAfterAck, installPublishDrop } from './publish-drop.js'
+import { endForRefusedPublish } from './aedes/index.js'
 import type { Logger } from './logger.js'
 import type { BrokerEvents, MaybePromise, PluginContext, PluginHooks, VigilPlugin } from './plugin-types.js'
 import type { ServiceRegistry } from './services.js'
@@ -207,15 +208,19 @@ export class PluginHost {
     const fns = this.#entries('authorizePublish')
     const count = fns.length
     const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket, client: Client | null): void => {
-      // MQTT 5 has a reason code for it: Aedes 2 answers 0x87 (with the message as Reason String) and keeps the client.
-      if (err instanceof PublishDenied && client !== null && client.version === 5) return callback(err)
-      // 3.1.1: a quiet denial: acked, not routed, not stored; the client stays (publish-drop.ts).
+      const v5 = client !== null && client.version === 5
+      // A quiet denial. MQTT 5 has a reason code for it: Aedes 2 answers 0x87 (the message as Reason
+      // String) and keeps the client. 3.1.1: acked, not routed, not stored; the client stays (publish-drop.ts).
       if (err instanceof PublishDenied) {
+        if (v5) return callback(err)
         dropAfterAck(packet)
         return callback(null)
       }
       if (!(err instanceof VigilError)) this.reportError(plugin, err, 'authorizePublish failed (refused)')
-      callback(err instanceof Error ? err : new Error(String(err)))
+      const error = err instanceof Error ? err : new Error(String(err))
+      callback(error)
+      // Any other refusal ends a 3.1.1 connection (Aedes 1 and 2); an MQTT 5 one Aedes 2 keeps, so it is ended here.
+      if (v5) endForRefusedPublish(client, packet, error)
     }
     const resume = (from: number, pending: Promise<unknown>, client: Client | null, packet: PublishPacket,
       callback: (error?: Error | null) => void): void => {

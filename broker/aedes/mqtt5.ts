@@ -11,6 +11,7 @@
  *   the will-only property in the PUBLISH [MQTT-3.1.3-10].
  */
 import type { Client } from 'aedes'
+import { PublishDenied } from '../errors.js'
 
 /** [MQTT-3.14.2.1] DISCONNECT reason codes Vigil tells apart. */
 export const DISCONNECT_NORMAL = 0x00
@@ -65,9 +66,27 @@ export function willDelayOf (client: Client): number | undefined {
 /**
  * A `clientError` that does not end the connection: Aedes 2 answers a refused
  * MQTT 5 PUBLISH with a 0x87 PUBACK/PUBREC (or drops a refused QoS 0 one),
- * reports the refusal and keeps the client; errors that end it go through the
- * client's error path first, which marks it `errored` (lib/client.js _onError).
+ * reports the refusal and keeps the client. Vigil keeps it only for a quiet
+ * denial (an ACL); every other refusal ends the connection (endForRefusedPublish).
  */
 export function errorKeepsConnection (client: Client, err: Error): boolean {
-  return (err as { code?: unknown }).code === 'VIGIL_E_PUBLISH_REFUSED' && (client as unknown as { errored?: boolean }).errored !== true
+  return err instanceof PublishDenied && (client as unknown as { errored?: boolean }).errored !== true
+}
+
+/** [MQTT-3.14.2.1] 0x87 not authorized, unless the refusal names its own (0x96 message rate too high). */
+const NOT_AUTHORIZED = 0x87
+
+/**
+ * A PUBLISH an MQTT 5 client sent was refused with an error that ends a 3.1.1
+ * connection (a status topic it does not own, a rate limit): Aedes 2 only
+ * answers it 0x87 and keeps the client, so end it here, with a DISCONNECT
+ * carrying the reason code and the refusal as Reason String. After the
+ * refusal's PUBACK: nothing may follow a DISCONNECT [MQTT-3.14.4-1]. Wills
+ * (the client is closing, or the packet came back from persistence with a
+ * brokerId) are left alone.
+ */
+export function endForRefusedPublish (client: Client, packet: object, err: Error): void {
+  if (client.version !== 5 || client.closed || (packet as { brokerId?: unknown }).brokerId !== undefined) return
+  const code = (err as { reasonCode?: unknown }).reasonCode
+  client.disconnect({ reasonCode: typeof code === 'number' ? code : NOT_AUTHORIZED, properties: { reasonString: err.message } })
 }

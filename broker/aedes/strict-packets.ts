@@ -24,6 +24,7 @@ import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
 import { noteConnect, noteDisconnect } from './mqtt5.js'
+import { fixBrokerRegressions, fixClientRegressions } from './regressions.js'
 import mqttPacket from 'mqtt-packet'
 
 interface ParserInternals {
@@ -90,9 +91,11 @@ const protocolError = (message: string): VigilError => new VigilError('VIGIL_E_P
 
 /** Wrap `broker.handle` once so every new client's parser gets the checks. */
 export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
+  fixBrokerRegressions(broker)
   const handle = broker.handle.bind(broker)
   broker.handle = ((conn: unknown, req: unknown) => {
     const client = (handle as (c: unknown, r: unknown) => Client)(conn, req)
+    fixClientRegressions(broker, client)
     addresses.set(client, remoteAddress(client))
     applyStrictChecks(client, hooks)
     return client

@@ -65,7 +65,8 @@ export const limitsPlugin = definePlugin({
       const liveness = ctx.maybe('liveness')
       // kick marks the reason synchronously, before the close it starts.
       if (liveness !== undefined) liveness.kick(client.id, 'rate_limited').catch((err) => ctx.reportError(err, 'rate-limit kick failed'))
-      throw new VigilError('VIGIL_E_PUBLISH_REFUSED', `client ${client.id} is over limits.publishRate (${config.publishRate}/s)`)
+      // MQTT 5 clients are told so: DISCONNECT 0x96, message rate too high.
+      throw Object.assign(new VigilError('VIGIL_E_PUBLISH_REFUSED', `client ${client.id} is over limits.publishRate (${config.publishRate}/s)`), { reasonCode: 0x96 })
     }
 
     return {

@@ -91,12 +91,15 @@ export async function rawConnect (t: T, port: number, clientId: string, keepaliv
 
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
 
-export function livenessScenarios (tap: Tap, mode: Mode): void {
-  tap.test(`[${mode}] a client that keeps pinging but stops publishing goes silent within silentAfter + 1 s, and online on its next publish`, async (t) => {
+/** `protocolVersion` 5: the devices connect with MQTT 5 (observers stay 3.1.1); the same behaviour is expected. */
+export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 = 4): void {
+  const dev = { protocolVersion }
+  const tag = protocolVersion === 5 ? `${mode}, MQTT 5` : mode
+  tap.test(`[${tag}] a client that keeps pinging but stops publishing goes silent within silentAfter + 1 s, and online on its next publish`, async (t) => {
     const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
     const obs = await observe(t, broker.url)
     // A will makes it a device from its CONNECT (without one it would be an observer until it publishes).
-    const device = await connectClient(t, broker.url, { clientId: 'frozen-1', keepalive: 1, will: willOf('frozen-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'frozen-1', keepalive: 1, will: willOf('frozen-1') })
     const online = await obs.waitFor('frozen-1', (s) => s.state === 'online')
     await device.publishAsync('devices/frozen-1/telemetry', '{"t":1}')
     const lastPublish = Date.now()
@@ -118,10 +121,10 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.same(obs.of('frozen-1').map((s) => s.state), ['online', 'silent', 'online'])
   })
 
-  tap.test(`[${mode}] a destroyed socket is offline with reason connection_lost`, async (t) => {
+  tap.test(`[${tag}] a destroyed socket is offline with reason connection_lost`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'lost-1', will: willOf('lost-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'lost-1', will: willOf('lost-1') })
     await obs.waitFor('lost-1', (s) => s.state === 'online')
     device.stream.destroy()
     const offline = await obs.waitFor('lost-1', (s) => s.state === 'offline', 3000, 'offline')
@@ -130,7 +133,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(ends.get('lost-1')?.epoch, offline.epoch)
   })
 
-  tap.test(`[${mode}] a socket that stops sending is offline with reason keepalive_timeout, since its last packet`, async (t) => {
+  tap.test(`[${tag}] a socket that stops sending is offline with reason keepalive_timeout, since its last packet`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
     const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-1', 1)
@@ -144,13 +147,13 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     await closed(socket)
   })
 
-  tap.test(`[${mode}] a client's will is not a heartbeat: a silent client that drops goes silent -> offline, never back online`, async (t) => {
+  tap.test(`[${tag}] a client's will is not a heartbeat: a silent client that drops goes silent -> offline, never back online`, async (t) => {
     const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
     const obs = await observe(t, broker.url)
     // The will's topic matches the default heartbeatTopics ["#"].
-    const device = await connectClient(t, broker.url, { clientId: 'willful-1', keepalive: 1, will: willOf('willful-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'willful-1', keepalive: 1, will: willOf('willful-1') })
     await obs.waitFor('willful-1', (s) => s.state === 'silent', 4000, 'silent')
-    const wills = await connectClient(t, broker.url, { clientId: 'will-watch-1' })
+    const wills = await connectClient(t, broker.url, { ...dev, clientId: 'will-watch-1' })
     const willsReceived = collect(wills)
     await subscribe(wills, 'wills/willful-1', 1)
     device.stream.destroy()
@@ -160,7 +163,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.same(obs.of('willful-1').map((s) => s.state), ['online', 'silent', 'offline'], 'the will did not count as a heartbeat')
   })
 
-  tap.test(`[${mode}] a SUBSCRIBE counts as a packet: keepalive_timeout dates the death from it`, async (t) => {
+  tap.test(`[${tag}] a SUBSCRIBE counts as a packet: keepalive_timeout dates the death from it`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
     const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-2', 1)
@@ -179,10 +182,10 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     await closed(socket)
   })
 
-  tap.test(`[${mode}] DISCONNECT is offline with reason graceful and no will`, async (t) => {
+  tap.test(`[${tag}] DISCONNECT is offline with reason graceful and no will`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'polite-1', will: willOf('polite-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'polite-1', will: willOf('polite-1') })
     await obs.waitFor('polite-1', (s) => s.state === 'online')
     await device.endAsync()
     const offline = await obs.waitFor('polite-1', (s) => s.state === 'offline', 3000, 'offline')
@@ -190,10 +193,10 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.notOk(ends.has('polite-1'), 'no will for a DISCONNECT [MQTT-3.14.4-3]')
   })
 
-  tap.test(`[${mode}] a malformed packet is offline with reason protocol_error`, async (t) => {
+  tap.test(`[${tag}] a malformed packet is offline with reason protocol_error`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'garbled-1', will: willOf('garbled-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'garbled-1', will: willOf('garbled-1') })
     await obs.waitFor('garbled-1', (s) => s.state === 'online')
     // SUBSCRIBE must carry header flags 0010 [MQTT-3.8.1-1]; 0x80 is malformed.
     device.stream.write(Buffer.from([0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 0x61, 0x00]))
@@ -202,23 +205,23 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(ends.get('garbled-1')?.reason, 'protocol_error')
   })
 
-  tap.test(`[${mode}] an oversized packet is offline with reason protocol_error`, async (t) => {
+  tap.test(`[${tag}] an oversized packet is offline with reason protocol_error`, async (t) => {
     const { broker } = await startFleet(t, mode, { mqtt: { maxPacketSize: 1024 } })
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'big-1' })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'big-1' })
     await obs.waitFor('big-1', (s) => s.state === 'online')
     device.publish('devices/big-1/blob', Buffer.alloc(4096))
     const offline = await obs.waitFor('big-1', (s) => s.state === 'offline', 3000, 'offline')
     t.equal(offline.reason, 'protocol_error')
   })
 
-  tap.test(`[${mode}] the same clientId connecting again: online with epoch + 1, no offline for the old connection`, async (t) => {
+  tap.test(`[${tag}] the same clientId connecting again: online with epoch + 1, no offline for the old connection`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const first = await connectClient(t, broker.url, { clientId: 'twin-1', will: willOf('twin-1') })
+    const first = await connectClient(t, broker.url, { ...dev, clientId: 'twin-1', will: willOf('twin-1') })
     const old = await obs.waitFor('twin-1', (s) => s.state === 'online')
     const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()))
-    await connectClient(t, broker.url, { clientId: 'twin-1' })
+    await connectClient(t, broker.url, { ...dev, clientId: 'twin-1' })
     await firstClosed
     const fresh = await obs.waitFor('twin-1', (s) => s.epoch === old.epoch + 1, 3000, 'the new epoch')
     t.equal(fresh.state, 'online')
@@ -233,10 +236,10 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(broker.services.need('liveness').currentEpoch('twin-1'), old.epoch + 1)
   })
 
-  tap.test(`[${mode}] closing the broker publishes offline with reason server_shutdown`, async (t) => {
+  tap.test(`[${tag}] closing the broker publishes offline with reason server_shutdown`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    await connectClient(t, broker.url, { clientId: 'shut-1', will: willOf('shut-1') })
+    await connectClient(t, broker.url, { ...dev, clientId: 'shut-1', will: willOf('shut-1') })
     await obs.waitFor('shut-1', (s) => s.state === 'online')
     await broker.close()
     const offline = obs.of('shut-1').find((s) => s.state === 'offline')
@@ -244,12 +247,12 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(ends.get('shut-1')?.reason, 'server_shutdown')
   })
 
-  tap.test(`[${mode}] kickSilentAfter disconnects a silent client with reason silent_timeout`, async (t) => {
+  tap.test(`[${tag}] kickSilentAfter disconnects a silent client with reason silent_timeout`, async (t) => {
     const { broker, ends } = await startFleet(t, mode, {
       liveness: { silentAfter: 1, kickSilentAfter: 1, rules: [{ clients: 'observer-*', track: false }] }
     })
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'sleepy-1', keepalive: 1, will: willOf('sleepy-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'sleepy-1', keepalive: 1, will: willOf('sleepy-1') })
     const gone = new Promise<void>((resolve) => device.once('close', () => resolve()))
     await obs.waitFor('sleepy-1', (s) => s.state === 'silent', 4000, 'silent')
     const offline = await obs.waitFor('sleepy-1', (s) => s.state === 'offline', 4000, 'offline')
@@ -261,20 +264,21 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(obs.all().filter((s) => s.clientId.startsWith('observer-')).length, 0, 'and has no status')
   })
 
-  tap.test(`[${mode}] client ids that break the status topic are refused with CONNACK 2`, async (t) => {
+  tap.test(`[${tag}] client ids that break the status topic are refused with CONNACK 2`, async (t) => {
     const { broker } = await startFleet(t, mode)
     for (const id of ['a/b', 'plus+', 'hash#']) {
-      const err = await connectClient(t, broker.url, { clientId: id }).then(() => null, (e: { code?: number }) => e)
-      t.equal(err?.code, 2, `${JSON.stringify(id)} -> identifier rejected`)
+      const err = await connectClient(t, broker.url, { ...dev, clientId: id }).then(() => null, (e: { code?: number }) => e)
+      // MQTT 5: the same refusal as reason code 0x85, client identifier not valid [MQTT-3.2.2-6].
+      t.equal(err?.code, protocolVersion === 5 ? 0x85 : 2, `${JSON.stringify(id)} -> identifier rejected`)
     }
-    const ok = await connectClient(t, broker.url, { clientId: 'fine-1' })
+    const ok = await connectClient(t, broker.url, { ...dev, clientId: 'fine-1' })
     t.equal(ok.connected, true, 'an ordinary id connects')
   })
 
-  tap.test(`[${mode}] a client may not publish under $liveness/ (it is disconnected, nothing is stored)`, async (t) => {
+  tap.test(`[${tag}] a client may not publish under $liveness/ (it is disconnected, nothing is stored)`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const spoofer = await connectClient(t, broker.url, { clientId: 'spoofer-1' })
+    const spoofer = await connectClient(t, broker.url, { ...dev, clientId: 'spoofer-1' })
     await obs.waitFor('spoofer-1', (s) => s.state === 'online')
     const fake = JSON.stringify({ clientId: 'victim', state: 'online', since: 1, connectedAt: 1, lastHeartbeat: 1,
       lastPacket: 1, reason: null, epoch: 99, node: 'x' })
@@ -289,7 +293,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(broker.services.need('liveness').get('victim'), undefined)
   })
 
-  tap.test(`[${mode}] the service: kick disconnects with reason kicked, forget clears the status, listeners see each transition`, async (t) => {
+  tap.test(`[${tag}] the service: kick disconnects with reason kicked, forget clears the status, listeners see each transition`, async (t) => {
     const { broker, ends } = await startFleet(t, mode)
     const liveness = broker.services.need('liveness')
     const seen: Array<[string, string, string | undefined]> = []
@@ -298,7 +302,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     })
     t.teardown(stop)
     const obs = await observe(t, broker.url)
-    const device = await connectClient(t, broker.url, { clientId: 'kickme-1', will: willOf('kickme-1') })
+    const device = await connectClient(t, broker.url, { ...dev, clientId: 'kickme-1', will: willOf('kickme-1') })
     await obs.waitFor('kickme-1', (s) => s.state === 'online')
     const epoch = liveness.epochOf(clientsOf(broker.broker)['kickme-1']!)
     t.equal(epoch, liveness.currentEpoch('kickme-1'))
@@ -319,11 +323,11 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     t.equal(late.of('kickme-1').length, 0, 'the retained status is cleared')
   })
 
-  tap.test(`[${mode}] wills.delay holds the offline status: a reconnect within it cancels it, else it goes out stamped with the time of death`, async (t) => {
+  tap.test(`[${tag}] wills.delay holds the offline status: a reconnect within it cancels it, else it goes out stamped with the time of death`, async (t) => {
     const { broker } = await startFleet(t, mode, { wills: { delay: 1 } })
     const obs = await observe(t, broker.url)
-    const flapper = await connectClient(t, broker.url, { clientId: 'flap-1', will: willOf('flap-1') })
-    const gone = await connectClient(t, broker.url, { clientId: 'gone-1', will: willOf('gone-1') })
+    const flapper = await connectClient(t, broker.url, { ...dev, clientId: 'flap-1', will: willOf('flap-1') })
+    const gone = await connectClient(t, broker.url, { ...dev, clientId: 'gone-1', will: willOf('gone-1') })
     const first = await obs.waitFor('flap-1', (s) => s.state === 'online')
     await obs.waitFor('gone-1', (s) => s.state === 'online')
     flapper.stream.destroy()
@@ -331,7 +335,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     gone.stream.destroy()
     await sleep(300)
     t.equal(obs.of('gone-1').filter((s) => s.state === 'offline').length, 0, 'held during the delay')
-    await connectClient(t, broker.url, { clientId: 'flap-1' })
+    await connectClient(t, broker.url, { ...dev, clientId: 'flap-1' })
     const offline = await obs.waitFor('gone-1', (s) => s.state === 'offline', 3000, 'offline after the delay')
     t.ok(Date.now() - died >= 900, 'not before the delay ran out')
     t.ok(Math.abs(offline.since - died) < 200, `since is the time of death (${offline.since - died} ms off)`)
@@ -341,12 +345,12 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
       'a reconnect within the delay: no offline at all')
   })
 
-  tap.test(`[${mode}] wildcard subscribers never see $liveness, and a late $liveness/+ subscriber sees one correct status per client`, async (t) => {
+  tap.test(`[${tag}] wildcard subscribers never see $liveness, and a late $liveness/+ subscriber sees one correct status per client`, async (t) => {
     const { broker } = await startFleet(t, mode, { liveness: { silentAfter: 1 } })
     const obs = await observe(t, broker.url)
-    const stay = await connectClient(t, broker.url, { clientId: 'stay-1', keepalive: 1, will: willOf('stay-1') })
-    const quiet = await connectClient(t, broker.url, { clientId: 'quiet-2', keepalive: 1, will: willOf('quiet-2') })
-    const leave = await connectClient(t, broker.url, { clientId: 'leave-1', will: willOf('leave-1') })
+    const stay = await connectClient(t, broker.url, { ...dev, clientId: 'stay-1', keepalive: 1, will: willOf('stay-1') })
+    const quiet = await connectClient(t, broker.url, { ...dev, clientId: 'quiet-2', keepalive: 1, will: willOf('quiet-2') })
+    const leave = await connectClient(t, broker.url, { ...dev, clientId: 'leave-1', will: willOf('leave-1') })
     await obs.waitFor('leave-1', (s) => s.state === 'online')
     await leave.endAsync()
     const timer = setInterval(() => { stay.publish('devices/stay-1/heartbeat', '{"heartbeat_interval":0.3}') }, 200)
@@ -354,7 +358,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     await obs.waitFor('quiet-2', (s) => s.state === 'silent', 4000, 'silent')
     await obs.waitFor('leave-1', (s) => s.state === 'offline', 3000, 'offline')
 
-    const wild = await connectClient(t, broker.url, { clientId: 'wild-1' })
+    const wild = await connectClient(t, broker.url, { ...dev, clientId: 'wild-1' })
     const wildReceived: Received[] = collect(wild)
     await subscribe(wild, ['#', '+/+'], 1)
     const late = await observe(t, broker.url)

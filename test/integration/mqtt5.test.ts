@@ -199,3 +199,17 @@ t.test('mosquitto_sub -V mqttv5 subscribes and receives, with the user propertie
   t.match(line, /vigil-reason:connection_lost/, 'user property vigil-reason')
   t.match(line, /vigil-ts:\d+/, 'user property vigil-ts')
 })
+
+t.test('a PUBLISH that ends a 3.1.1 connection ends an MQTT 5 one too, with DISCONNECT 0x87 and a Reason String', async (t) => {
+  const broker = await startBroker(t)
+  const old = await watch(t, broker.url, ['$liveness/#'])
+  const dev = await connectClient(t, broker.url, { ...v5, clientId: 'v5-spoof' })
+  await waitFor(() => statusOf(old.received, 'v5-spoof', 'online'), 5000, 'online')
+  const disconnect = new Promise<{ reasonCode?: number, properties?: { reasonString?: string } }>((resolve) => dev.on('packetreceive', (p) => { if (p.cmd === 'disconnect') resolve(p as never) }))
+  dev.publish('$liveness/victim', '{"state":"online"}', { qos: 1 })
+  const packet = await disconnect
+  t.equal(packet.reasonCode, 0x87, 'not authorized')
+  t.match(packet.properties?.reasonString, /status topic/, 'the refusal as Reason String')
+  const offline = await waitFor(() => statusOf(old.received, 'v5-spoof', 'offline'), 5000, 'offline')
+  t.equal(offline.reason, 'protocol_error')
+})
