@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { gateOnRedis, guardOfflineQueue, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
+import { gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -142,7 +142,9 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         connectTimeout: config.mqtt.connectTimeout,
         heartbeatInterval: options.heartbeatInterval ?? BROKER_HEARTBEAT_MS,
         // Client ids are checked by the liveness plugin; 3.1.1 allows up to 65535 bytes.
-        maxClientsIdLength: 65535
+        maxClientsIdLength: 65535,
+        // MQTT 5 (Aedes 2): tell clients the inbound QoS 2 window strict-packets.ts enforces [MQTT-3.2.2.3.3].
+        receiveMaximum: INBOUND_QOS2_WINDOW
       })
       broker = aedes
       // Aedes and the emitter report failures as 'error' events: unhandled, they would end the process.

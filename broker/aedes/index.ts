@@ -5,6 +5,7 @@
 export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, type ConnectRefusal } from './strict-packets.js'
 export { guardOfflineQueue } from './queued-dollar.js'
 export { gateOnRedis } from './redis-gate.js'
+export { INBOUND_QOS2_WINDOW } from './regressions.js'
 export { DISCONNECT_WITH_WILL, disconnectReasonCode, endForRefusedPublish, errorKeepsConnection, willDelayOf } from './mqtt5.js'
 export { replayAfterResubscribe } from './session-replay.js'
 export { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'

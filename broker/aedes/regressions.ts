@@ -12,12 +12,45 @@
  *    lib/handlers/pubrel.js ends `incomingDelPacket(...)` with `.finally()`, so
  *    the memory persistence's 'no such packet' becomes an unhandled rejection
  *    (1.2 catches it; PUBCOMP is owed either way [MQTT-4.3.3-11]).
+ * 3. The inbound QoS 2 packets a clean session leaves behind [MQTT-3.1.2-6]:
+ *    the beta never calls the persistence's cleanIncoming, so a client that
+ *    connects clean and reuses a Packet Identifier its previous session left
+ *    unreleased has its new PUBLISH taken for a duplicate and never delivered,
+ *    and fresh client ids that never send PUBREL grow the store without bound.
+ * 4. The bound on inbound QoS 2 PUBLISH awaiting PUBREL (1.2's
+ *    maxInflightInbound, 1000): the beta stores up to 65535 per client.
+ *    Counted on the parser (strict-packets.ts) with INBOUND_QOS2_WINDOW.
  */
 import type { Aedes, Client } from 'aedes'
 
 interface BrokerMaps { clients: Record<string, unknown>, brokers: Record<string, unknown> }
 interface ClientMaps { subscriptions: Record<string, unknown>, duplicates: Record<string, unknown> }
-interface IncomingStore { incomingDelPacket(client: unknown, packet: unknown): Promise<unknown> }
+interface IncomingStore {
+  incomingDelPacket(client: unknown, packet: unknown): Promise<unknown>
+  cleanIncoming?(client: unknown): Promise<unknown>
+}
+
+/** Inbound QoS 2 PUBLISH a client may have awaiting PUBREL (Aedes 1.2's maxInflightInbound default). */
+export const INBOUND_QOS2_WINDOW = 1000
+
+const storeOf = (broker: Aedes): IncomingStore | undefined => (broker as unknown as { persistence?: IncomingStore }).persistence
+
+/**
+ * Drop a clean session's inbound QoS 2 packets: when it is registered (after a
+ * takeover closed the previous connection, before its CONNACK is written; the
+ * persistence runs the delete before any later command of this client) and
+ * when it ends. No-op where Aedes does it itself (1.2) or the persistence cannot.
+ */
+export function cleanIncomingOfCleanSessions (broker: Aedes, cleanStart: (client: Client) => boolean, onError: (err: unknown) => void): void {
+  // Aedes 1.x cleans in its CONNECT series and at close.
+  if (!String((broker as unknown as { version?: string }).version).startsWith('2.')) return
+  const clean = (client: Client): void => {
+    const store = storeOf(broker)
+    if (store?.cleanIncoming !== undefined) store.cleanIncoming(client).catch(onError)
+  }
+  broker.on('client', (client) => { if (cleanStart(client)) clean(client) })
+  broker.on('clientDisconnect', (client) => { if (client.clean) clean(client) })
+}
 
 const nullProto = (from: Record<string, unknown>): Record<string, unknown> => Object.assign(Object.create(null) as Record<string, unknown>, from)
 
@@ -36,7 +69,7 @@ const releaseFixed = new WeakSet<object>()
  * listen()), the PUBREL release.
  */
 export function fixClientRegressions (broker: Aedes, client: Client): void {
-  const store = (broker as unknown as { persistence?: IncomingStore }).persistence
+  const store = storeOf(broker)
   if (store !== undefined && !releaseFixed.has(store)) {
     releaseFixed.add(store)
     const del = store.incomingDelPacket.bind(store)

@@ -24,7 +24,7 @@ import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
 import { noteConnect, noteDisconnect } from './mqtt5.js'
-import { fixBrokerRegressions, fixClientRegressions } from './regressions.js'
+import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW } from './regressions.js'
 import mqttPacket from 'mqtt-packet'
 
 interface ParserInternals {
@@ -92,6 +92,8 @@ const protocolError = (message: string): VigilError => new VigilError('VIGIL_E_P
 /** Wrap `broker.handle` once so every new client's parser gets the checks. */
 export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
   fixBrokerRegressions(broker)
+  // Clean Start / CleanSession as sent (Aedes 2 turns `clean` into "ends with the connection" for MQTT 5).
+  cleanIncomingOfCleanSessions(broker, (client) => connectInfo(client)?.clean ?? client.clean, (err) => broker.emit('error', err))
   const handle = broker.handle.bind(broker)
   broker.handle = ((conn: unknown, req: unknown) => {
     const client = (handle as (c: unknown, r: unknown) => Client)(conn, req)
@@ -145,12 +147,26 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
   }
 
   let refused = false
+  /** Packet Identifiers of inbound QoS 2 PUBLISH awaiting PUBREL (regressions.ts 4). */
+  let awaitingRelease: Set<number> | null = null
   parser.removeAllListeners('packet')
   parser.on('packet', function checkedPacket (this: ParserInternals, packet: unknown): void {
     if (refused) return
     const p = packet as { cmd: string }
     switch (p.cmd) {
-      case 'publish':
+      case 'publish': {
+        if ((packet as { qos: number }).qos !== 2) break
+        const id = (packet as { messageId: number }).messageId
+        awaitingRelease ??= new Set()
+        // A retransmission (DUP) of one awaiting release takes no second place.
+        if (!awaitingRelease.has(id) && awaitingRelease.size >= INBOUND_QOS2_WINDOW) {
+          return this._emitError(protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`))
+        }
+        awaitingRelease.add(id)
+        break
+      }
+      case 'pubrel':
+        awaitingRelease?.delete((packet as { messageId: number }).messageId)
         break
       case 'connect': {
         // A second CONNECT is Aedes' to refuse: it closes the connection [MQTT-3.1.0-2].

@@ -54,3 +54,36 @@ t.test('PUBREL sent three times for one QoS 2 PUBLISH: three PUBCOMPs, one deliv
   t.same(got.map((m) => m.payload.toString()), ['once', 'b'], 'delivered once')
   t.equal(await broker.metrics.getSingleMetricAsString('vigil_plugin_errors_total').then((text) => /plugin="core"} [1-9]/.test(text)), false, 'no error counted')
 })
+
+t.test('a clean session does not inherit the QoS 2 packets its previous session left unreleased [MQTT-3.1.2-6]', async (t) => {
+  const broker = await startBroker(t)
+  const watcher = await connectClient(t, broker.url)
+  const got = collect(watcher)
+  await subscribe(watcher, 'reuse/#', 2)
+  const first = await raw(t, broker.ports.mqtt, 'reuse-1')
+  first.socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'reuse/a', payload: Buffer.from('first'), qos: 2, messageId: 9, retain: false, dup: false }))
+  await waitFor(() => first.got.find((p) => p.cmd === 'pubrec'), 5000, 'PUBREC')
+  first.socket.destroy() // no PUBREL
+  await waitFor(() => got.length === 1, 5000, 'the first message')
+  const second = await raw(t, broker.ports.mqtt, 'reuse-1')
+  second.socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'reuse/a', payload: Buffer.from('second'), qos: 2, messageId: 9, retain: false, dup: false }))
+  await waitFor(() => second.got.find((p) => p.cmd === 'pubrec'), 5000, 'PUBREC')
+  await waitFor(() => got.length === 2, 5000, 'the second message, same Packet Identifier, new session')
+  t.same(got.map((m) => m.payload.toString()), ['first', 'second'])
+})
+
+t.test('at most 1000 inbound QoS 2 PUBLISH await PUBREL: the 1001st ends the connection, a DUP of one waiting does not', async (t) => {
+  const broker = await startBroker(t)
+  const dev = await raw(t, broker.ports.mqtt, 'q2-window')
+  const publish = (id: number, dup = false): Buffer => mqttPacket.generate({ cmd: 'publish', topic: 'w/x', payload: Buffer.from('z'), qos: 2, messageId: id, retain: false, dup })
+  const batch: Buffer[] = []
+  for (let id = 1; id <= 1000; id++) batch.push(publish(id))
+  batch.push(publish(500, true))
+  dev.socket.write(Buffer.concat(batch))
+  await waitFor(() => dev.got.filter((p) => p.cmd === 'pubrec').length === 1001, 20000, '1001 PUBREC (the DUP answered again)')
+  t.notOk(dev.socket.destroyed, 'still connected at 1000 waiting')
+  const closedNow = new Promise<void>((resolve) => dev.socket.once('close', () => resolve()))
+  dev.socket.write(publish(1001))
+  await closedNow
+  t.pass('the 1001st closed the connection')
+})

@@ -213,3 +213,11 @@ t.test('a PUBLISH that ends a 3.1.1 connection ends an MQTT 5 one too, with DISC
   const offline = await waitFor(() => statusOf(old.received, 'v5-spoof', 'offline'), 5000, 'offline')
   t.equal(offline.reason, 'protocol_error')
 })
+
+t.test('CONNACK to an MQTT 5 client: Receive Maximum 1000 (the inbound QoS 2 window), shared subscriptions not available', async (t) => {
+  const broker = await startBroker(t)
+  const connack = await rawConnack5(t, broker.ports.mqtt, { clientId: 'v5-caps' })
+  t.equal(connack.reasonCode, 0)
+  t.equal(connack.properties?.receiveMaximum, 1000)
+  t.equal(connack.properties?.sharedSubscriptionAvailable, false)
+})
