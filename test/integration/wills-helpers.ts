@@ -32,9 +32,13 @@ export async function rawConnect (t: Teardown, port: number, clientId: string, w
   return { socket, sentAt }
 }
 
+/** The protocol level willClient's devices connect with (wills-v5.test.ts runs the wills tests with 5). */
+export const devices = { protocolVersion: 4 as 4 | 5 }
+
 /** An mqtt.js client with a will. */
 export async function willClient (t: Teardown, url: string, clientId: string, will: Will, extra: Record<string, unknown> = {}): Promise<MqttClient> {
   return await connectClient(t, url, {
+    protocolVersion: devices.protocolVersion,
     clientId,
     will: { topic: will.topic, payload: Buffer.from(will.payload), qos: will.qos ?? 1, retain: will.retain ?? true },
     ...extra
