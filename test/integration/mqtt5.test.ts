@@ -5,9 +5,11 @@
 import { spawn } from 'node:child_process'
 import t from 'tap'
 import mqttPacket from 'mqtt-packet'
-import type { IPublishPacket, MqttClient } from 'mqtt'
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt'
 import { startBroker } from '../helpers/broker.js'
 import { aclFile } from '../helpers/auth.js'
+import { makeCerts } from '../helpers/certs.js'
+import { startRedis } from '../helpers/redis.js'
 import { connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
 import { counter, dropConnection, JSON_WILL, nextOn, parse, watch } from './wills-helpers.js'
 
@@ -220,4 +222,69 @@ t.test('CONNACK to an MQTT 5 client: Receive Maximum 1000 (the inbound QoS 2 win
   t.equal(connack.reasonCode, 0)
   t.equal(connack.properties?.receiveMaximum, 1000)
   t.equal(connack.properties?.sharedSubscriptionAvailable, false)
+})
+
+t.test('MQTT 5 and 3.1.1 clients together on TCP, TLS and WebSocket: one DISCONNECT 0x04 each, every will stamped graceful_with_will', async (t) => {
+  const certs = makeCerts(t)
+  const broker = await startBroker(t, { mqtt: { tls: { port: 0, cert: certs.cert, key: certs.key } } })
+  const urls = { tcp: broker.url, tls: `mqtts://127.0.0.1:${broker.ports.tls}`, ws: broker.wsUrl }
+  const old = await watch(t, broker.url, ['$liveness/#', 'devices/#'])
+  for (const [name, url] of Object.entries(urls)) {
+    const legacy = await connectClient(t, url, { clientId: `v4-${name}`, ca: certs.certPem })
+    const dev = await connectClient(t, url, { ...v5, clientId: `v5-${name}`, ca: certs.certPem, will: WILL(`v5-${name}`) as never })
+    await legacy.publishAsync(`devices/v4-${name}/up`, name, { qos: 1 })
+    dev.end(false, { reasonCode: 0x04 })
+    const will = parse((await nextOn(old, `devices/v5-${name}/status`)).payload)
+    t.equal(will.reason, 'graceful_with_will', `${name}: the will`)
+    const offline = await waitFor(() => statusOf(old.received, `v5-${name}`, 'offline'), 5000, `${name}: offline`)
+    t.equal(offline.reason, 'graceful_with_will', `${name}: the status`)
+    t.ok(statusOf(old.received, `v4-${name}`, 'online'), `${name}: the 3.1.1 client beside it is online`)
+  }
+})
+
+for (const mode of ['memory', 'redis'] as const) {
+  t.test(`[${mode}] Message Expiry: a retained message outlives its expiry for no new subscriber; one within it gets the remaining lifetime`, async (t) => {
+    const redis = mode === 'redis' ? await startRedis(t) : null
+    const broker = await startBroker(t, redis === null ? {} : { persistence: { redis: redis.url } })
+    const pub = await connectClient(t, broker.url, { ...v5, clientId: 'v5-exp' })
+    await pub.publishAsync('exp/short', 'short', { qos: 1, retain: true, properties: { messageExpiryInterval: 1 } })
+    await pub.publishAsync('exp/long', 'long', { qos: 1, retain: true, properties: { messageExpiryInterval: 60 } })
+    const early = await watch5(t, broker.url, ['exp/#'])
+    await waitFor(() => early.received.length === 2, 5000, 'both retained, before expiry')
+    const long = early.received.find((m) => m.topic === 'exp/long')!
+    t.ok((long.packet.properties?.messageExpiryInterval ?? 0) <= 60 && (long.packet.properties?.messageExpiryInterval ?? 0) >= 58, 'the remaining lifetime')
+    await new Promise((resolve) => setTimeout(resolve, 1500)) // the expiry itself is what is tested: real time passes
+    const late = await watch5(t, broker.url, ['exp/#'])
+    await waitFor(() => late.received.some((m) => m.topic === 'exp/long'), 5000, 'the long-lived one')
+    // Barrier: retained messages of one SUBSCRIBE arrive together; a live message after them comes last.
+    await pub.publishAsync('exp/barrier', 'b', { qos: 1 })
+    await waitFor(() => late.received.some((m) => m.topic === 'exp/barrier'), 5000, 'the barrier')
+    t.same(late.received.map((m) => m.topic), ['exp/long', 'exp/barrier'], 'the expired one is not delivered')
+  })
+}
+
+t.test('Session Expiry: a session is kept for its interval (queued messages delivered), and gone after it', async (t) => {
+  const broker = await startBroker(t)
+  const session = { sessionExpiryInterval: 1 }
+  const sub = await connectClient(t, broker.url, { ...v5, clientId: 'v5-sess', clean: false, properties: session })
+  await subscribe(sub, 'sess/#', 1)
+  sub.end(true)
+  const pub = await connectClient(t, broker.url, { clientId: 'v4-sess-pub' })
+  await pub.publishAsync('sess/a', 'queued', { qos: 1 })
+  const back = mqtt.connect(broker.url, { ...v5, reconnectPeriod: 0, clientId: 'v5-sess', clean: false, properties: session })
+  t.teardown(() => { back.end(true) })
+  const got: string[] = []
+  back.on('message', (_topic, payload) => got.push(payload.toString()))
+  const connack = await new Promise<{ sessionPresent: boolean }>((resolve) => back.once('connect', resolve))
+  t.equal(connack.sessionPresent, true, 'within the interval: the session is there')
+  await waitFor(() => got.length > 0, 5000, 'the queued message')
+  t.same(got, ['queued'])
+  await new Promise<void>((resolve) => back.end(true, {}, () => resolve()))
+  // The broker saw it go: only the publisher is left.
+  for (let i = 0; i < 250 && !/vigil_clients_connected(\{[^}]*\})? 1$/m.test(await broker.metrics.getSingleMetricAsString('vigil_clients_connected')); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await new Promise((resolve) => setTimeout(resolve, 2000)) // the expiry itself is what is tested: real time passes
+  const late = mqtt.connect(broker.url, { ...v5, reconnectPeriod: 0, clientId: 'v5-sess', clean: false, properties: session })
+  t.teardown(() => { late.end(true) })
+  const again = await new Promise<{ sessionPresent: boolean }>((resolve) => late.once('connect', resolve))
+  t.equal(again.sessionPresent, false, 'after it: a new session')
 })
