@@ -12,6 +12,7 @@ import { authenticatedUsername } from './client-identity.js'
 import { dropAfterAck, installPublishDrop } from './publish-drop.js'
 import type { Logger } from './logger.js'
 import type { BrokerEvents, MaybePromise, PluginContext, PluginHooks, VigilPlugin } from './plugin-types.js'
+import type { Scheduler } from './scheduler.js'
 import type { ServiceRegistry } from './services.js'
 
 /**
@@ -28,6 +29,7 @@ export interface PluginHostDeps {
   services: ServiceRegistry
   nodeId: string
   now: () => number
+  scheduler: Scheduler
   redis: Redis | null
   redisConnection: (name: string) => Redis | null
 }
@@ -134,6 +136,7 @@ export class PluginHost {
       metrics: deps.metrics,
       nodeId: deps.nodeId,
       now: deps.now,
+      scheduler: deps.scheduler,
       redis: deps.redis,
       redisConnection: deps.redisConnection,
       provide: (key, service) => deps.services.provide(key, service),

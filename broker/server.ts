@@ -24,6 +24,7 @@ import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { packageVersion } from './version.js'
 import { publishWillsForShutdown } from './shutdown.js'
+import { realScheduler, type Scheduler } from './scheduler.js'
 
 /** Aedes' cluster heartbeat. A node silent for 3 beats is dead; its wills are swept every 4 beats. */
 export const BROKER_HEARTBEAT_MS = 4000
@@ -34,6 +35,8 @@ export interface VigilOptions {
   logger?: Logger
   /** Injected clock for plugins (default Date.now). */
   now?: () => number
+  /** Injected clock and timers for plugins (default: `now` with Node's timers). */
+  scheduler?: Scheduler
   /** Aedes broker heartbeat interval, ms (tests shorten it). */
   heartbeatInterval?: number
   /**
@@ -69,7 +72,8 @@ export function defaultNodeId (): string {
 export function createVigil (config: VigilConfig, options: VigilOptions = {}): Vigil {
   const nodeId = config.node.id ?? defaultNodeId()
   const log = (options.logger ?? createLogger(config.log.level)).child({ node: nodeId })
-  const now = options.now ?? Date.now
+  const scheduler = options.scheduler ?? realScheduler(options.now ?? Date.now)
+  const now = (): number => scheduler.now()
   const services = new ServiceRegistry()
   const metrics = new Registry()
   let shuttingDown = false
@@ -175,6 +179,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         services,
         nodeId,
         now,
+        scheduler,
         redis: bundle.redis,
         redisConnection: (name) => bundle!.connection(name)
       })

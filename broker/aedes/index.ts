@@ -7,3 +7,8 @@ export { guardOfflineQueue } from './queued-dollar.js'
 export { gateOnRedis } from './redis-gate.js'
 export { replayAfterResubscribe } from './session-replay.js'
 export { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
+export {
+  clientSlot, connectWill, isClosed, isErrored, pendingWill, sentDisconnect, subscriptionsOf, takePendingWill,
+  transportOf, upgradeRequestOf, type ClientSlot, type WillPacket
+} from './client-fields.js'
+export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
