@@ -5,32 +5,25 @@
  * the composed authorizePublish (so it is stamped, reason server_shutdown) and
  * broker.publish, awaited, before the clients are closed [MQTT-3.1.2-8].
  */
-import type { Aedes, Client, PublishPacket } from 'aedes'
-
-interface ClientInternals { will: PublishPacket | null | undefined, _disconnected?: boolean, closed: boolean }
+import type { Aedes } from 'aedes'
+import { isClosed, liveClients, pendingWill, persistenceOf, publishAs, sentDisconnect, takePendingWill } from './aedes/index.js'
 
 export async function publishWillsForShutdown (broker: Aedes, onError: (err: unknown) => void): Promise<number> {
-  const clients = Object.values((broker as unknown as { clients: Record<string, Client> }).clients)
   let published = 0
-  await Promise.all(clients.map(async (client) => {
-    const internals = client as unknown as ClientInternals
-    const will = internals.will
-    if (will === null || will === undefined || internals._disconnected === true || internals.closed) return
+  await Promise.all(liveClients(broker).map(async (client) => {
+    if (pendingWill(client) === null || sentDisconnect(client) || isClosed(client)) return
     // Taken off the client first: broker.close() must not publish it a second time.
-    internals.will = null
+    const will = takePendingWill(client)
+    if (will === null) return
     // A refusal is a decision (a held or suppressed will), not an error.
     const allowed = await new Promise<boolean>((resolve) => {
       broker.authorizePublish(client, will, (err) => resolve(err === null || err === undefined))
     })
     if (!allowed) return
     try {
-      await new Promise<void>((resolve, reject) => {
-        (broker.publish as unknown as (p: PublishPacket, c: Client, cb: (e?: Error) => void) => void)(will, client,
-          (err) => { if (err) reject(err); else resolve() })
-      })
+      await publishAs(broker, will, client)
       published++
-      const persistence = (broker as unknown as { persistence: { delWill(c: { id: string, brokerId: string }): Promise<unknown> } }).persistence
-      await persistence.delWill({ id: client.id, brokerId: broker.id })
+      await persistenceOf(broker).delWill({ id: client.id, brokerId: broker.id })
     } catch (err) {
       onError(err)
     }

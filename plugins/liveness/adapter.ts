@@ -5,13 +5,14 @@
  * `liveness` service. Hot paths (authorizePublish, PINGREQ) touch a timestamp
  * or two and allocate nothing in the common case.
  */
-import type { Client, PublishPacket } from 'aedes'
+import type { AedesPublishPacket, Client, PublishPacket } from 'aedes'
 import type { ClusterService } from '../../broker/cluster.js'
 import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
 import type { Lifecycle } from '../../broker/services.js'
 import type { VigilConfig } from '../../config/schema.js'
-import { clientsOf, CONNECTION, Connection, connectionEnd, internals } from './connection.js'
+import { connectWill, isClosed, liveClient, liveClients, persistenceOf } from '../../broker/aedes/index.js'
+import { Connection, connectionEnd, connectionOf, CONNECTION } from './connection.js'
 import { LivenessCore, type Decision } from './core.js'
 import { memoryEpochs, redisEpochs, type EpochSource } from './epochs.js'
 import { FleetView } from './fleet-view.js'
@@ -27,7 +28,7 @@ import { StatusTopic } from './status-topic.js'
 export const SWEEP_MS = 250
 
 type Config = VigilConfig['liveness']
-interface Packet { topic: string, payload: Buffer | string, brokerId?: string }
+type Packet = Pick<AedesPublishPacket, 'topic' | 'payload' | 'brokerId'>
 
 export class LivenessAdapter implements LivenessService {
   readonly #ctx: PluginContext<Config>
@@ -68,22 +69,22 @@ export class LivenessAdapter implements LivenessService {
     ctx.on('client', (client) => this.#registered(client))
     ctx.on('clientDisconnect', (client) => this.#disconnected(client))
     ctx.on('clientError', (client, err) => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn !== undefined && conn.error === null) conn.error = err
     })
     ctx.on('keepaliveTimeout', (client) => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn !== undefined) conn.keepaliveExpired = true
     })
     ctx.on('ping', (_packet, client) => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn === undefined) return
       conn.lastPing = ctx.now()
       this.#core.packet(conn, conn.lastPing)
     })
     // Any packet from the client proves the connection, not the application.
     const packetSeen = (client: Client): void => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn !== undefined) this.#core.packet(conn, ctx.now())
     }
     ctx.on('ack', (_packet, client) => packetSeen(client))
@@ -91,11 +92,11 @@ export class LivenessAdapter implements LivenessService {
     ctx.on('unsubscribe', (_unsubscriptions, client) => packetSeen(client))
     // Registered before Aedes' own listener (broker.listen() comes later), so a
     // client taken over from another node is marked before Aedes closes it.
-    broker.subscribe('$SYS/+/new/clients', (packet: Packet, done: () => void) => {
+    broker.subscribe('$SYS/+/new/clients', (packet: AedesPublishPacket, done: () => void) => {
       this.#takenOverElsewhere(packet)
       done()
     }, () => {})
-    broker.subscribe(this.#topic.filter, (packet: Packet, done: () => void) => {
+    broker.subscribe(this.#topic.filter, (packet: AedesPublishPacket, done: () => void) => {
       // This node's own statuses are in the view already (#emit): skip them before
       // JSON.parse, by the publishing broker's id. A storm sends thousands back to us.
       // Empty payloads (clears) still go through: forgetting relies on them.
@@ -130,9 +131,9 @@ export class LivenessAdapter implements LivenessService {
   extendStatus (extension: StatusExtension): () => void { return this.#extensions.add(extension) }
 
   refresh (clientId: string): boolean {
-    const client = clientsOf(this.#ctx.broker)[clientId]
-    const conn = client === undefined ? undefined : internals(client)[CONNECTION]
-    if (conn === undefined || !conn.registered || !conn.tracked || conn.state === 'offline' || internals(conn.client).closed) return false
+    const client = liveClient(this.#ctx.broker, clientId)
+    const conn = client === undefined ? undefined : connectionOf(client)
+    if (conn === undefined || !conn.registered || !conn.tracked || conn.state === 'offline' || isClosed(conn.client)) return false
     return this.#emit(this.#statusOf(conn), conn.topic)
   }
 
@@ -145,14 +146,14 @@ export class LivenessAdapter implements LivenessService {
     return connectionEnd(client, this.#ctx.now(), this.#lifecycle.shuttingDown || this.#ctx.broker.closed)
   }
 
-  epochOf (client: Client): number | undefined { return internals(client)[CONNECTION]?.epoch }
+  epochOf (client: Client): number | undefined { return connectionOf(client)?.epoch }
 
   currentEpoch (clientId: string): number {
     return Math.max(this.#view.epoch(clientId), this.#epochs.latest(clientId))
   }
 
   async kick (clientId: string, reason: 'kicked' | 'silent_timeout' | 'rate_limited'): Promise<boolean> {
-    const client = clientsOf(this.#ctx.broker)[clientId]
+    const client = liveClient(this.#ctx.broker, clientId)
     if (client === undefined) return false
     return await this.#kickClient(client, reason)
   }
@@ -167,13 +168,12 @@ export class LivenessAdapter implements LivenessService {
   // ---- hooks -------------------------------------------------------------
 
   #authenticate (client: Client, username: string | undefined): void | Promise<void> {
-    const c = internals(client)
-    const clientId = c.id
+    const clientId = client.id
     if (!this.#topic.representable(clientId, username)) {
       throw new ConnectRefused(ConnackCode.IDENTIFIER_REJECTED,
         `client id cannot be represented in ${this.#topic.template} (no '/', '+', '#' or NUL)`)
     }
-    const will = c._will
+    const will = connectWill(client)
     if (will != null && this.#topic.reserved(will.topic)) {
       throw new ConnectRefused(ConnackCode.NOT_AUTHORIZED, 'a will may not be published under the status topic')
     }
@@ -184,11 +184,11 @@ export class LivenessAdapter implements LivenessService {
         this.#topic.topicFor(clientId, username), policy.isHeartbeat)
       // Issue 18 (docs/insights.md): no will, no rule and not known as a device: an observer until its first heartbeat.
       conn.observer = !policy.matched && will == null && this.#view.get(clientId)?.kind !== 'device'
-      c[CONNECTION] = conn
+      CONNECTION.set(client, conn)
       // [MQTT-3.1.4-2] Aedes closes the open connection of this clientId in
       // registerClient, publishing its will on the way: it is marked first.
-      const old = clientsOf(this.#ctx.broker)[clientId]
-      if (old !== undefined && old !== client) internals(old)[CONNECTION]?.mark('takeover', now, conn)
+      const old = liveClient(this.#ctx.broker, clientId)
+      if (old !== undefined && old !== client) connectionOf(old)?.mark('takeover', now, conn)
     }
     const epoch = this.#epochs.next(clientId)
     if (typeof epoch === 'number') return assign(epoch)
@@ -209,10 +209,9 @@ export class LivenessAdapter implements LivenessService {
     if (this.#topic.reserved(packet.topic)) {
       throw new VigilError('VIGIL_E_PUBLISH_REFUSED', `${packet.topic}: the status topic space belongs to the broker`)
     }
-    const c = internals(client)
-    const conn = c[CONNECTION]
+    const conn = connectionOf(client)
     // A closing client's publish is its will: neither a packet from it nor a heartbeat.
-    if (conn === undefined || c.closed) return
+    if (conn === undefined || isClosed(client)) return
     const now = this.#ctx.now()
     conn.lastPacket = now
     if (!conn.tracked || conn.state === 'offline' || !conn.isHeartbeat(packet.topic)) return
@@ -223,8 +222,7 @@ export class LivenessAdapter implements LivenessService {
   }
 
   async #start (): Promise<void> {
-    const persistence = (this.#ctx.broker as unknown as { persistence: unknown }).persistence as { createRetainedStream(pattern: string): AsyncIterable<Packet> }
-    for await (const packet of persistence.createRetainedStream(this.#topic.filter)) {
+    for await (const packet of persistenceOf(this.#ctx.broker).createRetainedStream(this.#topic.filter)) {
       this.#received(packet.topic, packet.payload, true)
     }
     this.#recoverOwnStatuses()
@@ -232,9 +230,8 @@ export class LivenessAdapter implements LivenessService {
 
   async #shutdown (): Promise<void> {
     const now = this.#ctx.now()
-    for (const client of Object.values(clientsOf(this.#ctx.broker))) {
-      if (client === undefined) continue
-      const conn = internals(client)[CONNECTION]
+    for (const client of liveClients(this.#ctx.broker)) {
+      const conn = connectionOf(client)
       if (conn === undefined || !conn.registered) continue
       conn.mark('server_shutdown', now)
       const end = this.endOf(client)
@@ -254,7 +251,7 @@ export class LivenessAdapter implements LivenessService {
   // ---- events ------------------------------------------------------------
 
   #registered (client: Client): void {
-    const conn = internals(client)[CONNECTION]
+    const conn = connectionOf(client)
     if (conn === undefined) return
     conn.registered = true
     // A reconnect within wills.delay: the held offline never goes out.
@@ -265,7 +262,7 @@ export class LivenessAdapter implements LivenessService {
   }
 
   #disconnected (client: Client): void {
-    const conn = internals(client)[CONNECTION]
+    const conn = connectionOf(client)
     if (conn === undefined || !conn.registered || !conn.tracked) return
     this.#finish(conn, this.endOf(client))
   }
@@ -273,8 +270,8 @@ export class LivenessAdapter implements LivenessService {
   #takenOverElsewhere (packet: Packet): void {
     const node = packet.topic.split('/')[1]
     if (node === this.#ctx.nodeId) return
-    const local = clientsOf(this.#ctx.broker)[packet.payload.toString()]
-    if (local !== undefined) internals(local)[CONNECTION]?.mark('takeover', this.#ctx.now())
+    const local = liveClient(this.#ctx.broker, packet.payload.toString())
+    if (local !== undefined) connectionOf(local)?.mark('takeover', this.#ctx.now())
   }
 
   // ---- transitions ---------------------------------------------------------
@@ -359,14 +356,14 @@ export class LivenessAdapter implements LivenessService {
     for (const decision of decisions) {
       if ('kick' in decision) {
         const conn = decision.kick as Connection
-        if (clientsOf(this.#ctx.broker)[conn.clientId] === conn.client) {
+        if (liveClient(this.#ctx.broker, conn.clientId) === conn.client) {
           this.#kickClient(conn.client, 'silent_timeout').catch((err) => this.#ctx.reportError(err, 'kick failed'))
         }
         continue
       }
       const conn = decision.conn as Connection
       // Closed but its clientDisconnect is still to come (or never will): end it here.
-      if (internals(conn.client).closed) this.#finish(conn, this.endOf(conn.client))
+      if (isClosed(conn.client)) this.#finish(conn, this.endOf(conn.client))
       else this.#emit(this.#statusOf(conn), conn.topic)
     }
     decisions.length = 0
@@ -374,10 +371,9 @@ export class LivenessAdapter implements LivenessService {
   }
 
   async #kickClient (client: Client, reason: OfflineReason): Promise<boolean> {
-    const c = internals(client)
-    if (c.closed) return false
-    c[CONNECTION]?.mark(reason, this.#ctx.now())
-    await new Promise<void>((resolve) => c.close(() => resolve()))
+    if (isClosed(client)) return false
+    connectionOf(client)?.mark(reason, this.#ctx.now())
+    await new Promise<void>((resolve) => client.close(() => resolve()))
     return true
   }
 
@@ -402,8 +398,8 @@ export class LivenessAdapter implements LivenessService {
   #recoverOwnStatuses (): void {
     const broker = this.#ctx.broker
     this.#declareLost(this.#ctx.nodeId, null, (status) => {
-      const client = clientsOf(broker)[status.clientId]
-      return client !== undefined && internals(client)[CONNECTION]?.epoch === status.epoch
+      const client = liveClient(broker, status.clientId)
+      return client !== undefined && connectionOf(client)?.epoch === status.epoch
     })
   }
 

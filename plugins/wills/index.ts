@@ -13,7 +13,8 @@
  * - claims recovered wills in Redis so exactly one node publishes each.
  * Other publishes pass with two property reads and no allocation.
  */
-import type { Client, PublishPacket } from 'aedes'
+import type { Client } from 'aedes'
+import { afterWillDeleted, connectWill, emitterOf, isClosed, liveClient, pendingWill, persistenceOf, type WillPacket } from '../../broker/aedes/index.js'
 import { VigilError } from '../../broker/errors.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import type { ConnectionEnd } from '../liveness/service.js'
@@ -27,18 +28,6 @@ import { memoryPendingStore } from './store-memory.js'
 import { redisPendingStore } from './store-redis.js'
 import { publishAsync } from '../../broker/publish.js'
 
-/** A will packet as Aedes hands it over: persistence adds clientId and brokerId (putWill). */
-interface WillPacket extends PublishPacket {
-  clientId?: string
-  brokerId?: string
-  /** The epoch of the connection that set the will, tagged at CONNECT so it travels through persistence. */
-  vigilEpoch?: number
-}
-interface ClientInternals { will?: WillPacket | null, _will?: WillPacket | null, closed: boolean }
-interface WillPersistence {
-  delWill(client: { id: string, brokerId: string }): Promise<unknown>
-  putWill(client: Client, packet: WillPacket): Promise<unknown>
-}
 
 /** A claim outlives any sweep that could still see the will (Aedes sweeps every 16 s). */
 const CLAIM_TTL_MS = 10 * 60_000
@@ -47,7 +36,7 @@ const CLAIM_PREFIX = 'vigil:wills:claim:'
 const POLL_MAX_MS = 500
 const POLL_MIN_MS = 50
 /** Marks a client taken over by a connection on another node. */
-const REMOTE = { closed: false }
+const REMOTE = 'remote'
 
 const withheld = (what: string): VigilError => new VigilError('VIGIL_E_PUBLISH_REFUSED', what)
 
@@ -62,10 +51,10 @@ export const willsPlugin = definePlugin({
     const lifecycle = ctx.need('lifecycle')
     const metrics = willMetrics(ctx.metrics)
     const store: PendingStore = redis !== null ? redisPendingStore(redis) : memoryPendingStore()
-    const persistence = (): WillPersistence => (broker as unknown as { persistence: WillPersistence }).persistence
-    const clients = (): Record<string, Client> => (broker as unknown as { clients: Record<string, Client> }).clients
+    // Aedes assigns its persistence in listen(), after plugins are set up.
+    const persistence = () => persistenceOf(broker)
     /** Old client -> the connection replacing it (a client here, or REMOTE). */
-    const takenOver = new WeakMap<Client, { closed: boolean }>()
+    const takenOver = new WeakMap<Client, Client | typeof REMOTE>()
     let timer: NodeJS.Timeout | null = null
     let polling = false
     let closed = false
@@ -147,7 +136,7 @@ export const willsPlugin = definePlugin({
         willEpoch: end.epoch,
         currentEpoch: liveness.currentEpoch(client.id),
         reason: end.reason,
-        takenOver: newer !== undefined && !newer.closed,
+        takenOver: newer !== undefined && (newer === REMOTE || !isClosed(newer)),
         connectedElsewhere: false,
         at: end.at,
         now: ctx.now(),
@@ -155,7 +144,7 @@ export const willsPlugin = definePlugin({
         // In memory mode a held will would die with the process: at shutdown it goes out now.
         canHold: redis !== null || !lifecycle.shuttingDown
       })
-      if ((client as unknown as ClientInternals).will === packet) return fenced(client.id, end.epoch, decision, packet, death)
+      if (pendingWill(client) === packet) return fenced(client.id, end.epoch, decision, packet, death)
       // Shutdown path (broker/shutdown.ts): it does not delete a refused will from persistence, and
       // another node would later recover it as node_lost. Aedes' own close deletes it after a refusal.
       const forget = async (err: unknown): Promise<never> => {
@@ -201,7 +190,7 @@ export const willsPlugin = definePlugin({
         currentEpoch: liveness.currentEpoch(clientId),
         reason: 'node_lost',
         takenOver: false,
-        connectedElsewhere: clients()[clientId] !== undefined || (status !== undefined && status.state !== 'offline' && status.node !== brokerId),
+        connectedElsewhere: liveClient(broker, clientId) !== undefined || (status !== undefined && status.state !== 'offline' && status.node !== brokerId),
         at,
         now: ctx.now(),
         delay: config.delay,
@@ -283,10 +272,9 @@ export const willsPlugin = definePlugin({
     // Takeover from another node: Aedes closes our client on `$SYS/<other>/new/clients`.
     // Registered before Aedes' own listener (setup runs before broker.listen()), and the
     // will only passes authorizePublish after an asynchronous unsubscribe, so this mark is first.
-    const mq = (broker as unknown as { mq: { on(topic: string, fn: (p: { topic: string, payload: Buffer }, done: () => void) => void): void } }).mq
-    mq.on('$SYS/+/new/clients', (packet, done) => {
+    emitterOf(broker).on('$SYS/+/new/clients', (packet, done) => {
       const serverId = packet.topic.split('/')[1]
-      const existing = serverId !== nodeId ? clients()[packet.payload.toString()] : undefined
+      const existing = serverId !== nodeId ? liveClient(broker, packet.payload.toString()) : undefined
       if (existing !== undefined) takenOver.set(existing, REMOTE)
       done()
     })
@@ -306,18 +294,14 @@ export const willsPlugin = definePlugin({
     // over) gets its will stored again, so a crash of this node still recovers it.
     const tookOver = new WeakSet<Client>()
     const restoreAfterTakeover = (): void => {
-      const store = persistence()
-      const delWill = store.delWill.bind(store)
-      store.delWill = async (who) => {
-        const result = await delWill(who)
-        const current = who.brokerId === nodeId ? clients()[who.id] : undefined
-        const will = current === undefined ? undefined : (current as unknown as ClientInternals).will
-        if (current !== undefined && tookOver.has(current) && !(current as unknown as ClientInternals).closed && will != null) {
+      afterWillDeleted(broker, async (who) => {
+        const current = who.brokerId === nodeId ? liveClient(broker, who.id) : undefined
+        const will = current === undefined ? null : pendingWill(current)
+        if (current !== undefined && tookOver.has(current) && !isClosed(current) && will !== null) {
           tookOver.delete(current)
-          await store.putWill(current, will).catch((err: unknown) => ctx.reportError(err, 'storing the will again after a takeover failed'))
+          await persistence().putWill(current, will).catch((err: unknown) => ctx.reportError(err, 'storing the will again after a takeover failed'))
         }
-        return result
-      }
+      })
     }
 
     return {
@@ -333,14 +317,14 @@ export const willsPlugin = definePlugin({
 
       authenticate (client) {
         // Same-node takeover: Aedes closes the old client inside registerClient [MQTT-3.1.4-2].
-        const old = clients()[client.id]
+        const old = liveClient(broker, client.id)
         if (old !== undefined && old !== client) {
-          takenOver.set(old, client as unknown as ClientInternals)
+          takenOver.set(old, client)
           tookOver.add(client)
         }
         // Tag the will with this connection's epoch: it is stored with it (putWill) and comes
         // back with a lost node's wills, so a stale one can be told apart.
-        const will = (client as unknown as ClientInternals)._will
+        const will = connectWill(client)
         const epoch = liveness.epochOf(client)
         if (will !== null && will !== undefined && epoch !== undefined) will.vigilEpoch = epoch
         // Redis mode, after liveness took the new epoch: a will of the previous connection that
@@ -357,7 +341,7 @@ export const willsPlugin = definePlugin({
 
       authorizePublish (client, packet) {
         const p = packet as WillPacket
-        if (client !== null && p === (client as unknown as ClientInternals).will) return onLocalWill(client, p)
+        if (client !== null && p === pendingWill(client)) return onLocalWill(client, p)
         // Hot path: a client's PUBLISH carries neither field.
         if (p.brokerId === undefined || p.clientId === undefined) return
         // The shutdown path takes the will off the client before authorizing it.
