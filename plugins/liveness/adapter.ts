@@ -9,6 +9,7 @@ import type { AedesPublishPacket, Client, PublishPacket } from 'aedes'
 import type { ClusterService } from '../../broker/cluster.js'
 import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import type { Lifecycle } from '../../broker/services.js'
 import type { VigilConfig } from '../../config/schema.js'
 import { connectWill, isClosed, liveClient, liveClients, persistenceOf } from '../../broker/aedes/index.js'
@@ -45,12 +46,12 @@ export class LivenessAdapter implements LivenessService {
   readonly #listeners = new Set<TransitionListener>()
   readonly #extensions = new StatusExtensions()
   readonly #decisions: Decision[] = []
-  #timer: NodeJS.Timeout | null = null
+  #sweeping: ScheduledTask | null = null
 
   constructor (ctx: PluginContext<Config>) {
     this.#ctx = ctx
     const config = ctx.config
-    const now = ctx.now()
+    const now = ctx.scheduler.now()
     this.#topic = new StatusTopic(config.statusTopic)
     this.#rules = new LivenessRules(config, config.rules)
     this.#core = new LivenessCore({ kickSilentAfter: config.kickSilentAfter, resolutionMs: SWEEP_MS }, now)
@@ -79,13 +80,13 @@ export class LivenessAdapter implements LivenessService {
     ctx.on('ping', (_packet, client) => {
       const conn = connectionOf(client)
       if (conn === undefined) return
-      conn.lastPing = ctx.now()
+      conn.lastPing = ctx.scheduler.now()
       this.#core.packet(conn, conn.lastPing)
     })
     // Any packet from the client proves the connection, not the application.
     const packetSeen = (client: Client): void => {
       const conn = connectionOf(client)
-      if (conn !== undefined) this.#core.packet(conn, ctx.now())
+      if (conn !== undefined) this.#core.packet(conn, ctx.scheduler.now())
     }
     ctx.on('ack', (_packet, client) => packetSeen(client))
     ctx.on('subscribe', (_subscriptions, client) => packetSeen(client))
@@ -108,10 +109,9 @@ export class LivenessAdapter implements LivenessService {
     cluster?.onNodeLost((node, lastSeen) => {
       this.#nodeLost(node, lastSeen, cluster.heartbeatMs).catch((err) => ctx.reportError(err, 'node_lost statuses failed'))
     })
-    this.#timer = setInterval(() => {
+    this.#sweeping = ctx.scheduler.every(SWEEP_MS, () => {
       try { this.#sweep() } catch (err) { ctx.reportError(err, 'liveness sweep failed') }
-    }, SWEEP_MS)
-    this.#timer.unref()
+    })
     return {
       authenticate: (client, username) => this.#authenticate(client, username),
       authorizePublish: (client, packet) => this.#authorizePublish(client, packet),
@@ -143,7 +143,7 @@ export class LivenessAdapter implements LivenessService {
   }
 
   endOf (client: Client): ConnectionEnd {
-    return connectionEnd(client, this.#ctx.now(), this.#lifecycle.shuttingDown || this.#ctx.broker.closed)
+    return connectionEnd(client, this.#ctx.scheduler.now(), this.#lifecycle.shuttingDown || this.#ctx.broker.closed)
   }
 
   epochOf (client: Client): number | undefined { return connectionOf(client)?.epoch }
@@ -179,7 +179,7 @@ export class LivenessAdapter implements LivenessService {
     }
     const policy = this.#rules.policyFor(clientId, username)
     const assign = (epoch: number): void => {
-      const now = this.#ctx.now()
+      const now = this.#ctx.scheduler.now()
       const conn = new Connection(client, clientId, epoch, now, policy.silentAfter, policy.ruleThreshold, policy.track,
         this.#topic.topicFor(clientId, username), policy.isHeartbeat)
       // Issue 18 (docs/insights.md): no will, no rule and not known as a device: an observer until its first heartbeat.
@@ -212,7 +212,7 @@ export class LivenessAdapter implements LivenessService {
     const conn = connectionOf(client)
     // A closing client's publish is its will: neither a packet from it nor a heartbeat.
     if (conn === undefined || isClosed(client)) return
-    const now = this.#ctx.now()
+    const now = this.#ctx.scheduler.now()
     conn.lastPacket = now
     if (!conn.tracked || conn.state === 'offline' || !conn.isHeartbeat(packet.topic)) return
     if (conn.heartbeats > 0) this.#metrics.heartbeatInterval((now - conn.lastHeartbeat) / 1000)
@@ -229,7 +229,7 @@ export class LivenessAdapter implements LivenessService {
   }
 
   async #shutdown (): Promise<void> {
-    const now = this.#ctx.now()
+    const now = this.#ctx.scheduler.now()
     for (const client of liveClients(this.#ctx.broker)) {
       const conn = connectionOf(client)
       if (conn === undefined || !conn.registered) continue
@@ -244,8 +244,8 @@ export class LivenessAdapter implements LivenessService {
   }
 
   #close (): void {
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
+    this.#sweeping?.cancel()
+    this.#sweeping = null
   }
 
   // ---- events ------------------------------------------------------------
@@ -257,7 +257,7 @@ export class LivenessAdapter implements LivenessService {
     // A reconnect within wills.delay: the held offline never goes out.
     this.#holds.cancel(conn.clientId, conn.epoch)
     if (!conn.tracked) return
-    this.#core.open(conn, this.#ctx.now())
+    this.#core.open(conn, this.#ctx.scheduler.now())
     this.#emit(this.#statusOf(conn), conn.topic)
   }
 
@@ -271,7 +271,7 @@ export class LivenessAdapter implements LivenessService {
     const node = packet.topic.split('/')[1]
     if (node === this.#ctx.nodeId) return
     const local = liveClient(this.#ctx.broker, packet.payload.toString())
-    if (local !== undefined) connectionOf(local)?.mark('takeover', this.#ctx.now())
+    if (local !== undefined) connectionOf(local)?.mark('takeover', this.#ctx.scheduler.now())
   }
 
   // ---- transitions ---------------------------------------------------------
@@ -284,7 +284,7 @@ export class LivenessAdapter implements LivenessService {
     const status = this.#statusOf(conn)
     // An observer has no will to hold back: its end goes out at once.
     if (this.#delay > 0 && end.reason !== 'server_shutdown' && !conn.observer) {
-      this.#holds.hold(status, conn.topic, this.#ctx.now() + this.#delay)
+      this.#holds.hold(status, conn.topic, this.#ctx.scheduler.now() + this.#delay)
       return
     }
     this.#emit(status, conn.topic)
@@ -349,7 +349,7 @@ export class LivenessAdapter implements LivenessService {
   }
 
   #sweep (): void {
-    const now = this.#ctx.now()
+    const now = this.#ctx.scheduler.now()
     const decisions = this.#decisions
     decisions.length = 0
     this.#core.sweep(now, decisions)
@@ -372,7 +372,7 @@ export class LivenessAdapter implements LivenessService {
 
   async #kickClient (client: Client, reason: OfflineReason): Promise<boolean> {
     if (isClosed(client)) return false
-    connectionOf(client)?.mark(reason, this.#ctx.now())
+    connectionOf(client)?.mark(reason, this.#ctx.scheduler.now())
     await new Promise<void>((resolve) => client.close(() => resolve()))
     return true
   }
