@@ -5,7 +5,7 @@
  * owner of a connection's end and its `ended` fact), delayed-ends.ts with the
  * delay store (wills.delay), fleet-status.ts (the fleet view, this node's
  * statuses out, other nodes' in), node-loss.ts (connections that died with
- * their node). Hot paths (authorizePublish, PINGREQ) touch a timestamp or two
+ * their node), membership.ts (forgetting, the cross-node kick, decommission). Hot paths (authorizePublish, PINGREQ) touch a timestamp or two
  * and allocate nothing in the common case.
  */
 import type { Client, PublishPacket } from 'aedes'
@@ -22,6 +22,7 @@ import { memoryDelayStore } from './delay-store-memory.js'
 import { redisDelayStore } from './delay-store-redis.js'
 import { memoryEpochs, redisEpochs, type EpochSource } from './epochs.js'
 import { FleetStatus } from './fleet-status.js'
+import { Membership } from './membership.js'
 import { registerLivenessMetrics, type LivenessMetrics } from './metrics.js'
 import { NodeLoss } from './node-loss.js'
 import { announcedInterval, LivenessRules } from './rules.js'
@@ -46,6 +47,7 @@ export class LivenessAdapter implements LivenessService {
   readonly #delayed: DelayedEnds
   readonly #ends: ConnectionEnds
   readonly #nodeLoss: NodeLoss
+  readonly #membership: Membership
   readonly #metrics: LivenessMetrics
   readonly #decisions: Decision[] = []
   #sweeping: ScheduledTask | null = null
@@ -86,7 +88,21 @@ export class LivenessAdapter implements LivenessService {
       reportError
     })
     this.#nodeLoss = new NodeLoss({ broker, nodeId, redis: ctx.redis, scheduler, cluster: ctx.maybe('cluster'), fleet: this.#fleet })
+    this.#membership = new Membership({
+      broker,
+      nodeId,
+      redis: ctx.redis,
+      subscriber: ctx.redis !== null ? ctx.redisConnection('liveness-kick') : null,
+      scheduler,
+      liveness: this,
+      forgetAfter: config.forgetAfter,
+      statusTopicOf: (clientId) => this.#topic.topicOf(clientId),
+      reportError
+    })
   }
+
+  /** The decommission service (DELETE /api/devices/{clientId}). */
+  get decommission (): Membership['decommission'] { return this.#membership.decommission }
 
   /** Wire events and internal subscriptions; called from setup, before the broker listens. */
   attach (): PluginHooks {
@@ -196,6 +212,12 @@ export class LivenessAdapter implements LivenessService {
     await this.#publisher.publish(clientId, topic, Buffer.alloc(0), null)
   }
 
+  forgetDue (now: number): Promise<number> { return this.#membership.forgetDue(now) }
+
+  kickEverywhere (clientId: string): Promise<boolean> { return this.#membership.kickEverywhere(clientId) }
+
+  onKickRequested (listener: (clientId: string) => void): () => void { return this.#membership.onKickRequested(listener) }
+
   // ---- hooks -------------------------------------------------------------
 
   #authenticate (client: Client, username: string | undefined): void | Promise<void> {
@@ -260,6 +282,7 @@ export class LivenessAdapter implements LivenessService {
     }
     this.#nodeLoss.recoverOwnStatuses()
     this.#delayed.start()
+    await this.#membership.start()
   }
 
   async #shutdown (): Promise<void> {
@@ -279,6 +302,7 @@ export class LivenessAdapter implements LivenessService {
     this.#sweeping?.cancel()
     this.#sweeping = null
     this.#delayed.close()
+    this.#membership.stop()
   }
 
   // ---- events ------------------------------------------------------------

@@ -163,6 +163,15 @@ export interface LivenessService {
   kick(clientId: string, reason: 'kicked' | 'silent_timeout' | 'rate_limited'): Promise<boolean>
   /** Clear the retained status and drop the client from the fleet view (cluster-wide). */
   forget(clientId: string): Promise<void>
+  /**
+   * Forget every client offline longer than liveness.forgetAfter as of `now`
+   * (the retained plugin's sweep drives it); resolves with how many.
+   */
+  forgetDue(now: number): Promise<number>
+  /** Disconnect the client wherever it is connected (reason kicked); true if some node did. */
+  kickEverywhere(clientId: string): Promise<boolean>
+  /** Called on every node for each kickEverywhere, before the kick there (the retained plugin holds the client's topics). */
+  onKickRequested(listener: (clientId: string) => void): () => void
 }
 
 declare module '../../broker/services.js' {

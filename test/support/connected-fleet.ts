@@ -65,7 +65,10 @@ export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}, shar
         epochOf: (client) => epochs.get(client.id),
         currentEpoch: (id) => epochs.get(id) ?? 0,
         kick: async () => false,
-        forget: async (id) => { statuses.delete(id) }
+        forget: async (id) => { statuses.delete(id) },
+        forgetDue: async () => 0,
+        kickEverywhere: async () => false,
+        onKickRequested: () => () => {}
       }
       ctx.provide('liveness', service)
       return {}
