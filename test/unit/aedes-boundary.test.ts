@@ -12,6 +12,8 @@ import { createServer as createHttpServer, type IncomingMessage } from 'node:htt
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net'
 import { Aedes, type Client, type PublishPacket } from 'aedes'
 import memoryPersistence from 'aedes-persistence'
+import aedesPersistenceRedis from 'aedes-persistence-redis'
+import { Redis } from 'ioredis'
 import mqemitter from 'mqemitter'
 import mqttPacket from 'mqtt-packet'
 import t from 'tap'
@@ -20,9 +22,10 @@ import {
   boundEmitterDepth, clientSlot, connectWill, emitterOf, guardOfflineQueue, installPacketSizeLimit, installPublishDrop,
   installStrictPackets, isClosed, isErrored, liveClient, liveClients, pendingWill, persistenceOf, publishAs,
   remoteAddress, sentDisconnect, subscriptionsOf, takePendingWill, transportOf, upgradeRequestOf, dropAfterAck,
-  limitOfflineQueues, type BrokerPersistence, type WillPacket
+  limitOfflineQueues, limitOfflineQueuesRedis, type BrokerPersistence, type WillPacket
 } from '../../broker/aedes/index.js'
 import { closed, collect, connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
+import { startRedis } from '../helpers/redis.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 type Done = (err?: Error | null) => void
@@ -75,8 +78,8 @@ interface Bare {
 }
 
 /** A bare Aedes 1.2 on memory persistence and mqemitter, on a TCP port; `before` runs before listen(). */
-async function bareBroker (t: Teardown, options: { id?: string, heartbeatInterval?: number, before?(b: Aedes, mq: Bare['mq']): void } = {}): Promise<Bare> {
-  const persistence = newMemoryPersistence() as unknown as BrokerPersistence
+async function bareBroker (t: Teardown, options: { id?: string, heartbeatInterval?: number, persistence?: unknown, before?(b: Aedes, mq: Bare['mq']): void } = {}): Promise<Bare> {
+  const persistence = (options.persistence ?? newMemoryPersistence()) as BrokerPersistence
   const mq = mqemitter({ concurrency: 100, matchEmptyLevels: true })
   const broker = new Aedes({ id: options.id ?? 'pin', persistence, mq, heartbeatInterval: options.heartbeatInterval ?? 60_000 })
   const bare: Bare = { broker, persistence, mq, port: 0, url: '', authorized: [], published: [], authenticated: [] }
@@ -454,4 +457,48 @@ t.test('memory persistence: wills, retained streams, the offline queue', { timeo
   const queued: string[] = []
   for await (const m of p.outgoingStream({ id: 'q1' })) queued.push(m.topic)
   t.same(queued, ['q/2', 'q/3'], 'outgoingClearMessageId({ messageId: undefined }) dropped the oldest never-sent message')
+})
+
+t.test('Redis persistence: wills and the offline queue\'s keys (queue-limit.ts)', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis(t)
+  const conn = new Redis(redis.url, { maxRetriesPerRequest: 3 })
+  const check = redis.client()
+  t.teardown(() => { conn.disconnect() })
+  const b = await bareBroker(t, { persistence: aedesPersistenceRedis({ conn }) })
+  const p = b.persistence
+
+  const w1 = { cmd: 'publish', topic: 'w/1', payload: Buffer.from('1'), qos: 0, retain: false, dup: false } as WillPacket
+  await p.putWill({ id: 'c1' } as unknown as Client, w1)
+  t.equal(w1.brokerId, 'pin', 'putWill tags the packet with the broker id')
+  const all: WillPacket[] = []
+  for await (const w of p.streamWill({})) all.push(w)
+  t.same(all.map((w) => [w.clientId, w.brokerId, w.topic]), [['c1', 'pin', 'w/1']], 'streamWill({}) yields the stored will, decoded, with its ids')
+  const alive: WillPacket[] = []
+  for await (const w of p.streamWill({ pin: Date.now() })) alive.push(w)
+  t.same(alive, [], 'streamWill(brokers) skips the wills of brokers listed as alive')
+  t.equal((await p.delWill({ id: 'c1', brokerId: 'pin' }) as WillPacket | null)?.topic, 'w/1', 'delWill({ id, brokerId }) returns the will it removed')
+  const left: WillPacket[] = []
+  for await (const w of p.streamWill({})) left.push(w)
+  t.same(left, [], 'and it is gone')
+
+  const session = await connectClient(t, b.url, { clientId: 'q1', clean: false })
+  await subscribe(session, 'q/#', 1)
+  await session.endAsync()
+  await waitFor(() => liveClient(b.broker, 'q1') === undefined, 5000, 'q1 offline')
+  const publish = async (n: number): Promise<void> => await new Promise<void>((resolve, reject) =>
+    b.broker.publish({ cmd: 'publish', topic: `q/${n}`, payload: Buffer.from(String(n)), qos: 1, retain: false, dup: false }, (err) => err ? reject(err) : resolve()))
+  await publish(1)
+  const keys = await check.lrange('outgoing:q1', 0, -1)
+  t.equal(keys.length, 1, 'a session\'s queue is the list outgoing:<clientId>')
+  t.equal(await check.exists(`${keys[0]}:offlineCount`), 1, 'each queued packet key has a <key>:offlineCount')
+
+  const drops: number[] = []
+  limitOfflineQueuesRedis(p, conn, (id) => liveClient(b.broker, id) !== undefined, 2, (n) => drops.push(n), (err) => t.error(err))
+  for (const n of [2, 3, 4]) await publish(n)
+  await waitFor(() => drops.reduce((a, n) => a + n, 0) === 2, 5000, 'two drops')
+  t.equal(await check.llen('outgoing:q1'), 2, 'the list is trimmed to the limit')
+  t.equal(await check.exists(`${keys[0]}:offlineCount`), 0, 'the dropped packet\'s counter is released')
+  const queued: string[] = []
+  for await (const m of p.outgoingStream({ id: 'q1' })) queued.push(m.topic)
+  t.same(queued, ['q/3', 'q/4'], 'outgoingStream yields the newest two, the oldest dropped')
 })
