@@ -22,7 +22,6 @@ import { PluginHost } from './plugin-host.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { packageVersion } from './version.js'
-import { publishWillsForShutdown } from './shutdown.js'
 import { realScheduler, type Scheduler } from './scheduler.js'
 
 /** Aedes' cluster heartbeat. A node silent for 3 beats is dead; its wills are swept every 4 beats. */
@@ -231,9 +230,9 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         listeners?.stopAccepting()
         const h = host
         const aedes = broker
-        if (h !== null) await bounded('plugins\' beforeShutdown', 2500, () => h.beforeShutdown())
+        // Statuses (server_shutdown) and wills (plugins/wills) go out here, while the broker still routes.
+        if (h !== null) await bounded('plugins\' beforeShutdown', 5500, () => h.beforeShutdown())
         if (aedes !== null) {
-          await bounded('wills', 3000, () => publishWillsForShutdown(aedes, (err) => vigil.reportError(err, 'shutdown will failed')))
           await bounded('broker close', 1000, () => new Promise<void>((resolve) => aedes.close(() => resolve())))
           log.info('broker closed')
         }

@@ -16,3 +16,4 @@ export {
   transportOf, upgradeRequestOf, type ClientSlot, type WillPacket
 } from './client-fields.js'
 export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
+export { afterWillDeleted, type StoredWillKey } from './will-deletes.js'
