@@ -9,10 +9,10 @@ import { Counter, type Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from './errors.js'
 import { authenticatedUsername } from './client-identity.js'
-import { dropAfterAck, installPublishDrop } from './publish-drop.js'
-import { endForRefusedPublish } from './aedes/index.js'
+import { dropAfterAck, endForRefusedPublish, installPublishDrop } from './aedes/index.js'
 import type { Logger } from './logger.js'
 import type { BrokerEvents, MaybePromise, PluginContext, PluginHooks, VigilPlugin } from './plugin-types.js'
+import type { Scheduler } from './scheduler.js'
 import type { ServiceRegistry } from './services.js'
 
 /**
@@ -29,6 +29,7 @@ export interface PluginHostDeps {
   services: ServiceRegistry
   nodeId: string
   now: () => number
+  scheduler: Scheduler
   redis: Redis | null
   redisConnection: (name: string) => Redis | null
 }
@@ -135,6 +136,7 @@ export class PluginHost {
       metrics: deps.metrics,
       nodeId: deps.nodeId,
       now: deps.now,
+      scheduler: deps.scheduler,
       redis: deps.redis,
       redisConnection: deps.redisConnection,
       provide: (key, service) => deps.services.provide(key, service),
@@ -210,7 +212,7 @@ export class PluginHost {
     const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket, client: Client | null): void => {
       const v5 = client !== null && client.version === 5
       // A quiet denial. MQTT 5 has a reason code for it: Aedes 2 answers 0x87 (the message as Reason
-      // String) and keeps the client. 3.1.1: acked, not routed, not stored; the client stays (publish-drop.ts).
+      // String) and keeps the client. 3.1.1: acked, not routed, not stored; the client stays (broker/aedes/publish-drop.ts).
       if (err instanceof PublishDenied) {
         if (v5) return callback(err)
         dropAfterAck(packet)
