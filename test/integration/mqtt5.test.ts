@@ -96,15 +96,17 @@ t.test('a connection lost: v5 subscribers get the stamp as user properties, 3.1.
   t.equal(m5.packet.properties?.userProperties?.['vigil-ts'], String(parse(m.payload).ts))
 })
 
-t.test('Will Delay Interval: the will waits for it, and a reconnect within it cancels the will', async (t) => {
+t.test('Will Delay Interval: the will and the offline status wait for it, and a reconnect within it cancels both', async (t) => {
   const broker = await startBroker(t, { wills: { tsUnit: 'ms' } })
-  const old = await watch(t, broker.url, ['devices/#'])
+  const old = await watch(t, broker.url, ['devices/#', '$liveness/#'])
   const session = { sessionExpiryInterval: 30 }
   const a = await connectClient(t, broker.url, { ...v5, clientId: 'v5-wd', properties: session, will: WILL('v5-wd', { willDelayInterval: 1 }) as never })
   const diedAt = dropConnection(a)
   const m = await nextOn(old, 'devices/v5-wd/status', 6000)
   t.ok(m.at - diedAt >= 900, `published ${m.at - diedAt} ms after the death (delay 1 s)`)
   t.equal(parse(m.payload).reason, 'connection_lost')
+  const offline = await waitFor(() => old.received.find((r) => r.topic === '$liveness/v5-wd' && parse(r.payload).state === 'offline'), 5000, 'offline')
+  t.ok(offline.at - diedAt >= 900, `the offline status too, ${offline.at - diedAt} ms after the death`)
 
   const b = await connectClient(t, broker.url, { ...v5, clientId: 'v5-wc', properties: session, will: WILL('v5-wc', { willDelayInterval: 2 }) as never })
   dropConnection(b)
@@ -114,6 +116,7 @@ t.test('Will Delay Interval: the will waits for it, and a reconnect within it ca
   dropConnection(c)
   await nextOn(old, 'devices/v5-wb/status', 8000)
   t.notOk(old.received.some((r) => r.topic === 'devices/v5-wc/status'), 'no will for the client that came back')
+  t.notOk(old.received.some((r) => r.topic === '$liveness/v5-wc' && parse(r.payload).state === 'offline'), 'and no offline status')
   t.equal(await counter(broker.metrics, 'vigil_wills_suppressed_total', 'cause="reconnected"'), 1)
 })
 
