@@ -22,7 +22,7 @@ import {
   boundEmitterDepth, clientSlot, connectWill, emitterOf, guardOfflineQueue, installPacketSizeLimit, installPublishDrop,
   installStrictPackets, isClosed, isErrored, liveClient, liveClients, pendingWill, persistenceOf, publishAs,
   remoteAddress, sentDisconnect, subscriptionsOf, takePendingWill, transportOf, upgradeRequestOf, dropAfterAck,
-  limitOfflineQueues, limitOfflineQueuesRedis, type BrokerPersistence, type WillPacket
+  limitOfflineQueues, limitOfflineQueuesRedis, afterWillDeleted, type BrokerPersistence, type StoredWillKey, type WillPacket
 } from '../../broker/aedes/index.js'
 import { closed, collect, connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
@@ -275,6 +275,10 @@ t.test('broker fields: persistence and mq are the ones given; the three-argument
   const pub = b.published.find((p) => p.packet === packet)
   t.ok(pub !== undefined, 'the published hook gets the very packet given to publish()')
   t.equal(pub?.client, client, 'with the client given')
+  const own: PublishPacket = { cmd: 'publish', topic: 'as/broker', payload: Buffer.from('b'), qos: 0, retain: false, dup: false }
+  await new Promise<void>((resolve) => b.broker.publish(own, () => resolve()))
+  const ownPub = b.published.find((p) => p.packet === own)
+  t.ok(ownPub !== undefined && ownPub.client === null, 'publish(packet, done): the published hook gets that packet, with client null')
 })
 
 t.test('packets: identity from authorizePublish to published, and brokerId on the way', { timeout: 30_000 }, async (t) => {
@@ -316,6 +320,45 @@ t.test('publish-drop: the packet authorizePublish marked is the one broker.publi
   await device.publishAsync('keep/me', 'b', { qos: 1 })
   await waitFor(() => b.published.some((p) => p.packet.topic === 'keep/me'), 5000, 'the kept one')
   t.notOk(b.published.some((p) => p.packet.topic === 'drop/me'), 'the marked packet was acked (publishAsync resolved) and not published')
+})
+
+t.test('same-node takeover: during the new client\'s authenticate, broker.clients still holds the old one, open', { timeout: 30_000 }, async (t) => {
+  const b = await bareBroker(t)
+  const seenAtAuth: Array<{ old: Client | undefined, oldClosed: boolean }> = []
+  const authenticate = b.broker.authenticate
+  b.broker.authenticate = (client, u, p, done) => {
+    const old = liveClient(b.broker, client.id)
+    seenAtAuth.push({ old, oldClosed: old !== undefined && isClosed(old) })
+    authenticate(client, u, p, done)
+  }
+  await connectClient(t, b.url, { clientId: 'tk', will: { ...WILL, topic: 'tk/will' } })
+  const first = liveClient(b.broker, 'tk')!
+  await connectClient(t, b.url, { clientId: 'tk' })
+  t.equal(seenAtAuth[1]?.old, first, 'liveClient(id) is the old connection while the new one authenticates')
+  t.equal(seenAtAuth[1]?.oldClosed, false, 'and it is not closed yet (Aedes closes it in registerClient, after the hooks)')
+  t.ok(isClosed(first), 'then Aedes closed it')
+  t.not(liveClient(b.broker, 'tk'), first, 'and broker.clients holds the new one')
+  await waitFor(() => b.authorized.find((a) => a.packet.topic === 'tk/will'), 5000, 'the old connection\'s will')
+  const will = b.authorized.find((a) => a.packet.topic === 'tk/will')!
+  t.equal(will.client, first, 'the taken-over connection\'s will passes authorizePublish as the old client')
+  t.ok(will.wasPendingWill, 'as the object its client.will held')
+})
+
+t.test('delWill: Aedes deletes a closing client\'s stored will through broker.persistence, by { id, brokerId } (will-deletes.ts)', { timeout: 30_000 }, async (t) => {
+  const b = await bareBroker(t)
+  const deleted: StoredWillKey[] = []
+  afterWillDeleted(b.broker, async (who) => { deleted.push({ id: who.id, brokerId: who.brokerId }) })
+  const graceful = await connectClient(t, b.url, { clientId: 'dw1', will: { ...WILL, topic: 'dw1/will' } })
+  t.same(deleted, [{ id: 'dw1', brokerId: undefined }],
+    'at CONNECT (storeWill) Aedes calls delWill with the client itself: an id, and no brokerId')
+  const byBroker = (id: string): StoredWillKey | undefined => deleted.find((d) => d.id === id && d.brokerId !== undefined)
+  await graceful.endAsync()
+  await waitFor(() => byBroker('dw1'), 5000, 'delWill after DISCONNECT')
+  t.same(byBroker('dw1'), { id: 'dw1', brokerId: 'pin' }, 'a DISCONNECT deletes the stored will by { id, brokerId }')
+  const dropped = await connectClient(t, b.url, { clientId: 'dw2', will: { ...WILL, topic: 'dw2/will' } })
+  ;(dropped as unknown as { stream: Socket }).stream.destroy()
+  await waitFor(() => byBroker('dw2'), 5000, 'delWill after the will')
+  t.ok(b.published.some((p) => p.packet.topic === 'dw2/will'), 'a lost connection\'s will is published, then its stored will deleted')
 })
 
 t.test('$SYS topics: new/clients listeners registered before listen() run before Aedes closes the local client', { timeout: 30_000 }, async (t) => {
