@@ -5,14 +5,17 @@
  * later still with `wills.delay`). While a clientId is held, retained publishes
  * on `devices/{clientId}` and below, and on its status topic, are not stored.
  */
+import type { ScheduledTask, Scheduler } from '../../broker/scheduler.js'
 import type { StatusTopic } from './status-topic.js'
 
 export class RetainedHold {
-  readonly #held = new Map<string, NodeJS.Timeout>()
+  readonly #held = new Map<string, ScheduledTask>()
   readonly #statusTopic: StatusTopic
+  readonly #scheduler: Scheduler
 
-  constructor (statusTopic: StatusTopic) {
+  constructor (statusTopic: StatusTopic, scheduler: Scheduler) {
     this.#statusTopic = statusTopic
+    this.#scheduler = scheduler
   }
 
   /** Whether anything is held (the hot-path check). */
@@ -22,10 +25,8 @@ export class RetainedHold {
 
   add (clientId: string, ms: number): void {
     const previous = this.#held.get(clientId)
-    if (previous !== undefined) clearTimeout(previous)
-    const timer = setTimeout(() => this.#held.delete(clientId), ms)
-    timer.unref()
-    this.#held.set(clientId, timer)
+    previous?.cancel()
+    this.#held.set(clientId, this.#scheduler.after(ms, () => this.#held.delete(clientId)))
   }
 
   /** The held clientId `topic` belongs to, and whether it is the status topic. */
@@ -42,7 +43,7 @@ export class RetainedHold {
   }
 
   close (): void {
-    for (const timer of this.#held.values()) clearTimeout(timer)
+    for (const timer of this.#held.values()) timer.cancel()
     this.#held.clear()
   }
 }
