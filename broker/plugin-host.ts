@@ -9,7 +9,7 @@ import { Counter, type Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from './errors.js'
 import { authenticatedUsername } from './client-identity.js'
-import { dropAfterAck, installPublishDrop } from './publish-drop.js'
+import { dropAfterAck, installPublishDrop } from './aedes/index.js'
 import type { Logger } from './logger.js'
 import type { BrokerEvents, MaybePromise, PluginContext, PluginHooks, VigilPlugin } from './plugin-types.js'
 import type { Scheduler } from './scheduler.js'
@@ -210,7 +210,7 @@ export class PluginHost {
     const fns = this.#entries('authorizePublish')
     const count = fns.length
     const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket): void => {
-      // A quiet denial: acked, not routed, not stored; the client stays (publish-drop.ts).
+      // A quiet denial: acked, not routed, not stored; the client stays (broker/aedes/publish-drop.ts).
       if (err instanceof PublishDenied) {
         dropAfterAck(packet)
         return callback(null)

@@ -8,12 +8,11 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { gateOnRedis, guardOfflineQueue, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
+import { boundEmitterDepth, gateOnRedis, guardOfflineQueue, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
 import { trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
-import { boundEmitterDepth } from './emitter-depth.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
 import { readPem, startListeners, type ListenerPorts, type Listeners } from './listeners.js'
@@ -126,7 +125,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
 
     async start () {
       bundle = createPersistence(config.persistence.redis, log, nodeId)
-      // A storm of synchronously delivered messages must not recurse off the stack (emitter-depth.ts).
+      // A storm of synchronously delivered messages must not recurse off the stack (broker/aedes/emitter-depth.ts).
       boundEmitterDepth(bundle.mq)
       // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
       // which Aedes 1.2 gets wrong (see broker/aedes/retained-visibility.ts).
@@ -164,6 +163,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
           connectionLog?.refused(refusal)
         }
       })
+      // mqtt.maxPacketSize: Aedes has no such option; each client's parser is guarded (broker/aedes/packet-size.ts).
+      installPacketSizeLimit(aedes, config.mqtt.maxPacketSize)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)

@@ -4,6 +4,10 @@
  */
 export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, type ConnectRefusal } from './strict-packets.js'
 export { guardOfflineQueue } from './queued-dollar.js'
+export { installPacketSizeLimit } from './packet-size.js'
+export { boundEmitterDepth, MAX_EMITTER_DEPTH } from './emitter-depth.js'
+export { limitOfflineQueues, limitOfflineQueuesRedis, type QueueLimit } from './queue-limit.js'
+export { dropAfterAck, installPublishDrop } from './publish-drop.js'
 export { gateOnRedis } from './redis-gate.js'
 export { replayAfterResubscribe } from './session-replay.js'
 export { registerRetainedIndexMetric, serveRetainedLookup, type RetainedLookupHandle } from './retained-visibility.js'
