@@ -53,7 +53,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
       let suppressed = 0
       // A Redis outage fails every retained publish's record: one line per 5 s, all counted.
       const throttledReport = (err: unknown, what: string): void => {
-        const t = Date.now()
+        const t = ctx.now()
         if (t - lastReport < 5000) { suppressed++; return }
         lastReport = t
         ctx.reportError(err, suppressed > 0 ? `${what} (and ${suppressed} more errors)` : what)
@@ -99,7 +99,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
 
       const sweeper = new Sweeper({
         store,
-        now: ctx.now,
+        scheduler: ctx.scheduler,
         batchSize: SWEEP_BATCH,
         expire,
         onError,
