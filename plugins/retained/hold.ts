@@ -5,14 +5,17 @@
  * later still with `wills.delay`). While a clientId is held, retained publishes
  * on `devices/{clientId}` and below, and on its status topic, are not stored.
  */
+import type { Scheduler, ScheduledTask } from '../../broker/scheduler.js'
 import type { StatusTopic } from './status-topic.js'
 
 export class RetainedHold {
-  readonly #held = new Map<string, NodeJS.Timeout>()
+  readonly #held = new Map<string, ScheduledTask>()
   readonly #statusTopic: StatusTopic
+  readonly #scheduler: Scheduler
 
-  constructor (statusTopic: StatusTopic) {
+  constructor (statusTopic: StatusTopic, scheduler: Scheduler) {
     this.#statusTopic = statusTopic
+    this.#scheduler = scheduler
   }
 
   /** Whether anything is held (the hot-path check). */
@@ -21,11 +24,11 @@ export class RetainedHold {
   }
 
   add (clientId: string, ms: number): void {
-    const previous = this.#held.get(clientId)
-    if (previous !== undefined) clearTimeout(previous)
-    const timer = setTimeout(() => this.#held.delete(clientId), ms)
-    timer.unref()
-    this.#held.set(clientId, timer)
+    this.#held.get(clientId)?.cancel()
+    const release = this.#scheduler.after(ms, () => {
+      if (this.#held.get(clientId) === release) this.#held.delete(clientId)
+    })
+    this.#held.set(clientId, release)
   }
 
   /** The held clientId `topic` belongs to, and whether it is the status topic. */
@@ -42,7 +45,7 @@ export class RetainedHold {
   }
 
   close (): void {
-    for (const timer of this.#held.values()) clearTimeout(timer)
+    for (const release of this.#held.values()) release.cancel()
     this.#held.clear()
   }
 }

@@ -123,7 +123,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
 
       // Liveness decommissions; every node hears of the kick first and holds the client's topics
       // empty, so its will and offline status do not re-create what the decommission clears.
-      const hold = new RetainedHold(statusTopic)
+      const hold = new RetainedHold(statusTopic, ctx.scheduler)
       const stopHolding = liveness?.onKickRequested((clientId) => hold.add(clientId, HOLD_MS + ctx.vigil.wills.delay))
 
       /** A held (decommissioned) client's retained topic was stored again: clear it again. */
