@@ -1,15 +1,15 @@
 /**
- * A decommissioned client's retained topics are held empty for a while: its
+ * The retained topics of a decommissioned client stay clear for a while: its
  * will, its offline status and any late publish must not re-create what the
- * decommission cleared (a kicked client's will is published after the kick,
- * later still with `wills.delay`). While a clientId is held, retained publishes
- * on `devices/{clientId}` and below, and on its status topic, are not stored.
+ * decommission cleared (a kicked client's will is published after the kick).
+ * While a clientId is listed here, retained publishes on `devices/{clientId}`
+ * and below, and on its status topic, are not stored.
  */
 import type { Scheduler, ScheduledTask } from '../../broker/scheduler.js'
 import type { StatusTopic } from './status-topic.js'
 
-export class RetainedHold {
-  readonly #held = new Map<string, ScheduledTask>()
+export class DecommissionedTopics {
+  readonly #clients = new Map<string, ScheduledTask>()
   readonly #statusTopic: StatusTopic
   readonly #scheduler: Scheduler
 
@@ -18,34 +18,34 @@ export class RetainedHold {
     this.#scheduler = scheduler
   }
 
-  /** Whether anything is held (the hot-path check). */
+  /** Whether any client is listed (the hot-path check). */
   get active (): boolean {
-    return this.#held.size > 0
+    return this.#clients.size > 0
   }
 
   add (clientId: string, ms: number): void {
-    this.#held.get(clientId)?.cancel()
+    this.#clients.get(clientId)?.cancel()
     const release = this.#scheduler.after(ms, () => {
-      if (this.#held.get(clientId) === release) this.#held.delete(clientId)
+      if (this.#clients.get(clientId) === release) this.#clients.delete(clientId)
     })
-    this.#held.set(clientId, release)
+    this.#clients.set(clientId, release)
   }
 
-  /** The held clientId `topic` belongs to, and whether it is the status topic. */
+  /** The listed clientId `topic` belongs to, and whether it is the status topic. */
   ownerOf (topic: string): { clientId: string, status: boolean } | undefined {
-    for (const clientId of this.#held.keys()) {
+    for (const clientId of this.#clients.keys()) {
       if (topic.startsWith('devices/') && topic.startsWith(clientId, 8) &&
         (topic.length === 8 + clientId.length || topic.charCodeAt(8 + clientId.length) === 47 /* '/' */)) {
         return { clientId, status: false }
       }
     }
     const statusOf = this.#statusTopic.clientOf(topic)
-    if (statusOf !== undefined && this.#held.has(statusOf)) return { clientId: statusOf, status: true }
+    if (statusOf !== undefined && this.#clients.has(statusOf)) return { clientId: statusOf, status: true }
     return undefined
   }
 
   close (): void {
-    for (const release of this.#held.values()) release.cancel()
-    this.#held.clear()
+    for (const release of this.#clients.values()) release.cancel()
+    this.#clients.clear()
   }
 }
