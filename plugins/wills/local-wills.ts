@@ -41,7 +41,7 @@ export class LocalWills {
 
   /** The `ended` listener. */
   ended (end: ConnectionEnded): void {
-    const will = end.will
+    const { will } = end
     if (!end.local || will === null) return
     this.#decided.set(will, () => this.#decide(end, will))
   }
