@@ -9,6 +9,7 @@
  * the version check failed: every behaviour below held for MQTT 3.1.1 clients.)
  */
 import { readFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http'
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net'
 import { Aedes, type Client, type PublishPacket } from 'aedes'
@@ -501,6 +502,32 @@ t.test('memory persistence: wills, retained streams, the offline queue', { timeo
   const queued: string[] = []
   for await (const m of p.outgoingStream({ id: 'q1' })) queued.push(m.topic)
   t.same(queued, ['q/2', 'q/3'], 'outgoingClearMessageId({ messageId: undefined }) dropped the oldest never-sent message')
+})
+
+t.test('retained lookups: Aedes stores through storeRetained and answers SUBSCRIBE from createRetainedStreamCombi, piped (retained-visibility.ts)', { timeout: 30_000 }, async (t) => {
+  const b = await bareBroker(t)
+  const p = b.persistence as unknown as {
+    storeRetained(packet: PublishPacket): Promise<void>
+    createRetainedStreamCombi(patterns: string[]): unknown
+  }
+  const stored: string[] = []
+  const storeRetained = p.storeRetained.bind(p)
+  p.storeRetained = async (packet) => { stored.push(packet.topic); await storeRetained(packet) }
+  const asked: string[][] = []
+  // Answer the lookup from here: what the subscriber gets proves this is the call Aedes uses.
+  p.createRetainedStreamCombi = (patterns) => {
+    asked.push(patterns)
+    return Readable.from([{ cmd: 'publish', topic: 'look/served', payload: Buffer.from('from the lookup'), qos: 0, retain: true }])
+  }
+  const pub = await connectClient(t, b.url, { clientId: 'rp' })
+  await pub.publishAsync('look/stored', 'x', { qos: 1, retain: true })
+  t.same(stored, ['look/stored'], 'a retained PUBLISH goes through persistence.storeRetained')
+  const sub = await connectClient(t, b.url, { clientId: 'rs' })
+  const got = collect(sub)
+  await subscribe(sub, ['look/#', 'other/+'], 1)
+  await waitFor(() => got.find((m) => m.topic === 'look/served'), 5000, 'the served retained message')
+  t.same(asked, [['look/#', 'other/+']], 'SUBSCRIBE asks createRetainedStreamCombi once, with the new filters')
+  t.ok(got.find((m) => m.topic === 'look/served')?.retain, 'and delivers what its stream yields, as retained (the stream is piped: it must be a Readable)')
 })
 
 t.test('Redis persistence: wills and the offline queue\'s keys (queue-limit.ts)', { timeout: 60_000 }, async (t) => {
