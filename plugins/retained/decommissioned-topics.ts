@@ -6,7 +6,7 @@
  * and below, and on its status topic, are not stored.
  */
 import type { Scheduler, ScheduledTask } from '../../broker/scheduler.js'
-import type { StatusTopic } from './status-topic.js'
+import type { StatusTopic } from '../liveness/status-topic.js'
 
 export class DecommissionedTopics {
   readonly #clients = new Map<string, ScheduledTask>()
@@ -39,7 +39,7 @@ export class DecommissionedTopics {
         return { clientId, status: false }
       }
     }
-    const statusOf = this.#statusTopic.clientOf(topic)
+    const statusOf = this.#statusTopic.clientIdOf(topic) ?? undefined
     if (statusOf !== undefined && this.#clients.has(statusOf)) return { clientId: statusOf, status: true }
     return undefined
   }

@@ -15,7 +15,7 @@ import type { VigilConfig } from '../../config/schema.js'
 import { ExpiryRules } from './expiry-rules.js'
 import { DecommissionedTopics } from './decommissioned-topics.js'
 import { registerRetainedMetrics } from './metrics.js'
-import { StatusTopic } from './status-topic.js'
+import { StatusTopic } from '../liveness/status-topic.js'
 import type { Due, RetainedStore } from './store.js'
 import { MemoryRetainedStore } from './store-memory.js'
 import { RedisRetainedStore } from './store-redis.js'
@@ -70,7 +70,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         const results = await Promise.all(batch.map(async (due): Promise<boolean> => {
           const topic = due.key
           try {
-            const clientId = liveness !== undefined ? statusTopic.clientOf(topic) : undefined
+            const clientId = liveness !== undefined ? (statusTopic.clientIdOf(topic) ?? undefined) : undefined
             if (clientId !== undefined) {
               const status = liveness!.get(clientId)
               if (status !== undefined && status.state !== 'offline') {

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { ManualScheduler } from '../../broker/scheduler.js'
 import { DecommissionedTopics } from '../../plugins/retained/decommissioned-topics.js'
-import { StatusTopic } from '../../plugins/retained/status-topic.js'
+import { StatusTopic } from '../../plugins/liveness/status-topic.js'
 
 t.test('a decommissioned client\'s devices/{clientId}/... and status topic are kept clear until its time is up', async (t) => {
   const scheduler = new ManualScheduler(0)
