@@ -5,7 +5,7 @@ import type { VigilConfigInput } from '../../config/schema.js'
 import { createVigil, type Vigil, type VigilOptions } from '../../broker/server.js'
 import { testConfig } from './config.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export interface TestBroker extends Vigil {
   /** mqtt://127.0.0.1:<port> */

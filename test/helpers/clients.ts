@@ -4,7 +4,7 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 /** Connect and wait for CONNACK; no automatic reconnects unless asked. */
 export async function connectClient (t: Teardown, url: string, options: IClientOptions = {}): Promise<MqttClient> {

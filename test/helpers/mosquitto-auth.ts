@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { connectClient, sleep } from './clients.js'
 import { freePort } from './redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export { mosquittoAvailable } from './mosquitto.js'
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export function mosquittoAvailable (): boolean {
   return spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sleep } from './clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export interface PromResult { metric: Record<string, string>, value?: [number, string], values?: Array<[number, string]> }
 

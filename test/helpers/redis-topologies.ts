@@ -11,7 +11,7 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { freePort } from './redis.js'
 import { sleep } from './clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 function run (t: Teardown, args: string[], dir: string): ChildProcess {
   const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })

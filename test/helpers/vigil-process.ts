@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { connectClient, sleep } from './clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export const VIGIL_MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
 

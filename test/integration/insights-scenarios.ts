@@ -14,7 +14,8 @@ import { startRedis } from '../helpers/redis.js'
 import { parsePrometheusText } from '../support/prom-text.js'
 
 type Tap = typeof import('tap').default
-interface T { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+type T = Teardown
 export type Mode = 'memory' | 'redis'
 
 export async function startInsights (t: T, mode: Mode, override: VigilConfigInput = {}, redisUrl?: string): Promise<TestBroker> {

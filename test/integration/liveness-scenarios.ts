@@ -4,20 +4,20 @@
  * real mqtt.js clients and raw sockets.
  */
 import type { Client } from 'aedes'
-import type { Socket } from 'node:net'
-import type { MqttClient } from 'mqtt'
 import type { VigilConfigInput } from '../../config/schema.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { clientsOf } from '../../plugins/liveness/connection.js'
 import { livenessPlugin } from '../../plugins/liveness/index.js'
 import type { ClientStatus, ConnectionEnd } from '../../plugins/liveness/service.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { closed, collect, connectClient, rawSocket, sleep, subscribe, waitFor, type Received } from '../helpers/clients.js'
+import { closed, collect, connectClient, sleep, subscribe, waitFor, type Received } from '../helpers/clients.js'
 import { deepMerge } from '../helpers/config.js'
 import { startRedis } from '../helpers/redis.js'
+import { rawConnect } from '../support/raw-mqtt.js'
 
 type Tap = typeof import('tap').default
-interface T { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+type T = Teardown
 export type Mode = 'memory' | 'redis'
 
 /** Records what `liveness.endOf` says while Aedes publishes a client's will (before clientDisconnect). */
@@ -70,25 +70,6 @@ export async function observe (t: T, url: string) {
   }
 }
 
-/** A minimal MQTT 3.1.1 CONNECT (clean session, no will) [MQTT-3.1]. */
-export function connectBytes (clientId: string, keepalive: number): Buffer {
-  const id = Buffer.from(clientId)
-  const body = Buffer.concat([
-    Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, keepalive >> 8, keepalive & 0xff, id.length >> 8, id.length & 0xff]),
-    id
-  ])
-  return Buffer.concat([Buffer.from([0x10, body.length]), body])
-}
-
-export async function rawConnect (t: T, port: number, clientId: string, keepalive: number): Promise<Socket> {
-  const socket = await rawSocket(t, port)
-  const connack = new Promise<Buffer>((resolve) => socket.once('data', resolve))
-  socket.write(connectBytes(clientId, keepalive))
-  const reply = await connack
-  if (reply[0] !== 0x20 || reply[3] !== 0) throw new Error(`CONNACK refused: ${reply.toString('hex')}`)
-  return socket
-}
-
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
 
 export function livenessScenarios (tap: Tap, mode: Mode): void {
@@ -133,7 +114,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
   tap.test(`[${mode}] a socket that stops sending is offline with reason keepalive_timeout, since its last packet`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-1', 1)
+    const { socket } = await rawConnect(t, broker.ports.mqtt, { clientId: 'quiet-1', keepalive: 1 })
     const online = await obs.waitFor('quiet-1', (s) => s.state === 'online')
     const started = Date.now()
     const offline = await obs.waitFor('quiet-1', (s) => s.state === 'offline', 5000, 'offline')
@@ -163,7 +144,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
   tap.test(`[${mode}] a SUBSCRIBE counts as a packet: keepalive_timeout dates the death from it`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-2', 1)
+    const { socket } = await rawConnect(t, broker.ports.mqtt, { clientId: 'quiet-2', keepalive: 1 })
     const online = await obs.waitFor('quiet-2', (s) => s.state === 'online')
     await sleep(600)
     const suback = new Promise<Buffer>((resolve) => socket.once('data', resolve))

@@ -8,7 +8,8 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { sleep, waitFor } from '../helpers/clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void, comment(...args: unknown[]): void }
+import type { Teardown } from '../support/teardown.js'
+type LoadTest = Teardown & { comment(...args: unknown[]): void }
 
 export interface LoadOptions {
   publisherUrl: string
@@ -46,14 +47,14 @@ export interface LoadResult {
 
 const TOPIC = 'faults/load'
 
-function reconnecting (t: Teardown, url: string, clientId: string, clean: boolean): MqttClient {
+function reconnecting (t: LoadTest, url: string, clientId: string, clean: boolean): MqttClient {
   const client = mqtt.connect(url, { clientId, clean, reconnectPeriod: 250, connectTimeout: 2000, protocolVersion: 4, reconnectOnConnackError: true })
   client.on('error', () => {})
   t.teardown(() => new Promise<void>((resolve) => client.end(true, {}, () => resolve())))
   return client
 }
 
-export async function runLoad (t: Teardown, o: LoadOptions): Promise<LoadResult> {
+export async function runLoad (t: LoadTest, o: LoadOptions): Promise<LoadResult> {
   const received: Array<Map<number, number>> = []
   const subs: MqttClient[] = []
   let reconnects = 0

@@ -12,6 +12,7 @@ import { sleep } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { FAULT_LOAD, runLoad } from './redis-faults-helpers.js'
+import { metricValue } from '../support/prom-text.js'
 
 /** One CONNECT; resolves with the CONNACK return code (or 'none') and how long it took. */
 async function connackOf (url: string, clientId: string, within: number): Promise<{ code: number | 'none', ms: number }> {
@@ -85,8 +86,7 @@ t.test('a 2 s cut between the subscribers\' node and Redis only: its connected p
       await proxy.restore()
     }
   })
-  const metrics = await a.metrics.getSingleMetricAsString('vigil_redis_redelivered_total')
-  const redelivered = Number(/^vigil_redis_redelivered_total (\S+)$/m.exec(metrics)?.[1] ?? NaN)
+  const redelivered = await metricValue(a.metrics, 'vigil_redis_redelivered_total')
   t.comment(`one node cut 2 s: ${result.acked} of 300 acknowledged, ${result.lost} acknowledged deliveries lost, ${result.duplicates} duplicates; ` +
     `${redelivered} queued messages re-delivered to connected sessions after the cut; ${result.reconnects} subscriber reconnects`)
   t.equal(result.acked, 300, 'every message acknowledged')

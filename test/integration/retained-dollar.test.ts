@@ -10,8 +10,8 @@ import { startBroker } from '../helpers/broker.js'
 import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
 import { redisAvailable, startRedis } from '../helpers/redis.js'
 
-interface T {
-  teardown(fn: () => unknown): void
+import type { Teardown } from '../support/teardown.js'
+interface T extends Teardown {
   same(found: unknown, wanted: unknown, message: string): void
   notOk(value: unknown, message: string): void
 }

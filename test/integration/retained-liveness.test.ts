@@ -1,20 +1,11 @@
 import t from 'tap'
 import type { MqttClient } from 'mqtt'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { startBroker } from '../helpers/broker.js'
 import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
-
-/** Retained messages a fresh subscriber to `filters` receives (topic -> payload). */
-async function retainedSeenBy (t: Teardown, broker: TestBroker, filters: string[]): Promise<Map<string, string>> {
-  const fresh = await connectClient(t, broker.url, { clientId: `fresh-${Math.random().toString(36).slice(2)}` })
-  const received = collect(fresh)
-  await subscribe(fresh, filters, 1)
-  await sleep(300)
-  await fresh.endAsync()
-  return new Map(received.filter((m) => m.retain).map((m) => [m.topic, m.payload.toString()]))
-}
+import type { Teardown } from '../support/teardown.js'
+import { retainedSeenBy } from '../support/retained.js'
 
 /** A will makes a client a device from its CONNECT (without one it is an observer until it publishes). */
 const will = (id: string) => ({ will: { topic: `devices/${id}/status`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false } })

@@ -1,13 +1,9 @@
 import t from 'tap'
-import { startBroker, type TestBroker } from '../helpers/broker.js'
+import { startBroker } from '../helpers/broker.js'
 import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 import { STORED_KEY } from '../../plugins/retained/store-redis.js'
-
-async function counter (broker: TestBroker, name: string): Promise<number> {
-  const metric = await broker.metrics.getSingleMetric(name)?.get()
-  return metric?.values[0]?.value ?? NaN
-}
+import { metricValue } from '../support/prom-text.js'
 
 t.test('Redis mode: store times survive a broker restart and expiry is still on time afterwards', async (t) => {
   const redis = await startRedis(t)
@@ -74,7 +70,7 @@ t.test('Redis mode: two nodes sweeping produce exactly one clear per message', a
     const n = clears(seen)
     t.same(topics.filter((topic) => n.get(topic) !== 1), [], 'each message was cleared exactly once')
   }
-  t.equal(await counter(a, 'vigil_retained_expired_total') + await counter(b, 'vigil_retained_expired_total'), topics.length,
+  t.equal(await metricValue(a.metrics, 'vigil_retained_expired_total') + await metricValue(b.metrics, 'vigil_retained_expired_total'), topics.length,
     'the two nodes expired each message once between them')
-  t.equal(await counter(a, 'vigil_retained_messages'), await counter(b, 'vigil_retained_messages'), 'both nodes report the shared count')
+  t.equal(await metricValue(a.metrics, 'vigil_retained_messages'), await metricValue(b.metrics, 'vigil_retained_messages'), 'both nodes report the shared count')
 })

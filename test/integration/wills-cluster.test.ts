@@ -8,7 +8,9 @@ import { sleep } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 import { redisPendingStore } from '../../plugins/wills/store-redis.js'
 import type { HeldWill } from '../../plugins/wills/held-will.js'
-import { counter, dropConnection, JSON_WILL, nextOn, parse, retainedOn, watch, willClient } from './wills-helpers.js'
+import { metricValue } from '../support/prom-text.js'
+import { retainedOn } from '../support/retained.js'
+import { dropConnection, JSON_WILL, nextOn, parse, watch, willClient } from './wills-helpers.js'
 
 t.test('server_shutdown: the will of a client of a stopping node arrives stamped on the other node', async (t) => {
   const redis = await startRedis(t)
@@ -24,7 +26,7 @@ t.test('server_shutdown: the will of a client of a stopping node arrives stamped
   t.ok(Math.abs((will.ts as number) - diedAt) <= 1000, 'ts within 1 s of the shutdown')
   t.equal(will.x, 1)
   t.type(will.last_seen, 'number')
-  t.same(await retainedOn(t, b.url, 'devices/sd-1/status'), m.payload, 'the retained copy is the stamped one')
+  t.same(await retainedOn(t, b, 'devices/sd-1/status', { until: (p) => p?.equals(m.payload) === true }), m.payload, 'the retained copy is the stamped one')
 })
 
 for (const mode of ['takeover', 'quick reconnect'] as const) {
@@ -49,11 +51,11 @@ for (const mode of ['takeover', 'quick reconnect'] as const) {
       t.same(late.map((m) => m.payload.toString()), [], `${name}: no old will after the new CONNACK`)
     }
     for (const node of [a, b]) {
-      t.equal((await retainedOn(t, node.url, topic))?.toString(), '{"state":"online","who":"new"}', 'retained is the new session\'s')
+      t.equal((await retainedOn(t, node, topic, { until: (p) => p?.toString() === '{"state":"online","who":"new"}' }))?.toString(), '{"state":"online","who":"new"}', 'retained is the new session\'s')
     }
     if (mode === 'takeover') {
-      const suppressed = await counter(a.metrics, 'vigil_wills_suppressed_total', 'cause="takeover"') +
-        await counter(a.metrics, 'vigil_wills_suppressed_total', 'cause="stale_epoch"')
+      const suppressed = await metricValue(a.metrics, 'vigil_wills_suppressed_total', { cause: 'takeover' }) +
+        await metricValue(a.metrics, 'vigil_wills_suppressed_total', { cause: 'stale_epoch' })
       t.equal(suppressed, 1, 'node a suppressed the replaced connection\'s will')
     }
   })

@@ -14,7 +14,8 @@ import { startBroker } from '../helpers/broker.js'
 import { connectClient, sleep, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
-import { counter, JSON_WILL, parse, watch } from './wills-helpers.js'
+import { metricValue } from '../support/prom-text.js'
+import { JSON_WILL, parse, watch } from './wills-helpers.js'
 
 const CLIENTS = 50
 
@@ -73,7 +74,7 @@ t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_l
     t.ok(offBy <= 1000, `${name}: ts within 1 s of the last heartbeat (off by ${offBy} ms at most)`)
     t.ok(payloads.every((p) => typeof p.last_seen === 'number' && p.last_seen <= (p.ts as number)), `${name}: last_seen, no later than the death`)
   }
-  const published = await counter(b.metrics, 'vigil_wills_published_total', 'reason="node_lost"') +
-    await counter(c.metrics, 'vigil_wills_published_total', 'reason="node_lost"')
+  const published = await metricValue(b.metrics, 'vigil_wills_published_total', { reason: 'node_lost' }) +
+    await metricValue(c.metrics, 'vigil_wills_published_total', { reason: 'node_lost' })
   t.equal(published, CLIENTS, 'published once cluster-wide')
 })

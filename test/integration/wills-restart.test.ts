@@ -11,7 +11,8 @@ import { sleep, waitFor } from '../helpers/clients.js'
 import { testConfig } from '../helpers/config.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { startVigilProcess } from '../helpers/vigil-process.js'
-import { JSON_WILL, parse, retainedOn, willClient } from './wills-helpers.js'
+import { retainedOn } from '../support/retained.js'
+import { JSON_WILL, parse, willClient } from './wills-helpers.js'
 
 t.test('after a same-node takeover the new connection\'s will is still stored (Redis mode)', async (t) => {
   const redis = await startRedis(t)
@@ -56,7 +57,8 @@ t.test('a node that crashed and restarts under the same id publishes its previou
   const again = createVigil(config)
   await again.start()
   t.teardown(() => again.close())
-  const retained = await retainedOn(t, `mqtt://127.0.0.1:${again.ports.mqtt}`, 'devices/dev-crash/status')
+  // The restarted node publishes its previous run's wills shortly after start-up.
+  const retained = await retainedOn(t, { url: `mqtt://127.0.0.1:${again.ports.mqtt}`, broker: again.broker }, 'devices/dev-crash/status', { until: (p) => p !== null })
   t.ok(retained !== null, 'the will was published')
   const will = parse(retained!)
   t.equal(will.reason, 'node_lost')

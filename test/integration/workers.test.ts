@@ -12,7 +12,7 @@ import { envWithoutVigil, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { parsePrometheusText } from '../support/prom-text.js'
 import { JSON_WILL, parse, watch } from './wills-helpers.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 const DEVICES = 8
 
