@@ -43,4 +43,18 @@ export async function nextOn (w: Watcher, topic: string, ms = 5000): Promise<Rec
   return await waitFor(() => w.received.find((m) => m.topic === topic && !m.retain), ms, `a message on ${topic}`)
 }
 
+let barriers = 0
+
+/**
+ * A barrier through the will path: a device with a will drops now, and this
+ * resolves when its will reaches `w` (after wills.delay, when one is set).
+ * Whatever an earlier drop was going to publish has been published by then.
+ */
+export async function willBarrier (t: Teardown, url: string, watchers: Watcher | Watcher[], ms = 10_000): Promise<void> {
+  const id = `will-barrier-${process.pid}-${++barriers}`
+  const topic = `devices/${id}/status`
+  dropConnection(await willClient(t, url, id, { topic, payload: JSON_WILL }))
+  for (const w of Array.isArray(watchers) ? watchers : [watchers]) await nextOn(w, topic, ms)
+}
+
 export const parse = (payload: Buffer): Record<string, unknown> => JSON.parse(payload.toString()) as Record<string, unknown>

@@ -3,12 +3,12 @@
  * Times of death are measured here, on the same clock as the broker's.
  */
 import t from 'tap'
-import { startBroker } from '../helpers/broker.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { disconnected, startBroker } from '../helpers/broker.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { metricValue } from '../support/prom-text.js'
 import { rawConnect } from '../support/raw-mqtt.js'
 import { retainedOn } from '../support/retained.js'
-import { dropConnection, JSON_WILL, nextOn, parse, watch, willClient } from './wills-helpers.js'
+import { dropConnection, JSON_WILL, nextOn, parse, watch, willBarrier, willClient } from './wills-helpers.js'
 
 const ms = { wills: { tsUnit: 'ms' as const } }
 
@@ -111,7 +111,7 @@ t.test('a graceful DISCONNECT publishes no will', async (t) => {
   const w = await watch(t, broker.url, 'devices/+/status')
   const dev = await willClient(t, broker.url, 'gr-1', { topic: 'devices/gr-1/status', payload: JSON_WILL })
   await dev.endAsync()
-  await sleep(800)
+  await willBarrier(t, broker.url, w)
   t.same(w.received.filter((m) => m.topic === 'devices/gr-1/status'), [])
   t.equal(await retainedOn(t, broker, 'devices/gr-1/status'), null)
 })
@@ -123,7 +123,7 @@ t.test('takeover (memory mode): the old will is never delivered and the retained
   await old.publishAsync('devices/tk-1/status', '{"state":"online","who":"old"}', { qos: 1, retain: true })
   const fresh = await willClient(t, broker.url, 'tk-1', { topic: 'devices/tk-1/status', payload: '{"state":"offline","ts":0,"who":"new"}' })
   await fresh.publishAsync('devices/tk-1/status', '{"state":"online","who":"new"}', { qos: 1, retain: true })
-  await sleep(800)
+  await willBarrier(t, broker.url, w)
   const offline = w.received.filter((m) => m.topic === 'devices/tk-1/status' && m.payload.toString().includes('offline'))
   t.same(offline.map((m) => m.payload.toString()), [], 'no will of the replaced connection')
   t.equal((await retainedOn(t, broker, 'devices/tk-1/status'))?.toString(), '{"state":"online","who":"new"}')
@@ -134,10 +134,11 @@ t.test('wills.delay: a drop and reconnect within the delay publishes no will and
   const broker = await startBroker(t, { wills: { delay: '2s' } })
   const w = await watch(t, broker.url, ['devices/+/status', '$liveness/dl-1'])
   const dev = await willClient(t, broker.url, 'dl-1', { topic: 'devices/dl-1/status', payload: JSON_WILL })
+  const gone = disconnected(broker, 'dl-1')
   dropConnection(dev)
-  await sleep(300)
+  await gone // the drop is handled: what follows is a reconnect, not a takeover
   await willClient(t, broker.url, 'dl-1', { topic: 'devices/dl-1/status', payload: JSON_WILL })
-  await sleep(3000)
+  await willBarrier(t, broker.url, w)
   t.same(w.received.filter((m) => m.topic === 'devices/dl-1/status').map((m) => m.payload.toString()), [], 'no will')
   const offline = w.received.filter((m) => m.topic === '$liveness/dl-1' && parse(m.payload).state === 'offline')
   t.same(offline.map((m) => m.payload.toString()), [], 'no offline status')
@@ -154,7 +155,7 @@ t.test('wills.delay: a client that stays away gets exactly one will, stamped wit
   const will = parse(m.payload)
   t.ok(Math.abs((will.ts as number) - diedAt) <= 1000, 'ts is the time of death, not the end of the delay')
   t.equal(will.reason, 'connection_lost')
-  await sleep(1500)
+  await willBarrier(t, broker.url, w)
   t.equal(w.received.filter((r) => r.topic === 'devices/dl-2/status').length, 1, 'exactly one')
   t.same(await retainedOn(t, broker, 'devices/dl-2/status'), m.payload)
 })

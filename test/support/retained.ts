@@ -7,7 +7,9 @@
  * packet, so once the barrier is in, the filters' retained messages are too.
  * The barrier is cleared again afterwards.
  */
-import type { Aedes, PublishPacket } from 'aedes'
+import type { Aedes } from 'aedes'
+import type { MqttClient } from 'mqtt'
+import { publishFromBroker } from '../helpers/broker.js'
 import { collect, connectClient, subscribe, type Received } from '../helpers/clients.js'
 import type { Teardown } from './teardown.js'
 import { waitFor } from './wait.js'
@@ -17,27 +19,36 @@ let barriers = 0
 /** A broker started in this process: its MQTT url and its Aedes instance. */
 export interface LocalBroker { readonly url: string, readonly broker: Aedes }
 
-function publishRetained (broker: LocalBroker, topic: string, payload: Buffer): Promise<void> {
-  const packet = { cmd: 'publish', topic, payload, qos: 1, retain: true, dup: false } as PublishPacket
-  return new Promise((resolve, reject) => broker.broker.publish(packet, (err?: Error) => { if (err != null) reject(err); else resolve() }))
+/**
+ * For a client that has just subscribed (SUBACK in): resolves once the retained
+ * messages of that SUBSCRIBE have all arrived in `received`. A retained barrier
+ * stored by the broker, then a second SUBSCRIBE to it; the barrier is cleared
+ * again and never left in `received`.
+ */
+export async function retainedBarrier (broker: LocalBroker, client: MqttClient, received: Received[]): Promise<void> {
+  const barrier = `vigil-test/retained-barrier/${process.pid}-${++barriers}`
+  await publishFromBroker(broker, barrier, 'barrier', { retain: true })
+  try {
+    await subscribe(client, barrier, 1)
+    await waitFor(() => received.some((m) => m.topic === barrier), 10_000, 'the retained barrier')
+    await client.unsubscribeAsync(barrier)
+  } finally {
+    await publishFromBroker(broker, barrier, Buffer.alloc(0), { retain: true })
+  }
+  for (let i = received.length - 1; i >= 0; i--) if (received[i]!.topic === barrier) received.splice(i, 1)
 }
 
 /** Every retained message a fresh subscriber to `filters` receives, in arrival order. */
 export async function retainedMessages (t: Teardown, broker: LocalBroker, filters: string | string[]): Promise<Received[]> {
-  const id = `${process.pid}-${++barriers}`
-  const barrier = `vigil-test/retained-barrier/${id}`
-  await publishRetained(broker, barrier, Buffer.from('barrier'))
-  const fresh = await connectClient(t, broker.url, { clientId: `fresh-${id}` })
+  const fresh = await connectClient(t, broker.url, { clientId: `fresh-${process.pid}-${++barriers}` })
   const received = collect(fresh)
   try {
     await subscribe(fresh, filters, 1)
-    await subscribe(fresh, barrier, 1)
-    await waitFor(() => received.some((m) => m.topic === barrier), 10_000, 'the retained barrier')
+    await retainedBarrier(broker, fresh, received)
   } finally {
     await fresh.endAsync()
-    await publishRetained(broker, barrier, Buffer.alloc(0))
   }
-  return received.filter((m) => m.retain && m.topic !== barrier)
+  return received.filter((m) => m.retain)
 }
 
 /** Retained messages a fresh subscriber to `filters` receives (topic -> payload). */
