@@ -71,18 +71,32 @@ export async function observe (t: T, url: string) {
     of: (clientId: string) => all().filter((s) => s.clientId === clientId),
     waitFor: statusOf,
     /**
-     * A barrier through the status path: a new device connects and this
-     * observer waits for its online status. Every status published before it
-     * (on this node, in this order) has arrived by then.
+     * A barrier through the status path: a new device connects (to this
+     * observer's node, or `through`) and this observer waits for its online
+     * status. Every status that node published before it has arrived by then.
      */
-    async barrier (): Promise<void> {
+    async barrier (through = url): Promise<void> {
       const id = `barrier-${process.pid}-${++barriers}`
-      await connectClient(t, url, { clientId: id, will: willOf(id) })
+      await connectClient(t, through, { clientId: id, will: willOf(id) })
       await statusOf(id, (s) => s.state === 'online', 10_000, 'the barrier status')
     }
   }
 }
 let barriers = 0
+
+/** Resolves when `node` next receives the Aedes heartbeat of the broker with id `aedesId` (through the emitter, as liveness does). */
+export function heartbeatHeard (node: TestBroker, aedesId: string, timeoutMs = 10_000): Promise<void> {
+  const topic = `$SYS/${aedesId}/heartbeat`
+  return new Promise((resolve, reject) => {
+    const deliver = (_packet: unknown, cb: () => void): void => {
+      cb()
+      clearTimeout(timer)
+      node.broker.unsubscribe(topic, deliver, () => resolve())
+    }
+    const timer = setTimeout(() => { node.broker.unsubscribe(topic, deliver, () => {}); reject(new Error(`no heartbeat of ${aedesId} within ${timeoutMs} ms`)) }, timeoutMs)
+    node.broker.subscribe(topic, deliver, () => {})
+  })
+}
 
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
 
