@@ -11,6 +11,7 @@ import { startRedis } from '../helpers/redis.js'
 import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
 import { FAULT_LOAD, runLoad } from './redis-faults-helpers.js'
 import { metricValue } from '../support/prom-text.js'
+import { eventually } from '../support/wait.js'
 
 t.test('Redis SIGKILLed and restarted under QoS 1 load: every acknowledged message reaches every persistent subscriber', { timeout: 90_000 }, async (t) => {
   const redis = await startRedis(t, { aof: true })
@@ -24,7 +25,7 @@ t.test('Redis SIGKILLed and restarted under QoS 1 load: every acknowledged messa
     fault: async () => {
       await redis.stop()
       killedAt = Date.now()
-      await sleep(5000)
+      await sleep(5000) // the outage itself: Redis stays down 5 s
       await redis.restart()
     }
   })
@@ -43,13 +44,13 @@ t.test('while Redis is down: QoS 0 still reaches this node\'s subscribers (a ret
   // Retries its CONNECT (CONNACK 3 while Redis is down) and then re-sends what was not acknowledged.
   const pub = await connectClient(t, broker.url, { clientId: 'down-pub', clean: false, reconnectPeriod: 200, reconnectOnConnackError: true })
   await redis.stop()
-  for (let i = 0; i < 50 && (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode !== 503; i++) await sleep(50)
+  await eventually(async () => (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 503, 10_000)
 
   // Local first: a subscriber on this node gets a QoS 0 message without Redis.
   pub.publish('down/q0', 'local', { qos: 0 })
   await waitFor(() => got.find((m) => m.topic === 'down/q0'), 5000, 'the QoS 0 message at the local subscriber')
   pub.publish('down/r0', 'dropped', { qos: 0, retain: true })
-  for (let i = 0; i < 100 && await metricValue(broker.metrics, 'vigil_redis_refused_total', { what: 'publish_qos0' }) !== 1; i++) await sleep(50)
+  await eventually(async () => await metricValue(broker.metrics, 'vigil_redis_refused_total', { what: 'publish_qos0' }) === 1, 10_000)
   t.equal(await metricValue(broker.metrics, 'vigil_redis_refused_total', { what: 'publish_qos0' }), 1, 'the retained one is dropped, counted in vigil_redis_refused_total{what="publish_qos0"}')
   t.ok(pub.connected, 'a dropped QoS 0 PUBLISH leaves the connection open')
 

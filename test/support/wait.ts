@@ -47,3 +47,19 @@ export async function expectNothingBefore<M> (received: readonly M[], forbidden:
   await passBarrier(barrier)
   return received.filter(forbidden)
 }
+
+/**
+ * Like waitFor, but resolves false at the deadline instead of failing: for a
+ * test that asserts the condition itself afterwards, with its own message.
+ */
+export async function eventually (predicate: () => unknown, timeoutMs = 5000, everyMs = 50): Promise<boolean> {
+  return await waitFor(async () => Boolean(await predicate()), timeoutMs, 'condition', everyMs).then(() => true, () => false)
+}
+
+/**
+ * Resolves after the event loop has gone round once (a macrotask): every
+ * promise rejected before it has been through Node's unhandled-rejection check.
+ */
+export function nextTurn (): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve))
+}
