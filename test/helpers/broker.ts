@@ -51,3 +51,17 @@ export function publishFromBroker (target: { readonly broker: Aedes }, topic: st
   const packet = { cmd: 'publish', topic, payload: Buffer.from(payload), qos: o.qos ?? 1, retain: o.retain ?? false, dup: false } as PublishPacket
   return new Promise((resolve, reject) => target.broker.publish(packet, (err?: Error) => { if (err != null) reject(err); else resolve() }))
 }
+
+/** Resolves when Aedes has handled a SUBSCRIBE of `clientId` (its subscribe event); subscribe before causing it. */
+export function subscribed (broker: TestBroker, clientId: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { broker.broker.off('subscribe', onSubscribe); reject(new Error(`no SUBSCRIBE of ${clientId} within ${timeoutMs} ms`)) }, timeoutMs)
+    const onSubscribe = (_subs: unknown, client: { id: string }): void => {
+      if (client.id !== clientId) return
+      clearTimeout(timer)
+      broker.broker.off('subscribe', onSubscribe)
+      resolve()
+    }
+    broker.broker.on('subscribe', onSubscribe)
+  })
+}

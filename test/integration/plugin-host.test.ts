@@ -46,7 +46,7 @@ t.test('an async hook is awaited and may rewrite the packet', async (t) => {
     async setup () {
       return {
         async authorizePublish (_client, packet) {
-          await new Promise((resolve) => setTimeout(resolve, 5))
+          await new Promise((resolve) => setTimeout(resolve, 5)) // an asynchronous hook, as a real one would be
           if (packet.topic === 'rewrite/me') packet.payload = Buffer.from('rewritten')
         }
       }

@@ -32,7 +32,7 @@ t.test('a retained message under a maxAge rule is cleared within maxAge + sweepI
   await pub.publishAsync('exp/a/status', 'a-online', { qos: 1, retain: true })
   await pub.publishAsync('exp/b/status', 'b-v1', { qos: 1, retain: true })
   await pub.publishAsync('keep/c', 'c-forever', { qos: 1, retain: true })
-  await new Promise((resolve) => setTimeout(resolve, 1200))
+  await new Promise((resolve) => setTimeout(resolve, 1200)) // not a wait for an event: the republish must come later in the message's life
   const republishedAt = Date.now()
   await pub.publishAsync('exp/b/status', 'b-v2', { qos: 1, retain: true })
 

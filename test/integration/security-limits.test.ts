@@ -10,6 +10,7 @@ import type { Teardown } from '../support/teardown.js'
 interface Tap extends Teardown { equal(a: unknown, b: unknown, m: string): unknown, same(a: unknown, b: unknown, m: string): unknown }
 import { TokenBucket } from '../../plugins/limits/token-bucket.js'
 import { metricValue } from '../support/prom-text.js'
+import { eventually } from '../support/wait.js'
 
 t.test('the token bucket allows a burst of 2x the rate, then the rate', async (t) => {
   const bucket = new TokenBucket(10, 0)
@@ -108,10 +109,7 @@ const queuedCase = (persistence: () => Promise<VigilConfigInput['persistence']>)
   const pub = await connectClient(t, broker.url, { clientId: 'pub-q' })
   for (let i = 1; i <= 5; i++) await pub.publishAsync('q/x', String(i), { qos: 1 })
   let drops = 0
-  for (let i = 0; i < 100 && drops < 2; i++) {
-    drops = await metricValue(broker.metrics, 'vigil_messages_dropped_total', { cause: 'queue_full' })
-    if (drops < 2) await new Promise((resolve) => setTimeout(resolve, 30))
-  }
+  await eventually(async () => (drops = await metricValue(broker.metrics, 'vigil_messages_dropped_total', { cause: 'queue_full' })) >= 2, 10_000, 30)
   t.equal(drops, 2, 'two drops counted')
   const back = mqtt.connect(broker.url, { clientId: 'sleeper', clean: false, reconnectPeriod: 0, protocolVersion: 4 })
   t.teardown(() => { back.end(true) })
