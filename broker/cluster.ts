@@ -5,6 +5,8 @@
  * its last heartbeat (the time of death of its clients) is kept here.
  */
 import type { Aedes } from 'aedes'
+import { emitterOf } from './aedes/index.js'
+import type { Scheduler } from './scheduler.js'
 
 export interface ClusterService {
   /** This node's id. */
@@ -21,8 +23,6 @@ declare module './services.js' {
   interface Services { cluster: ClusterService }
 }
 
-interface Emitter { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void }
-
 /**
  * How often silence is checked: every 250 ms (less with a test's short heartbeat), so a node is
  * declared lost 12 to 12.25 s after its last beat. At half a heartbeat (2 s) it took up to 14 s,
@@ -32,11 +32,12 @@ interface Emitter { on(topic: string, fn: (packet: { payload: Buffer | string },
  */
 export const checkEvery = (heartbeatMs: number): number => Math.max(50, Math.min(250, Math.floor(heartbeatMs / 2)))
 
-export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, now: () => number): ClusterService & { close(): void } {
+export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, scheduler: Scheduler): ClusterService & { close(): void } {
+  const now = (): number => scheduler.now()
   const lastSeen = new Map<string, number>()
   const lost = new Set<string>()
   const listeners = new Set<(nodeId: string, lastSeen: number) => void>()
-  const mq = (broker as unknown as { mq: Emitter }).mq
+  const mq = emitterOf(broker)
   const seen = (packet: { payload: Buffer | string }, done: () => void): void => {
     const id = packet.payload.toString()
     lastSeen.set(id, now())
@@ -45,15 +46,14 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
   }
   mq.on('$SYS/+/heartbeat', seen)
   mq.on('$SYS/+/birth', seen)
-  const check = setInterval(() => {
+  const check = scheduler.every(checkEvery(heartbeatMs), () => {
     const deadline = now() - 3 * heartbeatMs
     for (const [id, at] of lastSeen) {
       if (id === nodeId || at >= deadline || lost.has(id)) continue
       lost.add(id)
       for (const listener of listeners) listener(id, at)
     }
-  }, checkEvery(heartbeatMs))
-  check.unref()
+  })
   return {
     nodeId,
     heartbeatMs,
@@ -62,6 +62,6 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
-    close: () => clearInterval(check)
+    close: () => check.cancel()
   }
 }
