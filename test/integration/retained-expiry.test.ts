@@ -4,7 +4,7 @@ import { startBroker, type TestBroker } from '../helpers/broker.js'
 import { collect, connectClient, subscribe, waitFor, type Received } from '../helpers/clients.js'
 
 import { metricValue } from '../support/prom-text.js'
-import { retainedSeenBy } from '../support/retained.js'
+import { retainedOn, retainedSeenBy } from '../support/retained.js'
 
 const MAX_AGE = 2000
 const SWEEP = 500
@@ -65,7 +65,8 @@ t.test('an empty retained publish forgets the store time: the message is not cle
   await subscribe(live, 'gone/#', 1)
   const pub = await connectClient(t, broker.url, { clientId: 'pub-2' })
   await pub.publishAsync('gone/x', 'x', { qos: 1, retain: true })
-  await new Promise((resolve) => setTimeout(resolve, 200)) // the PUBACK may precede Aedes' published hook
+  // That publish made pub-2 a device: its retained status is stored a moment later, before the gauge is read.
+  await retainedOn(t, broker, '$liveness/pub-2', { until: (p) => p !== null })
   const before = await metricValue(broker.metrics, 'vigil_retained_messages')
   await pub.publishAsync('gone/x', '', { qos: 1, retain: true })
   // Barrier through the sweeper: a message stored under the same rule after the clear expires after
