@@ -87,14 +87,14 @@ export async function runLoad (t: LoadTest, o: LoadOptions): Promise<LoadResult>
       if (o.quietBeforeFault === true) {
         await waitFor(() => acked.size === i && received.every((m) => m.size === i), 20_000, 'every subscriber up to date before the fault')
         // Their PUBACKs clear the messages from the queues in Redis (Aedes closes a client whose PUBACK it cannot record).
-        await sleep(1000)
+        await sleep(1000) // not an event this helper can see: time for those PUBACKs to reach Redis
       }
       fault = o.fault()
     }
     pub.publish(TOPIC, String(i), { qos: 1 }, (err) => { if (err === undefined || err === null) acked.add(i) })
     const due = started + (i + 1) * interval
     const wait = due - Date.now()
-    if (wait > 0) await sleep(wait)
+    if (wait > 0) await sleep(wait) // pacing: o.rate messages a second
   }
   await fault
   const progress = setInterval(() => { if (process.env.FAULT_DEBUG === '1') console.error(`acked ${acked.size}, sub0 ${received[0]!.size}, pub connected ${String(pub.connected)}, sub0 connected ${String(subs[0]!.connected)}`) }, 1000)
