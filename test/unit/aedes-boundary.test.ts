@@ -29,7 +29,8 @@ import {
 import { closed, collect, connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { eventually } from '../support/wait.js'
 type Done = (err?: Error | null) => void
 
 const versionOf = (pkg: string): string =>
@@ -172,7 +173,7 @@ t.test('client fields: the will, from CONNECT to the end of the connection', { t
     for await (const w of b.persistence.streamWill({})) ids.push(w.clientId ?? '')
     return ids
   }
-  for (let i = 0; i < 100 && (await storedWills()).includes('d1'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await eventually(async () => !(await storedWills()).includes('d1'), 5000, 20)
   t.notOk((await storedWills()).includes('d1'), 'Aedes deleted the stored will after publishing it')
 })
 
