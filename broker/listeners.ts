@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { VigilConfig } from '../config/schema.js'
+import { coalesceWrites } from './aedes/index.js'
 import { errorMessage, VigilError } from './errors.js'
 import type { Logger } from './logger.js'
 import { limitPacketSize } from './packet-size.js'
@@ -60,6 +61,8 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
     conn.once('close', () => sockets.delete(conn))
     // A socket error before Aedes attaches its own listener must not crash the process.
     conn.on('error', () => {})
+    // One writev per connection per event-loop turn, TCP_NODELAY kept (broker/aedes/write-coalescing.ts).
+    coalesceWrites(conn)
     const client = broker.handle(conn, req)
     limitPacketSize(client, mqtt.maxPacketSize)
   }
