@@ -1,6 +1,11 @@
 import t from 'tap'
 import { MAX_PAGE, pageOf, parsePageQuery } from '../../plugins/api/paging.js'
 
+/** The code of the ApiError `fn` throws, or null. */
+function codeOf (fn: () => unknown): string | null {
+  try { fn(); return null } catch (err) { return (err as { vigilCode?: string }).vigilCode ?? 'no code' }
+}
+
 const ids = (...list: string[]): Array<{ clientId: string }> => list.map((clientId) => ({ clientId }))
 const names = (items: Array<{ clientId: string }>): string[] => items.map((i) => i.clientId)
 
@@ -13,11 +18,11 @@ t.test('limit and after are read and checked', async (t) => {
   t.same(parsePageQuery({ limit: '2' }), { limit: 2, after: null })
   t.same(parsePageQuery({ after: 'dev-1' }), { limit: MAX_PAGE, after: 'dev-1' })
   for (const limit of ['0', '-1', '1.5', 'ten', String(MAX_PAGE + 1), '']) {
-    t.throws(() => parsePageQuery({ limit }), { vigilCode: 'bad_limit' }, `limit=${limit}`)
+    t.equal(codeOf(() => parsePageQuery({ limit })), 'bad_limit', `limit=${limit}`)
   }
-  t.throws(() => parsePageQuery({ limit: ['1', '2'] }), { vigilCode: 'bad_limit' }, 'limit given twice')
-  t.throws(() => parsePageQuery({ after: '' }), { vigilCode: 'bad_after' })
-  t.throws(() => parsePageQuery({ after: ['a', 'b'] }), { vigilCode: 'bad_after' })
+  t.equal(codeOf(() => parsePageQuery({ limit: ['1', '2'] })), 'bad_limit', 'limit given twice')
+  t.equal(codeOf(() => parsePageQuery({ after: '' })), 'bad_after')
+  t.equal(codeOf(() => parsePageQuery({ after: ['a', 'b'] })), 'bad_after')
 })
 
 t.test('pages walk the clientIds in order, each once, whatever order the view holds them in', async (t) => {
