@@ -54,13 +54,17 @@ function listen (server: Server | HttpServer, port: number, host: string, name: 
   })
 }
 
+function ignoreError (): void {}
+
 export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], log: Logger): Promise<Listeners> {
   const sockets = new Set<Socket | Duplex>()
+  // Shared listeners, not closures per connection (issue 15: bytes per idle connection).
+  function forget (this: Socket | Duplex): void { sockets.delete(this) }
   const handle = (conn: Socket | Duplex, req?: IncomingMessage): void => {
     sockets.add(conn)
-    conn.once('close', () => sockets.delete(conn))
+    conn.once('close', forget)
     // A socket error before Aedes attaches its own listener must not crash the process.
-    conn.on('error', () => {})
+    conn.on('error', ignoreError)
     // One writev per connection per event-loop turn, TCP_NODELAY kept (broker/aedes/write-coalescing.ts).
     coalesceWrites(conn)
     const client = broker.handle(conn, req)
