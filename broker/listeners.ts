@@ -62,12 +62,15 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
   function forget (this: Socket | Duplex): void { sockets.delete(this) }
   const handle = (conn: Socket | Duplex, req?: IncomingMessage): void => {
     sockets.add(conn)
-    conn.once('close', forget)
+    // 'close' comes once: `on` spares the once() wrapper a connection would carry.
+    conn.on('close', forget)
     // A socket error before Aedes attaches its own listener must not crash the process.
     conn.on('error', ignoreError)
     // One writev per connection per event-loop turn, TCP_NODELAY kept (broker/aedes/write-coalescing.ts).
     coalesceWrites(conn)
     const client = broker.handle(conn, req)
+    // Aedes' client listens for 'error' now; a third listener would grow the socket's listener array.
+    conn.removeListener('error', ignoreError)
     limitPacketSize(client, mqtt.maxPacketSize)
   }
 
