@@ -67,7 +67,7 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
     // A socket error before Aedes attaches its own listener must not crash the process.
     conn.on('error', ignoreError)
     // One writev per connection per event-loop turn, TCP_NODELAY kept (broker/aedes/write-coalescing.ts).
-    coalesceWrites(conn)
+    if (mqtt.coalesceWrites) coalesceWrites(conn)
     const client = broker.handle(conn, req)
     // Aedes' client listens for 'error' now; a third listener would grow the socket's listener array.
     conn.removeListener('error', ignoreError)
