@@ -115,8 +115,10 @@ if (heap) await snapshot('after')
 process.stdout.write(`${values.target}: ${connected}/${clients} connected in ${ms} ms (${(connected / ms * 1000).toFixed(0)}/s); ` +
   `RSS ${((rssBefore ?? 0) / 2 ** 20).toFixed(1)} -> ${((rssAfter ?? 0) / 2 ** 20).toFixed(1)} MiB, ` +
   `${(((rssAfter ?? 0) - (rssBefore ?? 0)) / connected / 1024).toFixed(1)} KiB per connection\n`)
-await Promise.all(loads.map(async (l) => await l.request({ type: 'close' })))
-for (const l of loads) l.stop()
-await sleep(1000)
+// Shut the broker down with every client still connected (its shutdown wills included), timed.
+const s0 = Date.now()
 child.kill('SIGINT')
 await new Promise((r) => child.once('exit', r))
+process.stdout.write(`${values.target}: shutdown with ${connected} clients connected took ${Date.now() - s0} ms\n`)
+await Promise.all(loads.map(async (l) => await l.request({ type: 'close' })))
+for (const l of loads) l.stop()
