@@ -5,6 +5,7 @@
  * its last heartbeat (the time of death of its clients) is kept here.
  */
 import type { Aedes } from 'aedes'
+import { emitterOf } from './aedes/index.js'
 
 export interface ClusterService {
   /** This node's id. */
@@ -21,8 +22,6 @@ declare module './services.js' {
   interface Services { cluster: ClusterService }
 }
 
-interface Emitter { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void }
-
 /**
  * How often silence is checked: every 250 ms (less with a test's short heartbeat), so a node is
  * declared lost 12 to 12.25 s after its last beat. At half a heartbeat (2 s) it took up to 14 s,
@@ -36,7 +35,7 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
   const lastSeen = new Map<string, number>()
   const lost = new Set<string>()
   const listeners = new Set<(nodeId: string, lastSeen: number) => void>()
-  const mq = (broker as unknown as { mq: Emitter }).mq
+  const mq = emitterOf(broker)
   const seen = (packet: { payload: Buffer | string }, done: () => void): void => {
     const id = packet.payload.toString()
     lastSeen.set(id, now())

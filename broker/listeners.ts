@@ -14,7 +14,6 @@ import type { VigilConfig } from '../config/schema.js'
 import { coalesceWrites } from './aedes/index.js'
 import { errorMessage, VigilError } from './errors.js'
 import type { Logger } from './logger.js'
-import { limitPacketSize } from './packet-size.js'
 
 export interface ListenerPorts { mqtt: number, ws: number | null, tls: number | null }
 
@@ -68,10 +67,10 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
     conn.on('error', ignoreError)
     // One writev per connection per event-loop turn, TCP_NODELAY kept (broker/aedes/write-coalescing.ts).
     if (mqtt.coalesceWrites) coalesceWrites(conn)
-    const client = broker.handle(conn, req)
+    // mqtt.maxPacketSize is guarded on each client's parser (installed once: broker/aedes/packet-size.ts).
+    broker.handle(conn, req)
     // Aedes' client listens for 'error' now; a third listener would grow the socket's listener array.
     conn.removeListener('error', ignoreError)
-    limitPacketSize(client, mqtt.maxPacketSize)
   }
 
   const servers: Array<Server | HttpServer> = []

@@ -11,6 +11,7 @@
  * two topics are searched for a key, and only a payload with the key is parsed.
  */
 import type { Client, PublishPacket } from 'aedes'
+import { clientSlot, isClosed, remoteAddress } from '../../broker/aedes/index.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
 import type { VigilConfig } from '../../config/schema.js'
 import { StatusTopic } from '../liveness/status-topic.js'
@@ -32,25 +33,15 @@ export const SKEWED_MS = 60_000
 
 type Config = VigilConfig['insights']
 
-const INSIGHT = Symbol('vigil.insights')
-
 /** Per connection: its device and its own topics. */
 interface Attached { dev: DeviceInsight | null, epoch: number, birthTopic: string, heartbeatTopic: string }
+const INSIGHT = clientSlot<Attached>('vigil.insights')
 /** For a client liveness does not know: never matches a topic (topics are never empty). */
 const NONE: Attached = { dev: null, epoch: 0, birthTopic: '', heartbeatTopic: '' }
 
-interface ClientFields {
-  closed: boolean
-  conn?: { remoteAddress?: string }
-  req?: { socket?: { remoteAddress?: string } }
-  [INSIGHT]?: Attached
-}
-const fieldsOf = (client: Client): ClientFields => client as unknown as ClientFields
-
 /** The remote IP of a connection (TCP, TLS, or the WebSocket's HTTP socket), IPv4-mapped IPv6 unwrapped. */
 export function addressOf (client: Client): string | null {
-  const c = fieldsOf(client)
-  const raw = c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress
+  const raw = remoteAddress(client)
   if (typeof raw !== 'string' || raw.length === 0) return null
   return raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw
 }
@@ -161,20 +152,18 @@ export class InsightsAdapter implements InsightsService {
 
   #authorizePublish (client: Client | null, packet: PublishPacket): void {
     if (client === null) return
-    const c = fieldsOf(client)
-    const attached = c[INSIGHT] ?? this.#attachClient(client)
+    const attached = INSIGHT.get(client) ?? this.#attachClient(client)
     const topic = packet.topic
     // A closing client's publish is its will, not a birth or a heartbeat.
     if (topic === attached.heartbeatTopic) {
-      if (!c.closed) this.#heartbeat(attached, packet.payload)
+      if (!isClosed(client)) this.#heartbeat(attached, packet.payload)
     } else if (topic === attached.birthTopic) {
-      if (!c.closed) this.#birth(attached, packet.payload)
+      if (!isClosed(client)) this.#birth(attached, packet.payload)
     }
   }
 
   #attachClient (client: Client): Attached {
     const epoch = this.#liveness.epochOf(client)
-    const c = fieldsOf(client)
     const attached: Attached = epoch === undefined
       ? NONE
       : {
@@ -183,7 +172,7 @@ export class InsightsAdapter implements InsightsService {
           birthTopic: fill(this.#ctx.config.birthTopic, client.id),
           heartbeatTopic: fill(this.#ctx.config.heartbeatTopic, client.id)
         }
-    c[INSIGHT] = attached
+    INSIGHT.set(client, attached)
     return attached
   }
 

@@ -5,13 +5,15 @@
  * `liveness` service. Hot paths (authorizePublish, PINGREQ) touch a timestamp
  * or two and allocate nothing in the common case.
  */
-import type { Client, PublishPacket } from 'aedes'
+import type { AedesPublishPacket, Client, PublishPacket } from 'aedes'
 import type { ClusterService } from '../../broker/cluster.js'
 import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import type { Lifecycle } from '../../broker/services.js'
 import type { VigilConfig } from '../../config/schema.js'
-import { clientsOf, CONNECTION, Connection, connectionEnd, internals } from './connection.js'
+import { connectWill, isClosed, liveClient, liveClients, persistenceOf } from '../../broker/aedes/index.js'
+import { Connection, connectionEnd, connectionOf, CONNECTION } from './connection.js'
 import { LivenessCore, type Decision } from './core.js'
 import { memoryEpochs, redisEpochs, type EpochSource } from './epochs.js'
 import { FleetView } from './fleet-view.js'
@@ -27,7 +29,7 @@ import { StatusTopic } from './status-topic.js'
 export const SWEEP_MS = 250
 
 type Config = VigilConfig['liveness']
-interface Packet { topic: string, payload: Buffer | string, brokerId?: string }
+type Packet = Pick<AedesPublishPacket, 'topic' | 'payload' | 'brokerId'>
 
 export class LivenessAdapter implements LivenessService {
   readonly #ctx: PluginContext<Config>
@@ -44,12 +46,12 @@ export class LivenessAdapter implements LivenessService {
   readonly #listeners = new Set<TransitionListener>()
   readonly #extensions = new StatusExtensions()
   readonly #decisions: Decision[] = []
-  #timer: NodeJS.Timeout | null = null
+  #sweeping: ScheduledTask | null = null
 
   constructor (ctx: PluginContext<Config>) {
     this.#ctx = ctx
     const config = ctx.config
-    const now = ctx.now()
+    const now = ctx.scheduler.now()
     this.#topic = new StatusTopic(config.statusTopic)
     this.#rules = new LivenessRules(config, config.rules)
     this.#core = new LivenessCore({ kickSilentAfter: config.kickSilentAfter, resolutionMs: SWEEP_MS }, now)
@@ -68,34 +70,34 @@ export class LivenessAdapter implements LivenessService {
     ctx.on('client', (client) => this.#registered(client))
     ctx.on('clientDisconnect', (client) => this.#disconnected(client))
     ctx.on('clientError', (client, err) => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn !== undefined && conn.error === null) conn.error = err
     })
     ctx.on('keepaliveTimeout', (client) => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn !== undefined) conn.keepaliveExpired = true
     })
     ctx.on('ping', (_packet, client) => {
-      const conn = internals(client)[CONNECTION]
+      const conn = connectionOf(client)
       if (conn === undefined) return
-      conn.lastPing = ctx.now()
+      conn.lastPing = ctx.scheduler.now()
       this.#core.packet(conn, conn.lastPing)
     })
     // Any packet from the client proves the connection, not the application.
     const packetSeen = (client: Client): void => {
-      const conn = internals(client)[CONNECTION]
-      if (conn !== undefined) this.#core.packet(conn, ctx.now())
+      const conn = connectionOf(client)
+      if (conn !== undefined) this.#core.packet(conn, ctx.scheduler.now())
     }
     ctx.on('ack', (_packet, client) => packetSeen(client))
     ctx.on('subscribe', (_subscriptions, client) => packetSeen(client))
     ctx.on('unsubscribe', (_unsubscriptions, client) => packetSeen(client))
     // Registered before Aedes' own listener (broker.listen() comes later), so a
     // client taken over from another node is marked before Aedes closes it.
-    broker.subscribe('$SYS/+/new/clients', (packet: Packet, done: () => void) => {
+    broker.subscribe('$SYS/+/new/clients', (packet: AedesPublishPacket, done: () => void) => {
       this.#takenOverElsewhere(packet)
       done()
     }, () => {})
-    broker.subscribe(this.#topic.filter, (packet: Packet, done: () => void) => {
+    broker.subscribe(this.#topic.filter, (packet: AedesPublishPacket, done: () => void) => {
       // This node's own statuses are in the view already (#emit): skip them before
       // JSON.parse, by the publishing broker's id. A storm sends thousands back to us.
       // Empty payloads (clears) still go through: forgetting relies on them.
@@ -107,10 +109,9 @@ export class LivenessAdapter implements LivenessService {
     cluster?.onNodeLost((node, lastSeen) => {
       this.#nodeLost(node, lastSeen, cluster.heartbeatMs).catch((err) => ctx.reportError(err, 'node_lost statuses failed'))
     })
-    this.#timer = setInterval(() => {
+    this.#sweeping = ctx.scheduler.every(SWEEP_MS, () => {
       try { this.#sweep() } catch (err) { ctx.reportError(err, 'liveness sweep failed') }
-    }, SWEEP_MS)
-    this.#timer.unref()
+    })
     return {
       authenticate: (client, username) => this.#authenticate(client, username),
       authorizePublish: (client, packet) => this.#authorizePublish(client, packet),
@@ -130,9 +131,9 @@ export class LivenessAdapter implements LivenessService {
   extendStatus (extension: StatusExtension): () => void { return this.#extensions.add(extension) }
 
   refresh (clientId: string): boolean {
-    const client = clientsOf(this.#ctx.broker)[clientId]
-    const conn = client === undefined ? undefined : internals(client)[CONNECTION]
-    if (conn === undefined || !conn.registered || !conn.tracked || conn.state === 'offline' || internals(conn.client).closed) return false
+    const client = liveClient(this.#ctx.broker, clientId)
+    const conn = client === undefined ? undefined : connectionOf(client)
+    if (conn === undefined || !conn.registered || !conn.tracked || conn.state === 'offline' || isClosed(conn.client)) return false
     return this.#emit(this.#statusOf(conn), conn.topic)
   }
 
@@ -142,17 +143,17 @@ export class LivenessAdapter implements LivenessService {
   }
 
   endOf (client: Client): ConnectionEnd {
-    return connectionEnd(client, this.#ctx.now(), this.#lifecycle.shuttingDown || this.#ctx.broker.closed)
+    return connectionEnd(client, this.#ctx.scheduler.now(), this.#lifecycle.shuttingDown || this.#ctx.broker.closed)
   }
 
-  epochOf (client: Client): number | undefined { return internals(client)[CONNECTION]?.epoch }
+  epochOf (client: Client): number | undefined { return connectionOf(client)?.epoch }
 
   currentEpoch (clientId: string): number {
     return Math.max(this.#view.epoch(clientId), this.#epochs.latest(clientId))
   }
 
   async kick (clientId: string, reason: 'kicked' | 'silent_timeout' | 'rate_limited'): Promise<boolean> {
-    const client = clientsOf(this.#ctx.broker)[clientId]
+    const client = liveClient(this.#ctx.broker, clientId)
     if (client === undefined) return false
     return await this.#kickClient(client, reason)
   }
@@ -167,28 +168,27 @@ export class LivenessAdapter implements LivenessService {
   // ---- hooks -------------------------------------------------------------
 
   #authenticate (client: Client, username: string | undefined): void | Promise<void> {
-    const c = internals(client)
-    const clientId = c.id
+    const clientId = client.id
     if (!this.#topic.representable(clientId, username)) {
       throw new ConnectRefused(ConnackCode.IDENTIFIER_REJECTED,
         `client id cannot be represented in ${this.#topic.template} (no '/', '+', '#' or NUL)`)
     }
-    const will = c._will
+    const will = connectWill(client)
     if (will != null && this.#topic.reserved(will.topic)) {
       throw new ConnectRefused(ConnackCode.NOT_AUTHORIZED, 'a will may not be published under the status topic')
     }
     const policy = this.#rules.policyFor(clientId, username)
     const assign = (epoch: number): void => {
-      const now = this.#ctx.now()
+      const now = this.#ctx.scheduler.now()
       const conn = new Connection(client, clientId, epoch, now, policy.silentAfter, policy.ruleThreshold, policy.track,
         this.#topic.topicFor(clientId, username), policy.isHeartbeat)
       // Issue 18 (docs/insights.md): no will, no rule and not known as a device: an observer until its first heartbeat.
       conn.observer = !policy.matched && will == null && this.#view.get(clientId)?.kind !== 'device'
-      c[CONNECTION] = conn
+      CONNECTION.set(client, conn)
       // [MQTT-3.1.4-2] Aedes closes the open connection of this clientId in
       // registerClient, publishing its will on the way: it is marked first.
-      const old = clientsOf(this.#ctx.broker)[clientId]
-      if (old !== undefined && old !== client) internals(old)[CONNECTION]?.mark('takeover', now, conn)
+      const old = liveClient(this.#ctx.broker, clientId)
+      if (old !== undefined && old !== client) connectionOf(old)?.mark('takeover', now, conn)
     }
     const epoch = this.#epochs.next(clientId)
     if (typeof epoch === 'number') return assign(epoch)
@@ -209,11 +209,10 @@ export class LivenessAdapter implements LivenessService {
     if (this.#topic.reserved(packet.topic)) {
       throw new VigilError('VIGIL_E_PUBLISH_REFUSED', `${packet.topic}: the status topic space belongs to the broker`)
     }
-    const c = internals(client)
-    const conn = c[CONNECTION]
+    const conn = connectionOf(client)
     // A closing client's publish is its will: neither a packet from it nor a heartbeat.
-    if (conn === undefined || c.closed) return
-    const now = this.#ctx.now()
+    if (conn === undefined || isClosed(client)) return
+    const now = this.#ctx.scheduler.now()
     conn.lastPacket = now
     if (!conn.tracked || conn.state === 'offline' || !conn.isHeartbeat(packet.topic)) return
     if (conn.heartbeats > 0) this.#metrics.heartbeatInterval((now - conn.lastHeartbeat) / 1000)
@@ -223,18 +222,16 @@ export class LivenessAdapter implements LivenessService {
   }
 
   async #start (): Promise<void> {
-    const persistence = (this.#ctx.broker as unknown as { persistence: unknown }).persistence as { createRetainedStream(pattern: string): AsyncIterable<Packet> }
-    for await (const packet of persistence.createRetainedStream(this.#topic.filter)) {
+    for await (const packet of persistenceOf(this.#ctx.broker).createRetainedStream(this.#topic.filter)) {
       this.#received(packet.topic, packet.payload, true)
     }
     this.#recoverOwnStatuses()
   }
 
   async #shutdown (): Promise<void> {
-    const now = this.#ctx.now()
-    for (const client of Object.values(clientsOf(this.#ctx.broker))) {
-      if (client === undefined) continue
-      const conn = internals(client)[CONNECTION]
+    const now = this.#ctx.scheduler.now()
+    for (const client of liveClients(this.#ctx.broker)) {
+      const conn = connectionOf(client)
       if (conn === undefined || !conn.registered) continue
       conn.mark('server_shutdown', now)
       const end = this.endOf(client)
@@ -247,25 +244,25 @@ export class LivenessAdapter implements LivenessService {
   }
 
   #close (): void {
-    if (this.#timer !== null) clearInterval(this.#timer)
-    this.#timer = null
+    this.#sweeping?.cancel()
+    this.#sweeping = null
   }
 
   // ---- events ------------------------------------------------------------
 
   #registered (client: Client): void {
-    const conn = internals(client)[CONNECTION]
+    const conn = connectionOf(client)
     if (conn === undefined) return
     conn.registered = true
     // A reconnect within wills.delay: the held offline never goes out.
     this.#holds.cancel(conn.clientId, conn.epoch)
     if (!conn.tracked) return
-    this.#core.open(conn, this.#ctx.now())
+    this.#core.open(conn, this.#ctx.scheduler.now())
     this.#emit(this.#statusOf(conn), conn.topic)
   }
 
   #disconnected (client: Client): void {
-    const conn = internals(client)[CONNECTION]
+    const conn = connectionOf(client)
     if (conn === undefined || !conn.registered || !conn.tracked) return
     this.#finish(conn, this.endOf(client))
   }
@@ -273,8 +270,8 @@ export class LivenessAdapter implements LivenessService {
   #takenOverElsewhere (packet: Packet): void {
     const node = packet.topic.split('/')[1]
     if (node === this.#ctx.nodeId) return
-    const local = clientsOf(this.#ctx.broker)[packet.payload.toString()]
-    if (local !== undefined) internals(local)[CONNECTION]?.mark('takeover', this.#ctx.now())
+    const local = liveClient(this.#ctx.broker, packet.payload.toString())
+    if (local !== undefined) connectionOf(local)?.mark('takeover', this.#ctx.scheduler.now())
   }
 
   // ---- transitions ---------------------------------------------------------
@@ -287,7 +284,7 @@ export class LivenessAdapter implements LivenessService {
     const status = this.#statusOf(conn)
     // An observer has no will to hold back: its end goes out at once.
     if (this.#delay > 0 && end.reason !== 'server_shutdown' && !conn.observer) {
-      this.#holds.hold(status, conn.topic, this.#ctx.now() + this.#delay)
+      this.#holds.hold(status, conn.topic, this.#ctx.scheduler.now() + this.#delay)
       return
     }
     this.#emit(status, conn.topic)
@@ -352,21 +349,21 @@ export class LivenessAdapter implements LivenessService {
   }
 
   #sweep (): void {
-    const now = this.#ctx.now()
+    const now = this.#ctx.scheduler.now()
     const decisions = this.#decisions
     decisions.length = 0
     this.#core.sweep(now, decisions)
     for (const decision of decisions) {
       if ('kick' in decision) {
         const conn = decision.kick as Connection
-        if (clientsOf(this.#ctx.broker)[conn.clientId] === conn.client) {
+        if (liveClient(this.#ctx.broker, conn.clientId) === conn.client) {
           this.#kickClient(conn.client, 'silent_timeout').catch((err) => this.#ctx.reportError(err, 'kick failed'))
         }
         continue
       }
       const conn = decision.conn as Connection
       // Closed but its clientDisconnect is still to come (or never will): end it here.
-      if (internals(conn.client).closed) this.#finish(conn, this.endOf(conn.client))
+      if (isClosed(conn.client)) this.#finish(conn, this.endOf(conn.client))
       else this.#emit(this.#statusOf(conn), conn.topic)
     }
     decisions.length = 0
@@ -374,10 +371,9 @@ export class LivenessAdapter implements LivenessService {
   }
 
   async #kickClient (client: Client, reason: OfflineReason): Promise<boolean> {
-    const c = internals(client)
-    if (c.closed) return false
-    c[CONNECTION]?.mark(reason, this.#ctx.now())
-    await new Promise<void>((resolve) => c.close(() => resolve()))
+    if (isClosed(client)) return false
+    connectionOf(client)?.mark(reason, this.#ctx.scheduler.now())
+    await new Promise<void>((resolve) => client.close(() => resolve()))
     return true
   }
 
@@ -402,8 +398,8 @@ export class LivenessAdapter implements LivenessService {
   #recoverOwnStatuses (): void {
     const broker = this.#ctx.broker
     this.#declareLost(this.#ctx.nodeId, null, (status) => {
-      const client = clientsOf(broker)[status.clientId]
-      return client !== undefined && internals(client)[CONNECTION]?.epoch === status.epoch
+      const client = liveClient(broker, status.clientId)
+      return client !== undefined && connectionOf(client)?.epoch === status.epoch
     })
   }
 

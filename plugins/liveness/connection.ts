@@ -4,26 +4,17 @@
  * (its will passes authorizePublish before clientDisconnect fires).
  */
 import type { Client } from 'aedes'
+import { clientSlot, isClosed, sentDisconnect } from '../../broker/aedes/index.js'
 import { Conn } from './core.js'
 import type { TopicPredicate } from './rules.js'
 import { endReason } from './end-reason.js'
 import type { ConnectionEnd, OfflineReason } from './service.js'
 
-export const CONNECTION = Symbol('vigil.liveness.connection')
+/** The liveness state of each Aedes client, in a slot on the client object. */
+export const CONNECTION = clientSlot<Connection>('vigil.liveness.connection')
 
-/** The Aedes client fields liveness reads (lib/client.js). */
-export interface ClientInternals {
-  id: string
-  closed: boolean
-  errored: boolean
-  _disconnected?: boolean
-  _will?: { topic: string } | null
-  subscriptions: Record<string, unknown>
-  [CONNECTION]?: Connection
-  close(done?: () => void): void
-}
-
-export const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
+/** The connection liveness tracks for `client`, if any. */
+export const connectionOf = (client: Client): Connection | undefined => CONNECTION.get(client)
 
 export class Connection extends Conn {
   /** A reason the broker decided (takeover, kicked, silent_timeout, server_shutdown). */
@@ -66,14 +57,10 @@ export class Connection extends Conn {
    */
   markedReason (): OfflineReason | null {
     const by = this.displacedBy
-    if (this.marked === 'takeover' && by !== null && !by.registered && internals(by.client).closed) return null
+    if (this.marked === 'takeover' && by !== null && !by.registered && isClosed(by.client)) return null
     return this.marked
   }
 }
-
-/** Aedes' map of this node's connected clients by id (aedes.js; untyped in its .d.ts). */
-export const clientsOf = (broker: unknown): Record<string, Client | undefined> =>
-  (broker as { clients: Record<string, Client | undefined> }).clients
 
 /**
  * How and when a client's connection ended, from what Aedes shows of it and
@@ -81,13 +68,12 @@ export const clientsOf = (broker: unknown): Record<string, Client | undefined> =
  * so every reader (its will, its status) gets the same one.
  */
 export function connectionEnd (client: Client, now: number, shuttingDown: boolean): ConnectionEnd {
-  const c = internals(client)
-  const conn = c[CONNECTION]
+  const conn = CONNECTION.get(client)
   if (conn?.end != null) return conn.end
   const marked = conn?.markedReason() ?? null
   const reason = endReason({
     marked,
-    disconnected: c._disconnected === true,
+    disconnected: sentDisconnect(client),
     keepaliveExpired: conn?.keepaliveExpired ?? false,
     shuttingDown,
     error: conn?.error ?? null
@@ -95,13 +81,13 @@ export function connectionEnd (client: Client, now: number, shuttingDown: boolea
   // keepalive_timeout: the death is the last packet; a broker decision: when it was made.
   const at = conn === undefined ? now : reason === 'keepalive_timeout' ? conn.lastPacket : marked !== null ? conn.markedAt : now
   const end: ConnectionEnd = {
-    clientId: c.id,
+    clientId: client.id,
     epoch: conn?.epoch ?? 0,
     reason,
     at,
     lastHeartbeat: conn?.lastHeartbeat ?? null,
     lastPacket: conn?.lastPacket ?? null
   }
-  if (conn !== undefined && c.closed) conn.end = end
+  if (conn !== undefined && isClosed(client)) conn.end = end
   return end
 }

@@ -7,6 +7,7 @@
  * due-index.ts, sweeper.ts, forgetting.ts.
  */
 import type { Aedes, Client, PublishPacket } from 'aedes'
+import { liveClient, persistenceOf, type BrokerPersistence } from '../../broker/aedes/index.js'
 import { definePlugin, type VigilPlugin } from '../../broker/plugin-types.js'
 import type { VigilConfig } from '../../config/schema.js'
 import { createDecommission } from './decommission.js'
@@ -37,11 +38,6 @@ export interface RetainedPluginOptions {
   onSweep?(result: SweepResult): void
 }
 
-interface RetainedPersistence {
-  createRetainedStream(pattern: string): AsyncIterable<{ topic: string }>
-  createRetainedStreamCombi(patterns: string[]): AsyncIterable<{ topic: string }>
-}
-
 const EMPTY = Buffer.alloc(0)
 
 export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugin<VigilConfig['retained']> {
@@ -51,8 +47,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
     async setup (ctx) {
       const { broker, config } = ctx
       // Aedes assigns its persistence in listen(), after plugins are set up.
-      const persistence = (): RetainedPersistence => (broker as unknown as { persistence: RetainedPersistence }).persistence
-      const clients = (): Record<string, Client | undefined> => (broker as unknown as { clients: Record<string, Client> }).clients
+      const persistence = (): BrokerPersistence => persistenceOf(broker)
       const liveness = ctx.maybe('liveness')
       const rules = new ExpiryRules(config.expire)
       const statusTopic = new StatusTopic(ctx.vigil.liveness.statusTopic)
@@ -145,7 +140,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
       const hold = new RetainedHold(statusTopic)
       const kickLocal = async (clientId: string): Promise<boolean> => {
         if (liveness !== undefined) return await liveness.kick(clientId, 'kicked')
-        const client = clients()[clientId]
+        const client = liveClient(broker, clientId)
         if (client === undefined) return false
         await new Promise<void>((resolve) => client.close(() => resolve()))
         return true
@@ -163,7 +158,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         statusTopic,
         relay,
         holdMs: HOLD_MS + ctx.vigil.wills.delay,
-        connectedHere: (clientId) => clients()[clientId] !== undefined,
+        connectedHere: (clientId) => liveClient(broker, clientId) !== undefined,
         retainedTopics: async (filters) => {
           const topics = new Set<string>()
           for await (const packet of persistence().createRetainedStreamCombi(filters)) topics.add(packet.topic)
@@ -222,7 +217,7 @@ function publishEmptyRetained (broker: Aedes, topic: string): Promise<void> {
 }
 
 /** The topics of every retained message the persistence holds, in batches. */
-async function * retainedTopicBatches (persistence: () => RetainedPersistence): AsyncIterable<string[]> {
+async function * retainedTopicBatches (persistence: () => BrokerPersistence): AsyncIterable<string[]> {
   let batch: string[] = []
   for await (const packet of persistence().createRetainedStream('#')) {
     batch.push(packet.topic)

@@ -1,7 +1,7 @@
 /**
  * Truthful wills (issue 4, docs/topics-and-payloads.md#wills). Every will the broker
  * publishes passes Aedes' authorizePublish: a local close or keepalive expiry
- * (`client.close()`), a takeover, the shutdown path (broker/shutdown.ts) and
+ * (`client.close()`), a takeover, shutdown (shutdown-wills.ts) and
  * wills recovered from a dead node (client null or another client object,
  * packet read back from persistence). That one hook recognises wills, then:
  * - suppresses a will whose connection was replaced (takeover, older epoch,
@@ -13,32 +13,23 @@
  * - claims recovered wills in Redis so exactly one node publishes each.
  * Other publishes pass with two property reads and no allocation.
  */
-import type { Client, PublishPacket } from 'aedes'
+import type { Client } from 'aedes'
+import { afterWillDeleted, connectWill, emitterOf, isClosed, liveClient, pendingWill, persistenceOf, type WillPacket } from '../../broker/aedes/index.js'
 import { VigilError } from '../../broker/errors.js'
 import { definePlugin } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import type { ConnectionEnd } from '../liveness/service.js'
 import { decideDue, decideWill, type WillDecision } from './decide.js'
 import type { HeldWill, PendingStore } from './held-will.js'
 import { willMetrics } from './metrics.js'
 import { redisPublishFence } from './publish-fence.js'
 import { recoverWillsOf } from './recovery.js'
+import { publishShutdownWills } from './shutdown-wills.js'
 import { stampPayload, type Death } from './stamp.js'
 import { memoryPendingStore } from './store-memory.js'
 import { redisPendingStore } from './store-redis.js'
 import { publishAsync } from '../../broker/publish.js'
 
-/** A will packet as Aedes hands it over: persistence adds clientId and brokerId (putWill). */
-interface WillPacket extends PublishPacket {
-  clientId?: string
-  brokerId?: string
-  /** The epoch of the connection that set the will, tagged at CONNECT so it travels through persistence. */
-  vigilEpoch?: number
-}
-interface ClientInternals { will?: WillPacket | null, _will?: WillPacket | null, closed: boolean }
-interface WillPersistence {
-  delWill(client: { id: string, brokerId: string }): Promise<unknown>
-  putWill(client: Client, packet: WillPacket): Promise<unknown>
-}
 
 /** A claim outlives any sweep that could still see the will (Aedes sweeps every 16 s). */
 const CLAIM_TTL_MS = 10 * 60_000
@@ -47,7 +38,7 @@ const CLAIM_PREFIX = 'vigil:wills:claim:'
 const POLL_MAX_MS = 500
 const POLL_MIN_MS = 50
 /** Marks a client taken over by a connection on another node. */
-const REMOTE = { closed: false }
+const REMOTE = 'remote'
 
 const withheld = (what: string): VigilError => new VigilError('VIGIL_E_PUBLISH_REFUSED', what)
 
@@ -62,11 +53,11 @@ export const willsPlugin = definePlugin({
     const lifecycle = ctx.need('lifecycle')
     const metrics = willMetrics(ctx.metrics)
     const store: PendingStore = redis !== null ? redisPendingStore(redis) : memoryPendingStore()
-    const persistence = (): WillPersistence => (broker as unknown as { persistence: WillPersistence }).persistence
-    const clients = (): Record<string, Client> => (broker as unknown as { clients: Record<string, Client> }).clients
+    // Aedes assigns its persistence in listen(), after plugins are set up.
+    const persistence = () => persistenceOf(broker)
     /** Old client -> the connection replacing it (a client here, or REMOTE). */
-    const takenOver = new WeakMap<Client, { closed: boolean }>()
-    let timer: NodeJS.Timeout | null = null
+    const takenOver = new WeakMap<Client, Client | typeof REMOTE>()
+    let timer: ScheduledTask | null = null
     let polling = false
     let closed = false
 
@@ -79,7 +70,7 @@ export const willsPlugin = definePlugin({
       } catch (err) {
         // Untracked (should not happen): still publish a truthful-enough will.
         ctx.reportError(err, 'liveness.endOf failed; will stamped with now')
-        const at = ctx.now()
+        const at = ctx.scheduler.now()
         return { clientId: client.id, epoch: liveness.epochOf(client) ?? 0, reason: lifecycle.shuttingDown ? 'server_shutdown' : 'connection_lost', at, lastHeartbeat: null, lastPacket: null }
       }
     }
@@ -124,7 +115,7 @@ export const willsPlugin = definePlugin({
      * suppresses it if a newer epoch exists and otherwise holds a reconnect elsewhere until
      * it is out (released in `published`). Memory mode has one node: nothing to order.
      */
-    const fence = redis !== null ? redisPublishFence(redis) : null
+    const fence = redis !== null ? redisPublishFence(redis, ctx.scheduler) : null
     const inFlight = new WeakSet<WillPacket>()
     const fenced = (clientId: string, epoch: number, decision: WillDecision, packet: WillPacket, death: Death): void | Promise<void> => {
       if (fence === null || decision.action !== 'publish') return apply(decision, packet, death, epoch)
@@ -147,27 +138,15 @@ export const willsPlugin = definePlugin({
         willEpoch: end.epoch,
         currentEpoch: liveness.currentEpoch(client.id),
         reason: end.reason,
-        takenOver: newer !== undefined && !newer.closed,
+        takenOver: newer !== undefined && (newer === REMOTE || !isClosed(newer)),
         connectedElsewhere: false,
         at: end.at,
-        now: ctx.now(),
+        now: ctx.scheduler.now(),
         delay: config.delay,
         // In memory mode a held will would die with the process: at shutdown it goes out now.
         canHold: redis !== null || !lifecycle.shuttingDown
       })
-      if ((client as unknown as ClientInternals).will === packet) return fenced(client.id, end.epoch, decision, packet, death)
-      // Shutdown path (broker/shutdown.ts): it does not delete a refused will from persistence, and
-      // another node would later recover it as node_lost. Aedes' own close deletes it after a refusal.
-      const forget = async (err: unknown): Promise<never> => {
-        await persistence().delWill({ id: client.id, brokerId: nodeId }).catch(() => {})
-        throw err
-      }
-      try {
-        const result = fenced(client.id, end.epoch, decision, packet, death)
-        return result === undefined ? undefined : result.catch(forget)
-      } catch (err) {
-        return forget(err)
-      }
+      return fenced(client.id, end.epoch, decision, packet, death)
     }
 
     /** SET NX: the first node to claim a lost node's will publishes it; memory mode has no other node. */
@@ -193,17 +172,17 @@ export const willsPlugin = definePlugin({
       // A will of this very node id is from a previous run that died (beforeListen): its
       // clients' last packets are the best time of death; a lost peer's is its last heartbeat.
       const at = brokerId === nodeId
-        ? status?.lastPacket ?? ctx.now()
-        : cluster.lastSeen(brokerId) ?? ctx.now()
+        ? status?.lastPacket ?? ctx.scheduler.now()
+        : cluster.lastSeen(brokerId) ?? ctx.scheduler.now()
       const death: Death = { clientId, reason: 'node_lost', at, lastSeen: status?.lastHeartbeat ?? null }
       const decision = decideWill({
         willEpoch: epoch,
         currentEpoch: liveness.currentEpoch(clientId),
         reason: 'node_lost',
         takenOver: false,
-        connectedElsewhere: clients()[clientId] !== undefined || (status !== undefined && status.state !== 'offline' && status.node !== brokerId),
+        connectedElsewhere: liveClient(broker, clientId) !== undefined || (status !== undefined && status.state !== 'offline' && status.node !== brokerId),
         at,
-        now: ctx.now(),
+        now: ctx.scheduler.now(),
         delay: config.delay,
         canHold: redis !== null || !lifecycle.shuttingDown
       })
@@ -238,7 +217,7 @@ export const willsPlugin = definePlugin({
       if (polling || closed) return
       polling = true
       try {
-        for (const will of await store.takeDue(ctx.now())) {
+        for (const will of await store.takeDue(ctx.scheduler.now())) {
           await publishHeld(will).catch((err: unknown) => ctx.reportError(err, 'publishing a held will failed'))
         }
       } catch (err) {
@@ -252,7 +231,7 @@ export const willsPlugin = definePlugin({
     /** Memory: one timer at the earliest due time. Redis: a poll, since any node's will may fall due. */
     function schedule (): void {
       if (closed) return
-      if (timer !== null) clearTimeout(timer)
+      timer?.cancel()
       timer = null
       let wait: number
       if (redis !== null) {
@@ -261,10 +240,9 @@ export const willsPlugin = definePlugin({
       } else {
         const next = store.nextDue()
         if (next === undefined) return
-        wait = Math.max(POLL_MIN_MS, next - ctx.now())
+        wait = Math.max(POLL_MIN_MS, next - ctx.scheduler.now())
       }
-      timer = setTimeout(() => { void poll() }, wait)
-      timer.unref()
+      timer = ctx.scheduler.after(wait, () => { void poll() })
     }
 
     // A reconnect of the same clientId (any node: the 'client' event fires where it connects) cancels its pending will.
@@ -283,19 +261,18 @@ export const willsPlugin = definePlugin({
     // Takeover from another node: Aedes closes our client on `$SYS/<other>/new/clients`.
     // Registered before Aedes' own listener (setup runs before broker.listen()), and the
     // will only passes authorizePublish after an asynchronous unsubscribe, so this mark is first.
-    const mq = (broker as unknown as { mq: { on(topic: string, fn: (p: { topic: string, payload: Buffer }, done: () => void) => void): void } }).mq
-    mq.on('$SYS/+/new/clients', (packet, done) => {
+    emitterOf(broker).on('$SYS/+/new/clients', (packet, done) => {
       const serverId = packet.topic.split('/')[1]
-      const existing = serverId !== nodeId ? clients()[packet.payload.toString()] : undefined
+      const existing = serverId !== nodeId ? liveClient(broker, packet.payload.toString()) : undefined
       if (existing !== undefined) takenOver.set(existing, REMOTE)
       done()
     })
 
     const stopRecovery = cluster.onNodeLost((lost) => {
       if (redis === null || closed) return
-      const started = ctx.now()
+      const started = ctx.scheduler.now()
       recoverWillsOf(broker, lost, (err) => ctx.reportError(err, 'recovering a will failed')).then((count) => {
-        log.info({ lostNode: lost, published: count, ms: ctx.now() - started }, 'recovered wills of a lost node')
+        log.info({ lostNode: lost, published: count, ms: ctx.scheduler.now() - started }, 'recovered wills of a lost node')
       }, (err: unknown) => ctx.reportError(err, 'recovering wills of a lost node failed'))
     })
 
@@ -305,19 +282,17 @@ export const willsPlugin = definePlugin({
     // is watched: once it has completed, a newer connection of that id here (one that took
     // over) gets its will stored again, so a crash of this node still recovers it.
     const tookOver = new WeakSet<Client>()
+    /** Wills this plugin took off their clients at shutdown, to publish them itself. */
+    const takenAtShutdown = new WeakSet<WillPacket>()
     const restoreAfterTakeover = (): void => {
-      const store = persistence()
-      const delWill = store.delWill.bind(store)
-      store.delWill = async (who) => {
-        const result = await delWill(who)
-        const current = who.brokerId === nodeId ? clients()[who.id] : undefined
-        const will = current === undefined ? undefined : (current as unknown as ClientInternals).will
-        if (current !== undefined && tookOver.has(current) && !(current as unknown as ClientInternals).closed && will != null) {
+      afterWillDeleted(broker, async (who) => {
+        const current = who.brokerId === nodeId ? liveClient(broker, who.id) : undefined
+        const will = current === undefined ? null : pendingWill(current)
+        if (current !== undefined && tookOver.has(current) && !isClosed(current) && will !== null) {
           tookOver.delete(current)
-          await store.putWill(current, will).catch((err: unknown) => ctx.reportError(err, 'storing the will again after a takeover failed'))
+          await persistence().putWill(current, will).catch((err: unknown) => ctx.reportError(err, 'storing the will again after a takeover failed'))
         }
-        return result
-      }
+      })
     }
 
     return {
@@ -333,14 +308,14 @@ export const willsPlugin = definePlugin({
 
       authenticate (client) {
         // Same-node takeover: Aedes closes the old client inside registerClient [MQTT-3.1.4-2].
-        const old = clients()[client.id]
+        const old = liveClient(broker, client.id)
         if (old !== undefined && old !== client) {
-          takenOver.set(old, client as unknown as ClientInternals)
+          takenOver.set(old, client)
           tookOver.add(client)
         }
         // Tag the will with this connection's epoch: it is stored with it (putWill) and comes
         // back with a lost node's wills, so a stale one can be told apart.
-        const will = (client as unknown as ClientInternals)._will
+        const will = connectWill(client)
         const epoch = liveness.epochOf(client)
         if (will !== null && will !== undefined && epoch !== undefined) will.vigilEpoch = epoch
         // Redis mode, after liveness took the new epoch: a will of the previous connection that
@@ -357,11 +332,9 @@ export const willsPlugin = definePlugin({
 
       authorizePublish (client, packet) {
         const p = packet as WillPacket
-        if (client !== null && p === (client as unknown as ClientInternals).will) return onLocalWill(client, p)
+        if (client !== null && (p === pendingWill(client) || takenAtShutdown.has(p))) return onLocalWill(client, p)
         // Hot path: a client's PUBLISH carries neither field.
         if (p.brokerId === undefined || p.clientId === undefined) return
-        // The shutdown path takes the will off the client before authorizing it.
-        if (client !== null && p.brokerId === nodeId && p.clientId === client.id) return onLocalWill(client, p)
         return onRecoveredWill(p as WillPacket & { clientId: string, brokerId: string })
       },
 
@@ -371,6 +344,9 @@ export const willsPlugin = definePlugin({
       },
 
       async beforeShutdown () {
+        // Liveness' beforeShutdown (registered earlier) has marked every connection server_shutdown.
+        const published = await publishShutdownWills(broker, takenAtShutdown, (err) => ctx.reportError(err, 'shutdown will failed'))
+        if (published > 0) log.debug({ published }, 'wills published at shutdown')
         if (redis !== null) return
         for (const will of store.drain()) {
           await publishHeld(will).catch((err: unknown) => ctx.reportError(err, 'publishing a held will at shutdown failed'))
@@ -380,7 +356,7 @@ export const willsPlugin = definePlugin({
       close () {
         closed = true
         stopRecovery()
-        if (timer !== null) clearTimeout(timer)
+        timer?.cancel()
       }
     }
   }

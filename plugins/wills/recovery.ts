@@ -16,23 +16,20 @@
  * does), so the wills hook stamps it (reason node_lost) and claims it, and the
  * other plugins' rules apply to it too.
  */
-import type { Aedes, PublishPacket } from 'aedes'
+import type { Aedes } from 'aedes'
+import { persistenceOf, type WillPacket } from '../../broker/aedes/index.js'
 import { publishAsync } from '../../broker/publish.js'
 
-interface WillRecord extends PublishPacket { clientId: string, brokerId: string }
-interface WillPersistence {
-  streamWill(brokers: Record<string, number>): AsyncIterable<WillRecord>
-  delWill(client: { id: string, brokerId: string }): Promise<unknown>
-}
+type WillRecord = WillPacket & { clientId: string, brokerId: string }
 
 const CONCURRENCY = 16
 
 export async function recoverWillsOf (broker: Aedes, lostNodeId: string, onError: (err: unknown) => void): Promise<number> {
-  const persistence = (broker as unknown as { persistence: WillPersistence }).persistence
+  const persistence = persistenceOf(broker)
   const wills: WillRecord[] = []
   // streamWill skips the nodes it is given; none are given, and only the lost node's are kept.
   for await (const will of persistence.streamWill({})) {
-    if (will.brokerId === lostNodeId) wills.push(will)
+    if (will.brokerId === lostNodeId && will.clientId !== undefined) wills.push(will as WillRecord)
   }
   let published = 0
   const one = async (will: WillRecord): Promise<void> => {
