@@ -11,21 +11,22 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { encodeConnect, PacketParser } from './mqtt-codec.js'
+import { sourceAddress } from './source-address.js'
 
 export type ConnectLoadRequest =
   | { type: 'connect', host: string, port: number, prefix: string, first: number, count: number, parallelism: number, keepalive: number }
   | { type: 'close' }
 export type ConnectLoadReply =
-  | { type: 'connected', latencies: number[], failed: number, startedAt: number, endedAt: number }
+  | { type: 'connected', latencies: number[], failed: number, firstError: string | null, startedAt: number, endedAt: number }
   | { type: 'closed' }
   | { type: 'failed', error: string }
 
 const nowMs = (): number => performance.timeOrigin + performance.now()
 
 /** One raw connection with a will; resolves with the CONNACK latency. */
-export async function rawConnect (host: string, port: number, clientId: string, keepalive: number): Promise<{ socket: Socket, ms: number }> {
+export async function rawConnect (host: string, port: number, clientId: string, keepalive: number, localAddress?: string): Promise<{ socket: Socket, ms: number }> {
   const t0 = nowMs()
-  const socket = netConnect({ host, port, noDelay: true })
+  const socket = netConnect({ host, port, noDelay: true, ...(localAddress !== undefined ? { localAddress } : {}) })
   const parser = new PacketParser()
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { socket.destroy(); reject(new Error(`${clientId}: no CONNACK in 30 s`)) }, 30_000)
@@ -49,19 +50,23 @@ const sockets: Socket[] = []
 async function connectAll (m: Extract<ConnectLoadRequest, { type: 'connect' }>): Promise<ConnectLoadReply> {
   const latencies: number[] = []
   let failed = 0
+  let firstError: string | null = null
   let next = 0
   const startedAt = nowMs()
   await Promise.all(Array.from({ length: Math.min(m.parallelism, m.count) }, async () => {
     while (next < m.count) {
       const i = m.first + next++
       try {
-        const r = await rawConnect(m.host, m.port, `${m.prefix}-${i}`, m.keepalive)
+        const r = await rawConnect(m.host, m.port, `${m.prefix}-${i}`, m.keepalive, sourceAddress(m.host, i))
         sockets.push(r.socket)
         latencies.push(r.ms)
-      } catch { failed++ }
+      } catch (err) {
+        failed++
+        firstError ??= (err as Error).message
+      }
     }
   }))
-  return { type: 'connected', latencies, failed, startedAt, endedAt: nowMs() }
+  return { type: 'connected', latencies, failed, firstError, startedAt, endedAt: nowMs() }
 }
 
 if (process.send !== undefined) {

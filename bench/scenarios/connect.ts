@@ -66,12 +66,14 @@ export const connectScenario: Scenario<ConnectOptions> = {
       })))
       const latencies: number[] = []
       let failed = 0
+      const errors = new Set<string>()
       let startedAt = Infinity
       let endedAt = 0
       for (const r of replies) {
         if (r.type !== 'connected') throw new Error(`connect load answered ${r.type}`)
         for (const ms of r.latencies) latencies.push(ms)
         failed += r.failed
+        if (r.firstError !== null) errors.add(r.firstError)
         startedAt = Math.min(startedAt, r.startedAt)
         endedAt = Math.max(endedAt, r.endedAt)
       }
@@ -90,7 +92,8 @@ export const connectScenario: Scenario<ConnectOptions> = {
           rssPerConnKiB: perConn
         },
         latencies, selfCheck,
-        notes: ctx.target.pids().length > 1 ? ['RSS includes redis-server'] : []
+        notes: [...(ctx.target.pids().length > 1 ? ['RSS includes redis-server'] : []),
+          ...(failed > 0 ? [`${failed} connects failed, e.g. ${[...errors].slice(0, 2).join('; ')}`] : [])]
       }
     } finally {
       clearInterval(progress)

@@ -5,6 +5,7 @@
  * missed detections, will `ts` error, stale wills; plus broker CPU and RSS.
  */
 import { randomUUID } from 'node:crypto'
+import { sourceAddress } from '../source-address.js'
 import { FleetDevicesProcess } from '../fleet-devices-process.js'
 import type { FleetDeviceSpec } from '../fleet-devices.js'
 import { Monitor } from '../self-check.js'
@@ -85,7 +86,8 @@ export const fleet: Scenario<FleetOptions> = {
     const specs: FleetDeviceSpec[] = roles.map((role, i) => {
       const id = `bench-dev-${i}`
       truth.set(id, { id, role, injectedAt: null, truthAt: null, ends: new Map(), lastConnectAt: 0, liveness: [], status: [] })
-      return { role, index: i, options: { id, host, port, keepalive: o.keepalive, heartbeatMs: o.heartbeatMs, jitter: o.jitter, telemetry: true } }
+      const localAddress = sourceAddress(host, i)
+      return { role, index: i, options: { id, host, port, keepalive: o.keepalive, heartbeatMs: o.heartbeatMs, jitter: o.jitter, telemetry: true, ...(localAddress !== undefined ? { localAddress } : {}) } }
     })
     // The devices live in forked processes, DEVICES_PER_PROCESS each: a process may hold
     // 20,000 open files here, and a 19,000-device fleet must not share one with the observer.
