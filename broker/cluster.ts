@@ -6,6 +6,7 @@
  */
 import type { Aedes } from 'aedes'
 import { emitterOf } from './aedes/index.js'
+import type { Scheduler } from './scheduler.js'
 
 export interface ClusterService {
   /** This node's id. */
@@ -31,7 +32,8 @@ declare module './services.js' {
  */
 export const checkEvery = (heartbeatMs: number): number => Math.max(50, Math.min(250, Math.floor(heartbeatMs / 2)))
 
-export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, now: () => number): ClusterService & { close(): void } {
+export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, scheduler: Scheduler): ClusterService & { close(): void } {
+  const now = (): number => scheduler.now()
   const lastSeen = new Map<string, number>()
   const lost = new Set<string>()
   const listeners = new Set<(nodeId: string, lastSeen: number) => void>()
@@ -44,15 +46,14 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
   }
   mq.on('$SYS/+/heartbeat', seen)
   mq.on('$SYS/+/birth', seen)
-  const check = setInterval(() => {
+  const check = scheduler.every(checkEvery(heartbeatMs), () => {
     const deadline = now() - 3 * heartbeatMs
     for (const [id, at] of lastSeen) {
       if (id === nodeId || at >= deadline || lost.has(id)) continue
       lost.add(id)
       for (const listener of listeners) listener(id, at)
     }
-  }, checkEvery(heartbeatMs))
-  check.unref()
+  })
   return {
     nodeId,
     heartbeatMs,
@@ -61,6 +62,6 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
-    close: () => clearInterval(check)
+    close: () => check.cancel()
   }
 }

@@ -167,7 +167,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       installPacketSizeLimit(aedes, config.mqtt.maxPacketSize)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
-      const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
+      const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler)
       stopCluster = cluster.close
       services.provide('cluster', cluster)
 

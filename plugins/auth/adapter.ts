@@ -10,6 +10,7 @@ import { clientSlot, connectWill, liveClients, subscriptionsOf } from '../../bro
 import { certificateCommonName, remoteAddress, setAuthenticatedUsername } from '../../broker/client-identity.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import { isLoopbackHost, type VigilConfig } from '../../config/schema.js'
 import { fillTemplate } from '../commands/topics.js'
 import { AclSyntaxError, parseAclFile, type AclFile } from './acl-file.js'
@@ -58,7 +59,7 @@ export class AuthAdapter implements AuthService {
   #users: ReadonlyMap<string, PasswordEntry> | null = null
   #acl: AclFile | null = null
   #pending = 0
-  #sweep: NodeJS.Timeout | null = null
+  #sweep: ScheduledTask | null = null
 
   constructor (ctx: PluginContext<Config>) {
     this.#ctx = ctx
@@ -80,13 +81,12 @@ export class AuthAdapter implements AuthService {
 
   hooks (): PluginHooks {
     if (this.#ban !== null) {
-      this.#sweep = setInterval(() => this.#ban?.sweep(this.#ctx.now()), 10_000)
-      this.#sweep.unref()
+      this.#sweep = this.#ctx.scheduler.every(10_000, () => this.#ban?.sweep(this.#ctx.now()))
     }
     const hooks: PluginHooks = {
       authenticate: (client, username, password) => this.#authenticate(client, username, password),
       authorizeSubscribe: (client, sub) => this.#authorizeSubscribe(client, sub),
-      close: () => { if (this.#sweep !== null) clearInterval(this.#sweep) }
+      close: () => { this.#sweep?.cancel() }
     }
     // With no ACL file nothing is checked per PUBLISH or per delivery: no hook at all on those paths.
     if (this.#config.aclFile !== null) {

@@ -55,7 +55,7 @@ export const commandsPlugin = definePlugin({
 
     const store: CommandStore = ctx.redis !== null ? new RedisCommandStore(ctx.redis) : new MemoryCommandStore(ctx.now)
     const runner = new CommandRunner({
-      now: ctx.now,
+      scheduler: ctx.scheduler,
       publish: async (topic, payload) => await publishAsync(broker, { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false } as PublishPacket)
     })
 

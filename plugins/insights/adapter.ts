@@ -13,6 +13,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { clientSlot, isClosed, remoteAddress } from '../../broker/aedes/index.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import type { VigilConfig } from '../../config/schema.js'
 import { StatusTopic } from '../liveness/status-topic.js'
 import type { ClientStatus, LivenessService } from '../liveness/service.js'
@@ -61,7 +62,7 @@ export class InsightsAdapter implements InsightsService {
   readonly #baselines: RedisBaselines | null
   readonly #baselined = new WeakSet<DeviceInsight>()
   readonly #loading = new Map<DeviceInsight, Promise<void>>()
-  #timer: NodeJS.Timeout | null = null
+  #timer: ScheduledTask | null = null
 
   constructor (ctx: PluginContext<Config>) {
     this.#ctx = ctx
@@ -89,14 +90,13 @@ export class InsightsAdapter implements InsightsService {
       }
       done()
     }, () => {})
-    this.#timer = setInterval(() => {
+    this.#timer = ctx.scheduler.every(TICK_MS, () => {
       try { this.#tick() } catch (err) { ctx.reportError(err, 'insights tick failed') }
-    }, TICK_MS)
-    this.#timer.unref()
+    })
     return {
       authorizePublish: (client, packet) => this.#authorizePublish(client, packet),
       close: async () => {
-        if (this.#timer !== null) clearInterval(this.#timer)
+        this.#timer?.cancel()
         this.#timer = null
         unextend()
         unlisten()
