@@ -194,9 +194,17 @@ export const fleet: Scenario<FleetOptions> = {
         } catch {}
       })
       await fresh.subscribeAsync({ 'devices/+/status': { qos: 1 }, '$liveness/+': { qos: 1 } })
-      await sleep(800)
-      await endAll([fresh])
       const up = [...truth.values()].filter((d) => d.role === 'healthy' || d.role === 'storm')
+      // Every device has a retained status (and a $liveness one): wait until they are all in,
+      // or nothing new came for 2 s. 800 ms were not enough for 38,000 retained messages at 19,000 devices.
+      let lastCount = -1
+      let quietSince = Date.now()
+      await until(() => {
+        const count = finalStatus.size + finalLive.size
+        if (count !== lastCount) { lastCount = count; quietSince = Date.now() }
+        return (finalStatus.size >= o.devices && (!ctx.target.liveness || finalLive.size >= o.devices)) || Date.now() - quietSince > 2000
+      }, 60_000, 100)
+      await endAll([fresh])
       const staleRetained = up.filter((d) => finalStatus.get(d.id) !== 'online').length
       const staleLiveness = ctx.target.liveness ? up.filter((d) => finalLive.get(d.id) !== 'online').length : 0
 
