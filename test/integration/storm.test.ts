@@ -4,7 +4,7 @@
  * three takeover races (the new CONNECTs first, the old sockets die while the
  * broker takes them over); one clean takeover; one last mass close. The unfixed
  * broker ended with `RangeError: Maximum call stack size exceeded` (the emitter
- * drained its queue by recursion, broker/emitter-depth.ts) in every run of this
+ * drained its queue by recursion, broker/aedes/emitter-depth.ts) in every run of this
  * file. The broker is a real `vigil` process: a crash is an exit, not a dead runner.
  */
 import t from 'tap'
