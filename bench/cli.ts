@@ -36,7 +36,7 @@ Scenarios:
 ${Object.values(SCENARIOS).map((s) => `  ${s.name.padEnd(9)} ${s.describe}`).join('\n')}
 
 Common options:
-  --targets LIST    comma-separated: vigil, vigil-redis, vigil-inproc, aedes, aedes-redis, mosquitto,
+  --targets LIST    comma-separated: vigil, vigil-redis, vigil-inproc, vigil-uncoalesced, aedes, aedes-redis, mosquitto,
                     an mqtt://host:port URL, or "all" (vigil,aedes,mosquitto if on PATH). Default: all
   --url URL         shorthand for --targets URL (a broker you started; no CPU/RSS readings)
   --reps N          repetitions per target (default 3)

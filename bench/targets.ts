@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const TARGET_KINDS = ['vigil', 'vigil-redis', 'vigil-inproc', 'aedes', 'aedes-redis', 'mosquitto'] as const
+export const TARGET_KINDS = ['vigil', 'vigil-redis', 'vigil-inproc', 'vigil-uncoalesced', 'aedes', 'aedes-redis', 'mosquitto'] as const
 export type TargetKind = typeof TARGET_KINDS[number] | 'url'
 
 export interface Target {
@@ -127,7 +127,7 @@ export interface StartOptions {
   vigilConfig?: Record<string, unknown>
 }
 
-async function startVigilChild (redisUrl: string | null, options: StartOptions): Promise<{ url: string, child: ChildProcess, dir: string }> {
+async function startVigilChild (redisUrl: string | null, options: StartOptions, mqttExtra: Record<string, unknown> = {}): Promise<{ url: string, child: ChildProcess, dir: string }> {
   const root = packageRoot()
   const main = join(root, 'dist', 'broker', 'main.js')
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`)
@@ -135,7 +135,7 @@ async function startVigilChild (redisUrl: string | null, options: StartOptions):
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
   const config = {
     node: { id: `bench-${process.pid}` },
-    mqtt: { host: '127.0.0.1', port, ws: null },
+    mqtt: { host: '127.0.0.1', port, ws: null, ...mqttExtra },
     http: null,
     persistence: { redis: redisUrl },
     log: { level: 'warn' },
@@ -153,10 +153,12 @@ export async function startTarget (spec: string, options: StartOptions = {}): Pr
   }
   switch (spec) {
     case 'vigil':
+    case 'vigil-uncoalesced':
     case 'vigil-redis': {
       const redis = spec === 'vigil-redis' ? await startRedis() : null
       try {
-        const v = await startVigilChild(redis?.url ?? null, options)
+        // vigil-uncoalesced: the same Vigil writing one packet per write (the write coalescing's baseline, issue 15).
+        const v = await startVigilChild(redis?.url ?? null, options, spec === 'vigil-uncoalesced' ? { coalesceWrites: false } : {})
         const notes = ['Vigil child process (dist/broker/main.js), all default plugins, wills.tsUnit as configured by the scenario']
         if (redis !== null) notes.push('private redis-server; its CPU and RSS are added to the broker\'s')
         return {

@@ -73,7 +73,9 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
     return { clientId: client.id ?? info?.clientId ?? null, username: info?.username ?? null, address: info?.address ?? remoteAddress(client) }
   }
 
+  // The per-connection lines build their fields only when they will be written (issue 15: per-connect work).
   broker.on('clientReady', (client) => {
+    if (!log.isLevelEnabled('info')) return
     const info = connectInfo(client)
     write('connect', { ...who(client), keepalive: info?.keepalive ?? null, clean: info?.clean ?? client.clean })
   })
@@ -102,6 +104,7 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
     write('protocol_error', { ...who(client), reason: errorMessage(err) })
   })
   broker.on('clientDisconnect', (client) => {
+    if (!log.isLevelEnabled('info')) return
     const err = lastError.get(client)
     const fallback = (): string => sentDisconnect(client)
       ? 'graceful'

@@ -31,3 +31,4 @@ export {
 } from './client-fields.js'
 export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
 export { afterWillDeleted, type StoredWillKey } from './will-deletes.js'
+export { coalesceWrites } from './write-coalescing.js'
