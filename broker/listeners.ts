@@ -14,6 +14,7 @@ import type { VigilConfig } from '../config/schema.js'
 import { errorMessage, VigilError } from './errors.js'
 import type { Logger } from './logger.js'
 import { limitPacketSize } from './packet-size.js'
+import { orderTolerantDedupe } from './delivery-dedupe.js'
 
 export interface ListenerPorts { mqtt: number, ws: number | null, tls: number | null }
 
@@ -62,6 +63,7 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
     conn.on('error', () => {})
     const client = broker.handle(conn, req)
     limitPacketSize(client, mqtt.maxPacketSize)
+    orderTolerantDedupe(client)
   }
 
   const servers: Array<Server | HttpServer> = []
