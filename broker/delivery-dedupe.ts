@@ -8,9 +8,9 @@
  * its own time before it is emitted. So a later message that overtook an
  * earlier one silently dropped it: with 5,000 devices connecting to one node,
  * a `$liveness/+` subscriber on another node missed a few online statuses in
- * every run, with no error and no metric (test/integration/node-loss-scale.test.ts).
- * A retained message given on SUBSCRIBE, older than a live one the client
- * already had from that broker, was dropped the same way.
+ * every run, with no error and no metric (test/integration/node-loss-scale.test.ts);
+ * one node alone on Redis loses retained publishes overtaken by plain ones
+ * (test/integration/delivery-order.test.ts).
  *
  * The fix keeps the intent, exactly: the copies of one message for several
  * subscriptions of a client reach its delivery functions back to back (mqemitter
