@@ -20,6 +20,7 @@ import { fanout } from './scenarios/fanout.js'
 import { fleet } from './scenarios/fleet.js'
 import { fuzz } from './scenarios/fuzz.js'
 import { retained } from './scenarios/retained.js'
+import { scale } from './scenarios/scale.js'
 import { sizing } from './scenarios/sizing.js'
 import { storm } from './scenarios/storm.js'
 import { subscribeStall } from './scenarios/subscribe-stall.js'
@@ -29,7 +30,7 @@ import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
   fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm, 'subscribe-stall': subscribeStall, fuzz,
-  cluster
+  cluster, scale
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -60,6 +61,8 @@ subscribe-stall: --retained 20000 --filters 1000 --interval 20 (ms) --payload 64
 fuzz:     --cases 100000 --seed 14 --parallelism 32
 cluster:  --publishers 10 --subscribers 4 --qos 0 --payload 64 --rate 0 --duration 5 --max-messages 100000
           (targets vigil-cluster: nodes A and B on one Redis; vigil-workers2/4: vigil --workers N)
+scale:    --devices 60000 --procs 4 --parallelism 50 --keepalive 60 --heartbeat 15 (s) --silent-after 40 (s)
+          --freeze 0.01 --kill 0.01 --connect-timeout 300 (s)   (meant for --targets vigil-workers4)
 `
 
 /** Options that take no value; every other option takes one. */
@@ -95,7 +98,8 @@ const KNOWN: Record<string, string[]> = {
   storm: ['clients', 'rounds', 'keepalive', 'close-after', 'birth', 'settle-timeout', 'grace'],
   'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout'],
   fuzz: ['cases', 'seed', 'parallelism'],
-  cluster: ['publishers', 'subscribers', 'qos', 'payload', 'rate', 'duration', 'max-messages']
+  cluster: ['publishers', 'subscribers', 'qos', 'payload', 'rate', 'duration', 'max-messages'],
+  scale: ['devices', 'procs', 'parallelism', 'keepalive', 'heartbeat', 'silent-after', 'freeze', 'kill', 'connect-timeout']
 }
 
 export interface BenchOutcome { runs: RunResult[], rows: SummaryRow[], errors: string[] }

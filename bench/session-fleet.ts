@@ -70,6 +70,8 @@ export class SessionFleet {
     let sessionPresent = 0
     let next = 0
     const started = Date.now()
+    // Heartbeats start with the first CONNACK, not after the last: a long connect phase must not freeze the early ones.
+    this.#startTicker()
     await Promise.all(Array.from({ length: Math.min(spec.parallelism, todo.length) }, async () => {
       while (next < todo.length) {
         const { d, i } = todo[next++]!
@@ -85,7 +87,6 @@ export class SessionFleet {
         }
       }
     }))
-    this.#startTicker()
     return { connected, failed, sessionPresent, errors, elapsedMs: Date.now() - started, connackMs }
   }
 
