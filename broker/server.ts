@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
 import { gateOnRedis, guardOfflineQueue, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
-import { trackCluster } from './cluster.js'
+import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
@@ -163,7 +163,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
-      const cluster = trackCluster(aedes, nodeId, heartbeatMs, now)
+      const cluster = trackCluster(aedes, nodeId, heartbeatMs, now, bundle.redis !== null && bundle.subscriber !== null
+        ? redisSubscriptionGone(bundle.redis, bundle.subscriber, heartbeatMs, now) : undefined)
       stopCluster = cluster.close
       services.provide('cluster', cluster)
 

@@ -123,6 +123,9 @@ t.test(`node loss with ${DEVICES} persistent sessions: wills and statuses once, 
   t.comment(`node A's last heartbeat ${killedAt - lastBeat} ms before SIGKILL; after it, statuses ${span(wb.offline)}, wills ${span(wb.wills)} (node b)`)
   t.comment(`node loss at ${DEVICES}: last status or will ${last - killedAt} ms after SIGKILL; queued messages acknowledged ${(await publishing) - killedAt} ms after it`)
   t.ok(last - killedAt <= 15_000, `every status and will within 15 s of the kill (${last - killedAt} ms)`)
+  // Its Redis subscription went with the process: lost after a beat and a half, not only after 3 beats (12 s).
+  const firstStatus = Math.min(...wb.offline.map((m) => m.at))
+  t.ok(firstStatus - lastBeat < 12_000, `declared lost before 3 missed beats (first status ${firstStatus - lastBeat} ms after the last beat)`)
 
   // The devices come back, half to B and half to C, with clean=false and without subscribing again.
   const back = await fleet.request({
