@@ -1,12 +1,12 @@
 /**
  * What a connection says about who is on the other end, read from the
- * transport under an Aedes client (undocumented fields: this module is the
- * one place that reaches for them): the source address, for the failure ban
- * and the logs, and the verified client certificate's CN for mTLS.
+ * transport under an Aedes client (through broker/aedes/, which owns the
+ * undocumented fields): the source address, for the failure ban and the logs,
+ * and the verified client certificate's CN for mTLS.
  */
 import { TLSSocket } from 'node:tls'
 import type { Client } from 'aedes'
-import { remoteAddress as peerAddress } from './aedes/index.js'
+import { clientSlot, remoteAddress as peerAddress, transportOf } from './aedes/index.js'
 
 /** The peer's IP address, one form per host ("unknown" when the transport does not say). */
 export function remoteAddress (client: Client): string {
@@ -22,7 +22,7 @@ export function remoteAddress (client: Client): string {
  * does not reach here: its socket belongs to the HTTP server.
  */
 export function certificateCommonName (client: Client): string | null {
-  const conn = (client as unknown as { conn?: unknown }).conn
+  const conn = transportOf(client)
   if (!(conn instanceof TLSSocket) || !conn.authorized) return null
   const cert = conn.getPeerCertificate()
   const cn = cert?.subject?.CN
@@ -31,8 +31,7 @@ export function certificateCommonName (client: Client): string | null {
   return null
 }
 
-const USERNAME = Symbol('vigil.username')
-type WithUsername = { [USERNAME]?: string | undefined }
+const USERNAME = clientSlot<string | undefined>('vigil.username')
 
 /**
  * The username the auth plugin settled on (the certificate's CN under mTLS),
@@ -40,10 +39,9 @@ type WithUsername = { [USERNAME]?: string | undefined }
  * the CONNECT's field, so liveness rules and command templates see the same one.
  */
 export function setAuthenticatedUsername (client: Client, username: string | undefined): void {
-  (client as unknown as WithUsername)[USERNAME] = username
+  USERNAME.set(client, username)
 }
 
 export function authenticatedUsername (client: Client, fallback: string | undefined): string | undefined {
-  const c = client as unknown as WithUsername
-  return USERNAME in c ? c[USERNAME] : fallback
+  return USERNAME.has(client) ? USERNAME.get(client) : fallback
 }

@@ -6,7 +6,9 @@
  */
 import type { Aedes } from 'aedes'
 import type { Redis } from 'ioredis'
+import { emitterOf } from './aedes/index.js'
 import { nodeChannel } from './local-first-emitter.js'
+import type { Scheduler } from './scheduler.js'
 
 export interface ClusterService {
   /** This node's id. */
@@ -22,8 +24,6 @@ export interface ClusterService {
 declare module './services.js' {
   interface Services { cluster: ClusterService }
 }
-
-interface Emitter { on(topic: string, fn: (packet: { payload: Buffer | string }, done: () => void) => void): void }
 
 /**
  * How often silence is checked: every 250 ms (less with a test's short heartbeat), so a node is
@@ -46,13 +46,14 @@ export const checkEvery = (heartbeatMs: number): number => Math.max(50, Math.min
  */
 export const PROBE_AFTER_BEATS = 1.5
 
-export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, now: () => number,
+export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number, scheduler: Scheduler,
   gone?: (nodeId: string) => Promise<boolean>): ClusterService & { close(): void } {
+  const now = (): number => scheduler.now()
   const lastSeen = new Map<string, number>()
   const probedAt = new Map<string, number>()
   const lost = new Set<string>()
   const listeners = new Set<(nodeId: string, lastSeen: number) => void>()
-  const mq = (broker as unknown as { mq: Emitter }).mq
+  const mq = emitterOf(broker)
   const seen = (packet: { payload: Buffer | string }, done: () => void): void => {
     const id = packet.payload.toString()
     lastSeen.set(id, now())
@@ -66,7 +67,7 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
     lost.add(id)
     for (const listener of listeners) listener(id, at)
   }
-  const check = setInterval(() => {
+  const check = scheduler.every(checkEvery(heartbeatMs), () => {
     const t = now()
     const deadline = t - 3 * heartbeatMs
     for (const [id, at] of lastSeen) {
@@ -77,8 +78,7 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
       probedAt.set(id, t)
       gone(id).then((yes) => { if (yes) declare(id, at) }, () => {})
     }
-  }, checkEvery(heartbeatMs))
-  check.unref()
+  })
   return {
     nodeId,
     heartbeatMs,
@@ -87,7 +87,7 @@ export function trackCluster (broker: Aedes, nodeId: string, heartbeatMs: number
       listeners.add(listener)
       return () => listeners.delete(listener)
     },
-    close: () => clearInterval(check)
+    close: () => check.cancel()
   }
 }
 

@@ -4,6 +4,7 @@
  * takeover of an id already connected here does not add a connection, so it passes.
  */
 import type { Aedes, Client } from 'aedes'
+import { liveClient } from './aedes/index.js'
 import { ConnackCode, ConnectRefused } from './errors.js'
 import type { PluginHooks, VigilPlugin } from './plugin-types.js'
 
@@ -13,8 +14,7 @@ export function connectionLimits (broker: Aedes, maxConnections: number): VigilP
     async setup (): Promise<PluginHooks> {
       return {
         authenticate (client: Client) {
-          const clients = (broker as unknown as { clients: Record<string, Client | undefined> }).clients
-          if (broker.connectedClients >= maxConnections && clients[client.id] === undefined) {
+          if (broker.connectedClients >= maxConnections && liveClient(broker, client.id) === undefined) {
             throw new ConnectRefused(ConnackCode.SERVER_UNAVAILABLE, `maxConnections (${maxConnections}) reached`)
           }
         }

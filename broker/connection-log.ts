@@ -6,7 +6,7 @@
  * lines and a summary with the count held back. An observer: it decides nothing.
  */
 import type { Aedes, Client } from 'aedes'
-import { connectInfo, remoteAddress, type ConnectRefusal } from './aedes/index.js'
+import { connectInfo, remoteAddress, sentDisconnect, type ConnectRefusal } from './aedes/index.js'
 import { errorMessage } from './errors.js'
 import { LogLimiter, type LimitPolicy, type Suppressed } from './log-limiter.js'
 import type { Logger } from './logger.js'
@@ -100,7 +100,7 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
   })
   broker.on('clientDisconnect', (client) => {
     const err = lastError.get(client)
-    const fallback = (): string => (client as unknown as { _disconnected?: boolean })._disconnected === true
+    const fallback = (): string => sentDisconnect(client)
       ? 'graceful'
       : err !== undefined && !isTransportError(err) ? 'protocol_error' : 'connection_lost'
     const reason = options.reasonOf?.(client) ?? fallback()

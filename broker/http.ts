@@ -88,6 +88,8 @@ const API_DESCRIPTION = 'Liveness of MQTT devices (online, silent, offline), com
 export const bearerMatches = tokenMatches
 
 export function buildHttpApp (deps: HttpDeps): FastifyInstance {
+  // Not an Aedes cast: Fastify's overloads type an https instance and a plain one apart, and the
+  // routes are written against the plain FastifyInstance; at run time both are the same API.
   const app = (deps.tls != null
     ? Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true, https: deps.tls })
     : Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true })) as unknown as FastifyInstance

@@ -13,8 +13,6 @@ import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { VigilConfig } from '../config/schema.js'
 import { errorMessage, VigilError } from './errors.js'
 import type { Logger } from './logger.js'
-import { limitPacketSize } from './packet-size.js'
-import { orderTolerantDedupe } from './delivery-dedupe.js'
 
 export interface ListenerPorts { mqtt: number, ws: number | null, tls: number | null }
 
@@ -61,9 +59,8 @@ export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], 
     conn.once('close', () => sockets.delete(conn))
     // A socket error before Aedes attaches its own listener must not crash the process.
     conn.on('error', () => {})
-    const client = broker.handle(conn, req)
-    limitPacketSize(client, mqtt.maxPacketSize)
-    orderTolerantDedupe(client)
+    // mqtt.maxPacketSize is guarded on each client's parser (installed once: broker/aedes/packet-size.ts).
+    broker.handle(conn, req)
   }
 
   const servers: Array<Server | HttpServer> = []

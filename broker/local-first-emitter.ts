@@ -67,7 +67,9 @@ interface RemoteNode {
 }
 
 // mqemitter is a constructor function with prototype methods; its prototype's
-// on/emit/removeListener are the local (in-process) delivery used below.
+// on/emit/removeListener are the local (in-process) delivery used below. Its
+// .d.ts declares only the factory, hence these two casts (of mqemitter, not of
+// Aedes; the internals this class relies on are pinned in test/unit/aedes-boundary.test.ts).
 const Base = MQEmitter as unknown as new (opts: object) => MQEmitter.MQEmitter & { closed: boolean }
 const local = (MQEmitter as unknown as { prototype: MQEmitter.MQEmitter }).prototype
 

@@ -16,8 +16,8 @@ import type { Logger } from './logger.js'
 
 export interface PersistenceBundle {
   readonly mode: 'memory' | 'redis'
-  readonly persistence: { destroy(cb?: (err?: Error) => void): unknown }
-  readonly mq: { close(cb: () => void): void, on(event: string, listener: (...args: unknown[]) => void): unknown }
+  readonly persistence: { destroy(cb?: (err?: Error | null) => void): unknown }
+  readonly mq: mqemitter.MQEmitter
   /** The shared command connection in Redis mode. */
   readonly redis: Redis | null
   /** The emitter's subscriber connection (messages from other nodes) in Redis mode. */
@@ -44,9 +44,12 @@ export function createPersistence (redisUrl: string | null, log: Logger, nodeId:
   if (redisUrl === null) {
     return {
       mode: 'memory',
-      persistence: (memoryPersistence as unknown as () => PersistenceBundle['persistence'])(),
+      // Not an Aedes internal: aedes-persistence's .d.ts declares an ES default export, but the
+      // package is CommonJS (module.exports = factory), so under NodeNext the default import is the
+      // factory at run time while tsc types it as the module namespace.
+      persistence: (memoryPersistence as unknown as typeof memoryPersistence.default)(),
       // matchEmptyLevels: [MQTT-4.7.1-3], as Aedes configures its default emitter
-      mq: mqemitter({ concurrency: 100, matchEmptyLevels: true }) as unknown as PersistenceBundle['mq'],
+      mq: mqemitter({ concurrency: 100, matchEmptyLevels: true }),
       redis: null,
       subscriber: null,
       connection: () => null,
@@ -86,11 +89,11 @@ export function createPersistence (redisUrl: string | null, log: Logger, nodeId:
     subConn,
     concurrency: 100,
     matchEmptyLevels: true
-  }) as unknown as PersistenceBundle['mq']
+  })
   // The emitter reports Redis-side errors on its `state` EventEmitter (not on the
   // emitter itself, whose `on` subscribes to topics): unhandled, they would end the process.
   let lastEmitterLog = 0
-  ;(mq as unknown as { state: NodeJS.EventEmitter }).state.on('error', (err: Error) => {
+  mq.state.on('error', (err: Error) => {
     const now = Date.now()
     if (now - lastEmitterLog < 5000) return
     lastEmitterLog = now

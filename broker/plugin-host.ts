@@ -9,9 +9,10 @@ import { Counter, type Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from './errors.js'
 import { authenticatedUsername } from './client-identity.js'
-import { dropAfterAck, installPublishDrop } from './publish-drop.js'
+import { dropAfterAck, installPublishDrop } from './aedes/index.js'
 import type { Logger } from './logger.js'
 import type { BrokerEvents, MaybePromise, PluginContext, PluginHooks, VigilPlugin } from './plugin-types.js'
+import type { Scheduler } from './scheduler.js'
 import type { ServiceRegistry } from './services.js'
 
 /**
@@ -28,6 +29,7 @@ export interface PluginHostDeps {
   services: ServiceRegistry
   nodeId: string
   now: () => number
+  scheduler: Scheduler
   redis: Redis | null
   redisConnection: (name: string) => Redis | null
 }
@@ -134,6 +136,7 @@ export class PluginHost {
       metrics: deps.metrics,
       nodeId: deps.nodeId,
       now: deps.now,
+      scheduler: deps.scheduler,
       redis: deps.redis,
       redisConnection: deps.redisConnection,
       provide: (key, service) => deps.services.provide(key, service),
@@ -207,7 +210,7 @@ export class PluginHost {
     const fns = this.#entries('authorizePublish')
     const count = fns.length
     const refuse = (plugin: string, err: unknown, callback: (error?: Error | null) => void, packet: PublishPacket): void => {
-      // A quiet denial: acked, not routed, not stored; the client stays (publish-drop.ts).
+      // A quiet denial: acked, not routed, not stored; the client stays (broker/aedes/publish-drop.ts).
       if (err instanceof PublishDenied) {
         dropAfterAck(packet)
         return callback(null)

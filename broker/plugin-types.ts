@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import type { Logger } from './logger.js'
+import type { Scheduler } from './scheduler.js'
 import type { ServiceName, Services } from './services.js'
 
 export type MaybePromise<T> = T | Promise<T>
@@ -41,6 +42,8 @@ export interface PluginContext<C> {
   readonly nodeId: string
   /** Injected clock (ms since epoch): tests move time instead of sleeping. */
   now(): number
+  /** Injected clock and timers (now, after, every): sweeps and pollers use it, tests drive it. */
+  readonly scheduler: Scheduler
   /** A shared Redis command connection in Redis mode, null in memory mode. */
   readonly redis: Redis | null
   /** A fresh Redis connection (e.g. for SUBSCRIBE); closed by the host at shutdown. */

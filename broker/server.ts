@@ -8,12 +8,11 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { gateOnRedis, guardOfflineQueue, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
+import { boundEmitterDepth, gateOnRedis, guardOfflineQueue, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
-import { boundEmitterDepth } from './emitter-depth.js'
 import { errorMessage } from './errors.js'
 import { buildHttpApp } from './http.js'
 import { readPem, startListeners, type ListenerPorts, type Listeners } from './listeners.js'
@@ -23,7 +22,7 @@ import { PluginHost } from './plugin-host.js'
 import type { VigilPlugin } from './plugin-types.js'
 import { ServiceRegistry } from './services.js'
 import { packageVersion } from './version.js'
-import { publishWillsForShutdown } from './shutdown.js'
+import { realScheduler, type Scheduler } from './scheduler.js'
 
 /** Aedes' cluster heartbeat. A node silent for 3 beats is dead; its wills are swept every 4 beats. */
 export const BROKER_HEARTBEAT_MS = 4000
@@ -34,6 +33,8 @@ export interface VigilOptions {
   logger?: Logger
   /** Injected clock for plugins (default Date.now). */
   now?: () => number
+  /** Injected clock and timers for plugins (default: `now` with Node's timers). */
+  scheduler?: Scheduler
   /** Aedes broker heartbeat interval, ms (tests shorten it). */
   heartbeatInterval?: number
   /**
@@ -69,7 +70,8 @@ export function defaultNodeId (): string {
 export function createVigil (config: VigilConfig, options: VigilOptions = {}): Vigil {
   const nodeId = config.node.id ?? defaultNodeId()
   const log = (options.logger ?? createLogger(config.log.level)).child({ node: nodeId })
-  const now = options.now ?? Date.now
+  const scheduler = options.scheduler ?? realScheduler(options.now ?? Date.now)
+  const now = (): number => scheduler.now()
   const services = new ServiceRegistry()
   const metrics = new Registry()
   let shuttingDown = false
@@ -123,7 +125,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
 
     async start () {
       bundle = createPersistence(config.persistence.redis, log, nodeId)
-      // A storm of synchronously delivered messages must not recurse off the stack (emitter-depth.ts).
+      // A storm of synchronously delivered messages must not recurse off the stack (broker/aedes/emitter-depth.ts).
       boundEmitterDepth(bundle.mq)
       // Retained lookups from an index by topic level (issue 15), with [MQTT-4.7.2-1],
       // which Aedes 1.2 gets wrong (see broker/aedes/retained-visibility.ts).
@@ -161,10 +163,14 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
           connectionLog?.refused(refusal)
         }
       })
+      // mqtt.maxPacketSize: Aedes has no such option; each client's parser is guarded (broker/aedes/packet-size.ts).
+      installPacketSizeLimit(aedes, config.mqtt.maxPacketSize)
+      // Aedes' per-client dedupe dropped messages that overtook each other (broker/aedes/delivery-dedupe.ts).
+      installOrderTolerantDedupe(aedes)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
-      const cluster = trackCluster(aedes, nodeId, heartbeatMs, now, bundle.redis !== null && bundle.subscriber !== null
-        ? redisSubscriptionGone(bundle.redis, bundle.subscriber, heartbeatMs, now) : undefined)
+      const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler, bundle.redis !== null && bundle.subscriber !== null
+        ? redisSubscriptionGone(bundle.redis, bundle.subscriber, heartbeatMs, () => scheduler.now()) : undefined)
       stopCluster = cluster.close
       services.provide('cluster', cluster)
 
@@ -176,6 +182,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         services,
         nodeId,
         now,
+        scheduler,
         redis: bundle.redis,
         redisConnection: (name) => bundle!.connection(name)
       })
@@ -226,9 +233,9 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         listeners?.stopAccepting()
         const h = host
         const aedes = broker
-        if (h !== null) await bounded('plugins\' beforeShutdown', 2500, () => h.beforeShutdown())
+        // Statuses (server_shutdown) and wills (plugins/wills) go out here, while the broker still routes.
+        if (h !== null) await bounded('plugins\' beforeShutdown', 5500, () => h.beforeShutdown())
         if (aedes !== null) {
-          await bounded('wills', 3000, () => publishWillsForShutdown(aedes, (err) => vigil.reportError(err, 'shutdown will failed')))
           await bounded('broker close', 1000, () => new Promise<void>((resolve) => aedes.close(() => resolve())))
           log.info('broker closed')
         }

@@ -6,9 +6,11 @@
  */
 import { readFileSync } from 'node:fs'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
+import { clientSlot, connectWill, liveClients, subscriptionsOf } from '../../broker/aedes/index.js'
 import { certificateCommonName, remoteAddress, setAuthenticatedUsername } from '../../broker/client-identity.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import { isLoopbackHost, type VigilConfig } from '../../config/schema.js'
 import { fillTemplate } from '../commands/topics.js'
 import { AclSyntaxError, parseAclFile, type AclFile } from './acl-file.js'
@@ -24,7 +26,6 @@ type Config = VigilConfig['auth']
 /** Verifications waiting for the thread pool; past this a CONNECT gets CONNACK 3 (retry later). */
 const MAX_PENDING_VERIFICATIONS = 512
 
-const AUTH = Symbol('vigil.auth')
 interface ClientAuth {
   username: string | undefined
   acl: ClientAcl | null
@@ -33,7 +34,7 @@ interface ClientAuth {
   /** Authenticated by the password file (so a reload that removes the user ends it). */
   viaPassword: boolean
 }
-type WithAuth = Client & { [AUTH]?: ClientAuth, _will?: { topic: string } | null, subscriptions?: Record<string, unknown> }
+const AUTH = clientSlot<ClientAuth>('vigil.auth')
 
 export interface AuthService {
   /** Re-read passwordFile and aclFile (SIGHUP); on a bad file the old one stays and this rejects. */
@@ -58,7 +59,7 @@ export class AuthAdapter implements AuthService {
   #users: ReadonlyMap<string, PasswordEntry> | null = null
   #acl: AclFile | null = null
   #pending = 0
-  #sweep: NodeJS.Timeout | null = null
+  #sweep: ScheduledTask | null = null
 
   constructor (ctx: PluginContext<Config>) {
     this.#ctx = ctx
@@ -80,18 +81,17 @@ export class AuthAdapter implements AuthService {
 
   hooks (): PluginHooks {
     if (this.#ban !== null) {
-      this.#sweep = setInterval(() => this.#ban?.sweep(this.#ctx.now()), 10_000)
-      this.#sweep.unref()
+      this.#sweep = this.#ctx.scheduler.every(10_000, () => this.#ban?.sweep(this.#ctx.now()))
     }
     const hooks: PluginHooks = {
-      authenticate: (client, username, password) => this.#authenticate(client as WithAuth, username, password),
-      authorizeSubscribe: (client, sub) => this.#authorizeSubscribe(client as WithAuth, sub),
-      close: () => { if (this.#sweep !== null) clearInterval(this.#sweep) }
+      authenticate: (client, username, password) => this.#authenticate(client, username, password),
+      authorizeSubscribe: (client, sub) => this.#authorizeSubscribe(client, sub),
+      close: () => { this.#sweep?.cancel() }
     }
     // With no ACL file nothing is checked per PUBLISH or per delivery: no hook at all on those paths.
     if (this.#config.aclFile !== null) {
-      hooks.authorizePublish = (client, packet) => this.#authorizePublish(client as WithAuth | null, packet)
-      hooks.authorizeForward = (client, packet) => this.#authorizeForward(client as WithAuth, packet)
+      hooks.authorizePublish = (client, packet) => this.#authorizePublish(client, packet)
+      hooks.authorizeForward = (client, packet) => this.#authorizeForward(client, packet)
     }
     return hooks
   }
@@ -133,11 +133,10 @@ export class AuthAdapter implements AuthService {
     this.#acl = acl
     this.#cache.clear()
     const liveness = this.#ctx.maybe('liveness')
-    const clients = (this.#ctx.broker as unknown as { clients: Record<string, WithAuth | undefined> }).clients
     let kicked = 0
-    for (const client of Object.values(clients)) {
-      const state = client?.[AUTH]
-      if (client === undefined || state === undefined) continue
+    for (const client of liveClients(this.#ctx.broker)) {
+      const state = AUTH.get(client)
+      if (state === undefined) continue
       // A user removed from the file loses the connection its password opened.
       if (users !== null && state.username !== undefined && state.viaPassword && !users.has(state.username)) {
         kicked++
@@ -147,7 +146,7 @@ export class AuthAdapter implements AuthService {
       }
       if (acl !== null) {
         state.acl = compileClientAcl(acl, { clientId: client.id, username: state.username }, this.#brokerRules(client.id, state.username))
-        state.partial = Object.keys(client.subscriptions ?? {}).some((filter) => state.acl!.subscribe(filter) !== 'full')
+        state.partial = Object.keys(subscriptionsOf(client)).some((filter) => state.acl!.subscribe(filter) !== 'full')
       }
     }
     this.#ctx.log.info({ users: users?.size ?? null, kicked }, 'auth files reloaded')
@@ -162,7 +161,7 @@ export class AuthAdapter implements AuthService {
 
   // ---- CONNECT -----------------------------------------------------------
 
-  async #authenticate (client: WithAuth, username: string | undefined, password: Buffer | undefined): Promise<void> {
+  async #authenticate (client: Client, username: string | undefined, password: Buffer | undefined): Promise<void> {
     const address = remoteAddress(client)
     const now = this.#ctx.now()
     if (this.#ban?.banned(address, now) === true) {
@@ -197,12 +196,12 @@ export class AuthAdapter implements AuthService {
       partial: false,
       viaPassword: passwordOk === true
     }
-    const will = client._will
+    const will = connectWill(client)
     if (will != null && state.acl !== null && !state.acl.canWrite(will.topic)) {
       this.#metrics.denied('publish')
       throw new ConnectRefused(ConnackCode.NOT_AUTHORIZED, 'the ACL does not allow this client to publish its will topic')
     }
-    client[AUTH] = state
+    AUTH.set(client, state)
   }
 
   async #checkPassword (username: string, password: Buffer): Promise<boolean> {
@@ -232,8 +231,8 @@ export class AuthAdapter implements AuthService {
 
   // ---- packets -----------------------------------------------------------
 
-  #authorizeSubscribe (client: WithAuth, sub: Subscription): Subscription | null {
-    const state = client[AUTH]
+  #authorizeSubscribe (client: Client, sub: Subscription): Subscription | null {
+    const state = AUTH.get(client)
     if (state === undefined) return sub
     if (state.acl === null) {
       // No ACL file: every topic, except $SYS (clientIds and filters of everyone) for anonymous clients.
@@ -253,17 +252,17 @@ export class AuthAdapter implements AuthService {
   }
 
   /** Hot path: one cached string compare for a device publishing to the same topic again. */
-  #authorizePublish (client: WithAuth | null, packet: PublishPacket): void {
+  #authorizePublish (client: Client | null, packet: PublishPacket): void {
     if (client === null) return
-    const acl = client[AUTH]?.acl
+    const acl = AUTH.get(client)?.acl
     if (acl == null || acl.canWrite(packet.topic)) return
     this.#metrics.denied('publish')
     throw new PublishDenied(`client ${client.id} may not publish to ${packet.topic}`)
   }
 
   /** Per delivery, only for clients with a partly covered subscription. */
-  #authorizeForward (client: WithAuth, packet: AedesPublishPacket): AedesPublishPacket | null {
-    const state = client[AUTH]
+  #authorizeForward (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const state = AUTH.get(client)
     if (state === undefined || !state.partial || state.acl === null) return packet
     return state.acl.canRead(packet.topic) ? packet : null
   }

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto'
 import type { AedesPublishPacket, Client, PublishPacket } from 'aedes'
 import { Counter, Histogram } from 'prom-client'
+import { liveClient } from '../../broker/aedes/index.js'
 import { VigilError } from '../../broker/errors.js'
 import { documented } from '../../broker/openapi.js'
 import { definePlugin } from '../../broker/plugin-types.js'
@@ -25,8 +26,6 @@ import { fillTemplate, isAddressable, needsUsername, topicPattern } from './topi
 import { publishAsync } from '../../broker/publish.js'
 
 export const COMMAND_OUTCOMES = ['acked', 'failed', 'timeout', 'rejected_offline', 'rejected_busy'] as const
-
-interface ClientLookup { clients: Record<string, Client | undefined> }
 
 export const commandsPlugin = definePlugin({
   name: 'commands',
@@ -56,7 +55,7 @@ export const commandsPlugin = definePlugin({
 
     const store: CommandStore = ctx.redis !== null ? new RedisCommandStore(ctx.redis) : new MemoryCommandStore(ctx.now)
     const runner = new CommandRunner({
-      now: ctx.now,
+      scheduler: ctx.scheduler,
       publish: async (topic, payload) => await publishAsync(broker, { cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false } as PublishPacket)
     })
 
@@ -111,7 +110,7 @@ export const commandsPlugin = definePlugin({
           }
           let username: string | undefined
           if (withUsername) {
-            const local = (broker as unknown as ClientLookup).clients[clientId]
+            const local = liveClient(broker, clientId)
             username = local !== undefined ? usernames.get(local) : undefined
             if (username === undefined) {
               throw new ApiError(409, 'username_unknown', 'the commands topics use {username}, which is known only on the node the device is connected to')

@@ -5,6 +5,7 @@
  * device can never answer for another. A second ack for a settled id is
  * ignored. No Aedes here: the adapter gives `publish` and feeds `deliverAck`.
  */
+import type { Scheduler } from '../../broker/scheduler.js'
 import type { Ack } from './messages.js'
 
 export type Outcome =
@@ -14,7 +15,8 @@ export type Outcome =
 
 export interface RunnerDeps {
   publish(topic: string, payload: Buffer): Promise<void>
-  now(): number
+  /** The latency clock and the ack timeouts (ctx.scheduler). */
+  scheduler: Scheduler
 }
 
 export interface RunSpec {
@@ -52,7 +54,7 @@ export class CommandRunner {
     if (this.#closed) return { status: 'aborted', attempts: 0 }
     const entry: Pending = { clientId: spec.clientId, early: null, wake: null }
     this.#pending.set(spec.id, entry)
-    const started = this.#deps.now()
+    const started = this.#deps.scheduler.now()
     let attempts = 0
     try {
       for (let attempt = 1; attempt <= spec.retries + 1; attempt++) {
@@ -66,7 +68,7 @@ export class CommandRunner {
             status: ack.status === 'ok' ? 'acked' : 'failed',
             result: ack.result,
             attempts,
-            latencyMs: Math.max(0, Math.round(this.#deps.now() - started))
+            latencyMs: Math.max(0, Math.round(this.#deps.scheduler.now() - started))
           }
         }
         if (this.#closed) return { status: 'aborted', attempts }
@@ -108,12 +110,12 @@ export class CommandRunner {
 
   #wait (entry: Pending, timeoutMs: number): Promise<Ack | null> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.#deps.scheduler.after(timeoutMs, () => {
         entry.wake = null
         resolve(null)
-      }, timeoutMs)
+      })
       entry.wake = (ack) => {
-        clearTimeout(timer)
+        timer.cancel()
         resolve(ack)
       }
     })

@@ -11,7 +11,9 @@
  * two topics are searched for a key, and only a payload with the key is parsed.
  */
 import type { Client, PublishPacket } from 'aedes'
+import { clientSlot, isClosed, remoteAddress } from '../../broker/aedes/index.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
+import type { ScheduledTask } from '../../broker/scheduler.js'
 import type { VigilConfig } from '../../config/schema.js'
 import { StatusTopic } from '../liveness/status-topic.js'
 import type { ClientStatus, LivenessService } from '../liveness/service.js'
@@ -32,25 +34,15 @@ export const SKEWED_MS = 60_000
 
 type Config = VigilConfig['insights']
 
-const INSIGHT = Symbol('vigil.insights')
-
 /** Per connection: its device and its own topics. */
 interface Attached { dev: DeviceInsight | null, epoch: number, birthTopic: string, heartbeatTopic: string }
+const INSIGHT = clientSlot<Attached>('vigil.insights')
 /** For a client liveness does not know: never matches a topic (topics are never empty). */
 const NONE: Attached = { dev: null, epoch: 0, birthTopic: '', heartbeatTopic: '' }
 
-interface ClientFields {
-  closed: boolean
-  conn?: { remoteAddress?: string }
-  req?: { socket?: { remoteAddress?: string } }
-  [INSIGHT]?: Attached
-}
-const fieldsOf = (client: Client): ClientFields => client as unknown as ClientFields
-
 /** The remote IP of a connection (TCP, TLS, or the WebSocket's HTTP socket), IPv4-mapped IPv6 unwrapped. */
 export function addressOf (client: Client): string | null {
-  const c = fieldsOf(client)
-  const raw = c.conn?.remoteAddress ?? c.req?.socket?.remoteAddress
+  const raw = remoteAddress(client)
   if (typeof raw !== 'string' || raw.length === 0) return null
   return raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw
 }
@@ -70,7 +62,7 @@ export class InsightsAdapter implements InsightsService {
   readonly #baselines: RedisBaselines | null
   readonly #baselined = new WeakSet<DeviceInsight>()
   readonly #loading = new Map<DeviceInsight, Promise<void>>()
-  #timer: NodeJS.Timeout | null = null
+  #timer: ScheduledTask | null = null
 
   constructor (ctx: PluginContext<Config>) {
     this.#ctx = ctx
@@ -98,14 +90,13 @@ export class InsightsAdapter implements InsightsService {
       }
       done()
     }, () => {})
-    this.#timer = setInterval(() => {
+    this.#timer = ctx.scheduler.every(TICK_MS, () => {
       try { this.#tick() } catch (err) { ctx.reportError(err, 'insights tick failed') }
-    }, TICK_MS)
-    this.#timer.unref()
+    })
     return {
       authorizePublish: (client, packet) => this.#authorizePublish(client, packet),
       close: async () => {
-        if (this.#timer !== null) clearInterval(this.#timer)
+        this.#timer?.cancel()
         this.#timer = null
         unextend()
         unlisten()
@@ -161,20 +152,18 @@ export class InsightsAdapter implements InsightsService {
 
   #authorizePublish (client: Client | null, packet: PublishPacket): void {
     if (client === null) return
-    const c = fieldsOf(client)
-    const attached = c[INSIGHT] ?? this.#attachClient(client)
+    const attached = INSIGHT.get(client) ?? this.#attachClient(client)
     const topic = packet.topic
     // A closing client's publish is its will, not a birth or a heartbeat.
     if (topic === attached.heartbeatTopic) {
-      if (!c.closed) this.#heartbeat(attached, packet.payload)
+      if (!isClosed(client)) this.#heartbeat(attached, packet.payload)
     } else if (topic === attached.birthTopic) {
-      if (!c.closed) this.#birth(attached, packet.payload)
+      if (!isClosed(client)) this.#birth(attached, packet.payload)
     }
   }
 
   #attachClient (client: Client): Attached {
     const epoch = this.#liveness.epochOf(client)
-    const c = fieldsOf(client)
     const attached: Attached = epoch === undefined
       ? NONE
       : {
@@ -183,7 +172,7 @@ export class InsightsAdapter implements InsightsService {
           birthTopic: fill(this.#ctx.config.birthTopic, client.id),
           heartbeatTopic: fill(this.#ctx.config.heartbeatTopic, client.id)
         }
-    c[INSIGHT] = attached
+    INSIGHT.set(client, attached)
     return attached
   }
 

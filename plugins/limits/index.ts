@@ -6,18 +6,15 @@
  * Each refusal or drop is counted; nothing is dropped silently.
  */
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
+import { clientSlot, isClosed, limitOfflineQueues, limitOfflineQueuesRedis, liveClient, persistenceOf, type QueueLimit } from '../../broker/aedes/index.js'
 import { VigilError } from '../../broker/errors.js'
-import { limitOfflineQueues, limitOfflineQueuesRedis, type QueueLimit } from '../../broker/queue-limit.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { StatusTopic } from '../liveness/status-topic.js'
 import { registerLimitsMetrics } from './metrics.js'
 import { TokenBucket } from './token-bucket.js'
 
-const STATE = Symbol('vigil.limits')
 interface LimitState { bucket: TokenBucket | null, filters: Set<string> }
-type WithLimits = Client & { [STATE]?: LimitState }
-
-interface RetainedSource { createRetainedStream(pattern: string): AsyncIterable<{ topic: string }> }
+const STATE = clientSlot<LimitState>('vigil.limits')
 
 export const limitsPlugin = definePlugin({
   name: 'limits',
@@ -45,18 +42,18 @@ export const limitsPlugin = definePlugin({
       seen.delete(topic)
       allowed.delete(topic)
     }
-    const stateOf = (client: WithLimits): LimitState => {
-      let state = client[STATE]
+    const stateOf = (client: Client): LimitState => {
+      let state = STATE.get(client)
       if (state === undefined) {
         state = { bucket: config.publishRate !== null ? new TokenBucket(config.publishRate, ctx.now()) : null, filters: new Set() }
-        client[STATE] = state
+        STATE.set(client, state)
       }
       return state
     }
     let queues: QueueLimit | null = null
     ctx.on('client', (client) => queues?.reset(client.id))
     ctx.on('unsubscribe', (filters, client) => {
-      const state = (client as WithLimits)[STATE]
+      const state = STATE.get(client)
       if (state !== undefined) for (const filter of filters) state.filters.delete(filter)
     })
 
@@ -69,10 +66,10 @@ export const limitsPlugin = definePlugin({
     }
 
     return {
-      authenticate (client) { stateOf(client as WithLimits) },
+      authenticate (client) { stateOf(client) },
 
       authorizeSubscribe (client: Client, sub: Subscription) {
-        const state = stateOf(client as WithLimits)
+        const state = stateOf(client)
         if (state.filters.has(sub.topic)) return sub
         if (state.filters.size >= config.maxSubscriptions) {
           metrics.refused('subscriptions')
@@ -85,8 +82,8 @@ export const limitsPlugin = definePlugin({
       // Hot path: one bucket take per client PUBLISH (when publishRate is set) and one flag read.
       authorizePublish (client: Client | null, packet: PublishPacket) {
         // A closing client's publish is its will: never rate-limited (it is the last word).
-        if (client !== null && !(client as { closed?: boolean }).closed) {
-          const bucket = (client as WithLimits)[STATE]?.bucket
+        if (client !== null && !isClosed(client)) {
+          const bucket = STATE.get(client)?.bucket
           if (bucket != null && !bucket.take(ctx.now())) rateLimited(client)
         }
         if (!packet.retain) return
@@ -113,13 +110,12 @@ export const limitsPlugin = definePlugin({
       },
 
       async beforeListen () {
-        const persistence = (ctx.broker as unknown as { persistence: RetainedSource }).persistence
+        const persistence = persistenceOf(ctx.broker)
         // maxQueued: a session is offline when its client is connected here nor (by the cluster-wide
         // liveness view) on another node.
-        const clients = (ctx.broker as unknown as { clients: Record<string, unknown> }).clients
         const liveness = ctx.maybe('liveness')
         const online = (id: string): boolean => {
-          if (clients[id] !== undefined) return true
+          if (liveClient(ctx.broker, id) !== undefined) return true
           const state = liveness?.get(id)?.state
           return state === 'online' || state === 'silent'
         }

@@ -1,40 +1,24 @@
 /**
- * What the adapter keeps per Aedes client: the core's `Conn` plus the facts
+ * What liveness keeps per Aedes client: the core's `Conn` plus the facts
  * needed to name the end of the connection while Aedes is still closing it
  * (its will passes authorizePublish before clientDisconnect fires).
  */
 import type { Client } from 'aedes'
+import { clientSlot, isClosed } from '../../broker/aedes/index.js'
 import { Conn } from './core.js'
 import type { TopicPredicate } from './rules.js'
-import { endReason } from './end-reason.js'
-import type { ConnectionEnd, OfflineReason } from './service.js'
-
-export const CONNECTION = Symbol('vigil.liveness.connection')
-
-/** The Aedes client fields liveness reads (lib/client.js). */
-export interface ClientInternals {
-  id: string
-  closed: boolean
-  errored: boolean
-  _disconnected?: boolean
-  _will?: { topic: string } | null
-  subscriptions: Record<string, unknown>
-  [CONNECTION]?: Connection
-  close(done?: () => void): void
-}
-
-export const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
+import type { ConnectionEnded, OfflineReason } from './service.js'
 
 export class Connection extends Conn {
-  /** A reason the broker decided (takeover, kicked, silent_timeout, server_shutdown). */
+  /** A reason the broker decided (takeover, kicked, silent_timeout, server_shutdown, rate_limited). */
   marked: OfflineReason | null = null
   markedAt = 0
-  /** The connection whose CONNECT took this one over (same node); see takenOver(). */
+  /** The connection whose CONNECT took this one over (same node); see markedReason(). */
   displacedBy: Connection | null = null
   keepaliveExpired = false
   error: unknown = null
-  /** Set once the client is closed and the end is decided: every reader sees the same answer. */
-  end: ConnectionEnd | null = null
+  /** Set once the end is decided (connection-ends.ts): every reader sees the same answer. */
+  ended: ConnectionEnded | null = null
   /** Aedes registered it (the `client` event): its online status is out. */
   registered = false
 
@@ -53,7 +37,7 @@ export class Connection extends Conn {
   }
 
   mark (reason: OfflineReason, at: number, by: Connection | null = null): void {
-    if (this.end !== null || this.marked !== null) return
+    if (this.ended !== null || this.marked !== null) return
     this.marked = reason
     this.markedAt = at
     this.displacedBy = by
@@ -66,42 +50,15 @@ export class Connection extends Conn {
    */
   markedReason (): OfflineReason | null {
     const by = this.displacedBy
-    if (this.marked === 'takeover' && by !== null && !by.registered && internals(by.client).closed) return null
+    if (this.marked === 'takeover' && by !== null && !by.registered && isClosed(by.client)) return null
     return this.marked
   }
 }
 
-/** Aedes' map of this node's connected clients by id (aedes.js; untyped in its .d.ts). */
-export const clientsOf = (broker: unknown): Record<string, Client | undefined> =>
-  (broker as { clients: Record<string, Client | undefined> }).clients
+/** The liveness state of each Aedes client, in a slot on the client object. */
+const CONNECTION = clientSlot<Connection>('vigil.liveness.connection')
 
-/**
- * How and when a client's connection ended, from what Aedes shows of it and
- * what liveness marked. Once Aedes is closing the client the answer is kept,
- * so every reader (its will, its status) gets the same one.
- */
-export function connectionEnd (client: Client, now: number, shuttingDown: boolean): ConnectionEnd {
-  const c = internals(client)
-  const conn = c[CONNECTION]
-  if (conn?.end != null) return conn.end
-  const marked = conn?.markedReason() ?? null
-  const reason = endReason({
-    marked,
-    disconnected: c._disconnected === true,
-    keepaliveExpired: conn?.keepaliveExpired ?? false,
-    shuttingDown,
-    error: conn?.error ?? null
-  })
-  // keepalive_timeout: the death is the last packet; a broker decision: when it was made.
-  const at = conn === undefined ? now : reason === 'keepalive_timeout' ? conn.lastPacket : marked !== null ? conn.markedAt : now
-  const end: ConnectionEnd = {
-    clientId: c.id,
-    epoch: conn?.epoch ?? 0,
-    reason,
-    at,
-    lastHeartbeat: conn?.lastHeartbeat ?? null,
-    lastPacket: conn?.lastPacket ?? null
-  }
-  if (conn !== undefined && c.closed) conn.end = end
-  return end
-}
+/** The connection liveness tracks for `client`, if any. */
+export const connectionOf = (client: Client): Connection | undefined => CONNECTION.get(client)
+
+export const trackConnection = (client: Client, conn: Connection): void => { CONNECTION.set(client, conn) }

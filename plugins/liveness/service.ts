@@ -5,6 +5,10 @@
  * See docs/topics-and-payloads.md.
  */
 import type { Client } from 'aedes'
+import type { WillPacket } from '../../broker/aedes/index.js'
+import type { DelayedEnd, DelayedWill } from './delayed-end.js'
+
+export type { DelayedEnd, DelayedStatus, DelayedWill } from './delayed-end.js'
 
 export type LivenessState = 'online' | 'silent' | 'offline'
 export const LIVENESS_STATES: readonly LivenessState[] = ['online', 'silent', 'offline']
@@ -69,6 +73,46 @@ export interface ConnectionEnd {
   lastPacket: number | null
 }
 
+/**
+ * The end of one connection, decided once by liveness and announced once
+ * (`onEnded`): why and when it died, who displaced it, where it was, and what
+ * it leaves behind. Wills consume it (decide, stamp, publish or delay).
+ */
+export interface ConnectionEnded extends ConnectionEnd {
+  /** The node that held the connection. */
+  node: string
+  /** True for a connection on this node; false for one of a lost node (node_lost). */
+  local: boolean
+  /** The Aedes client (local ends), null for a lost node's connection. */
+  client: Client | null
+  /**
+   * A newer connection of the same clientId took this one over: on this node
+   * (`client` is the new connection) or on another one (`client` null).
+   * For a lost node's connection: the client is connected again elsewhere.
+   */
+  displacedBy: { local: boolean, client: Client | null } | null
+  /** The will the connection leaves (null: none, or void after DISCONNECT [MQTT-3.14.4-3]). */
+  will: WillPacket | null
+  /**
+   * wills.delay applies: the offline status waits in the delay store until
+   * then, and the will may join it (`delayWill`); null: announced now.
+   */
+  delayedUntil: number | null
+}
+
+export type EndedListener = (end: ConnectionEnded) => void
+
+/** Who publishes a delayed will once the delay runs out (the wills plugin). */
+export interface DelayedWillHandler {
+  /** The delay ran out: publish the will, unless the client came back. */
+  due(end: DelayedEnd & { will: DelayedWill }): Promise<void>
+  /**
+   * The delayed end was cancelled: by a reconnect (the will never goes out)
+   * or because the client was forgotten (decommission: the will goes out now).
+   */
+  cancelled(end: DelayedEnd & { will: DelayedWill }, why: 'reconnected' | 'forgotten'): void
+}
+
 /** `local`: this node published the status (a connection here, or a node_lost it declared). */
 export type TransitionListener = (status: ClientStatus, previous: ClientStatus | undefined, local: boolean) => void
 
@@ -99,6 +143,18 @@ export interface LivenessService {
    * the client object as soon as Aedes starts closing it.
    */
   endOf(client: Client): ConnectionEnd
+  /** Called once for the end of every connection of this node (any reason, takeover included). Returns an unsubscribe. */
+  onEnded(listener: EndedListener): () => void
+  /**
+   * The end of a connection of the lost node `node` (its will read back from
+   * persistence): node_lost, at the node's last heartbeat (this node's own
+   * previous run: the client's last packet), displaced if it is back elsewhere.
+   */
+  lostEnd(clientId: string, node: string, epoch: number | undefined): ConnectionEnded
+  /** Put a connection's will (stamped) into the delay store, beside its delayed status. Rejects if it cannot be kept. */
+  delayWill(end: { clientId: string, epoch: number | undefined, due: number }, will: DelayedWill): Promise<void>
+  /** Register who publishes delayed wills when they fall due (one handler: the wills plugin). */
+  handleDelayedWills(handler: DelayedWillHandler): void
   /** The epoch of this connection (assigned at CONNECT), or undefined if not tracked. */
   epochOf(client: Client): number | undefined
   /** The newest epoch seen for this clientId on any node, or 0. */
@@ -107,6 +163,15 @@ export interface LivenessService {
   kick(clientId: string, reason: 'kicked' | 'silent_timeout' | 'rate_limited'): Promise<boolean>
   /** Clear the retained status and drop the client from the fleet view (cluster-wide). */
   forget(clientId: string): Promise<void>
+  /**
+   * Forget every client offline longer than liveness.forgetAfter as of `now`
+   * (the retained plugin's sweep drives it); resolves with how many.
+   */
+  forgetDue(now: number): Promise<number>
+  /** Disconnect the client wherever it is connected (reason kicked); true if some node did. */
+  kickEverywhere(clientId: string): Promise<boolean>
+  /** Called on every node for each kickEverywhere, before the kick there (the retained plugin holds the client's topics). */
+  onKickRequested(listener: (clientId: string) => void): () => void
 }
 
 declare module '../../broker/services.js' {

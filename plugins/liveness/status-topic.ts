@@ -57,6 +57,11 @@ export class StatusTopic {
     return topic
   }
 
+  /** The status topic of a clientId where the template needs nothing else (no `{username}`), else undefined. */
+  topicOf (clientId: string): string | undefined {
+    return this.#usesUsername ? undefined : this.topicFor(clientId, undefined)
+  }
+
   /** Whether a client PUBLISH to `topic` would write into the broker's status space. */
   reserved (topic: string): boolean {
     if (this.#reservedPrefix !== null) {

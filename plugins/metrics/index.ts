@@ -9,14 +9,12 @@
  * only a metrics hook that runs after every other one sees real deliveries.
  */
 import type { Client, PublishPacket } from 'aedes'
-import type { IncomingMessage } from 'node:http'
 import { Counter, type Registry } from 'prom-client'
+import { transportOf, upgradeRequestOf } from '../../broker/aedes/index.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { ByteTally, type CountedSocket } from './byte-tally.js'
 
 export const QOS_LABELS = ['0', '1', '2'] as const
-
-interface ClientInternals { conn?: Partial<CountedSocket>, req?: IncomingMessage | null }
 
 /**
  * The socket whose counters measure this client's traffic: the TCP/TLS socket
@@ -24,11 +22,10 @@ interface ClientInternals { conn?: Partial<CountedSocket>, req?: IncomingMessage
  * WebSocket stream (which has no byte counters of its own).
  */
 export function wireSocket (client: Client): CountedSocket | null {
-  const internals = client as unknown as ClientInternals
-  const req = internals.req
-  if (req !== undefined && req !== null && req.socket !== undefined) return req.socket
-  const conn = internals.conn
-  if (conn !== undefined && typeof conn.bytesRead === 'number') return conn as CountedSocket
+  const req = upgradeRequestOf(client)
+  if (req !== null && req.socket !== undefined) return req.socket
+  const conn = transportOf(client) as Partial<CountedSocket> | undefined
+  if (conn !== undefined && conn !== null && typeof conn.bytesRead === 'number') return conn as CountedSocket
   return null
 }
 

@@ -9,6 +9,7 @@
  * birth it is the birth, which the view says as it is.
  */
 import type { Aedes, Client } from 'aedes'
+import { pendingWill, persistenceOf } from '../../broker/aedes/index.js'
 
 /** A will payload bigger than this is kept cut (the view is for people, not a store). */
 const MAX_KEPT_BYTES = 4096
@@ -38,7 +39,6 @@ export interface LastWill {
 }
 
 interface WillPacket { topic: string, payload: Buffer | string, qos: number, retain: boolean }
-interface RetainedLookup { createRetainedStream(pattern: string): AsyncIterable<WillPacket> }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
@@ -63,8 +63,8 @@ export class WillRegistry {
 
   /** At CONNECT: the client's will (or none, which forgets an earlier one). */
   noteConnect (client: Client, now: number): void {
-    const will = (client as unknown as { will?: WillPacket | null }).will
-    if (will === null || will === undefined || typeof will.topic !== 'string') {
+    const will = pendingWill(client)
+    if (will === null || typeof will.topic !== 'string') {
       this.#wills.delete(client.id)
       return
     }
@@ -80,8 +80,7 @@ export class WillRegistry {
 
 /** The retained message stored on exactly `topic`, or null. */
 export async function retainedOn (broker: Aedes, topic: string): Promise<WillMessage | null> {
-  const persistence = (broker as unknown as { persistence: RetainedLookup }).persistence
-  for await (const packet of persistence.createRetainedStream(topic)) {
+  for await (const packet of persistenceOf(broker).createRetainedStream(topic)) {
     if (packet.topic === topic) return describeMessage(packet)
   }
   return null

@@ -2,18 +2,18 @@
  * Retained lifecycle (docs/topics-and-payloads.md#retained-lifecycle, issue 5): records when every
  * retained message was stored, expires them by `retained.expire` rules with an
  * empty retained publish (live subscribers see the clear, the store forgets),
- * forgets clients offline longer than `liveness.forgetAfter`, and provides the
- * `decommission` service. Adapter only: the decisions live in expiry-rules.ts,
- * due-index.ts, sweeper.ts, forgetting.ts.
+ * and in the same sweep has liveness forget clients offline longer than
+ * `liveness.forgetAfter`. While liveness decommissions a client, its retained
+ * topics are held empty (hold.ts). Adapter only: the decisions live in
+ * expiry-rules.ts, due-index.ts, sweeper.ts; forgetting, the cross-node kick
+ * and decommission belong to liveness (plugins/liveness/membership.ts).
  */
 import type { Aedes, Client, PublishPacket } from 'aedes'
+import { persistenceOf, type BrokerPersistence } from '../../broker/aedes/index.js'
 import { definePlugin, type VigilPlugin } from '../../broker/plugin-types.js'
 import type { VigilConfig } from '../../config/schema.js'
-import { createDecommission } from './decommission.js'
 import { ExpiryRules } from './expiry-rules.js'
-import { Forgetting } from './forgetting.js'
 import { RetainedHold } from './hold.js'
-import { KICK_CHANNEL, KICK_REPLY_CHANNEL, KickRelay } from './kick-relay.js'
 import { registerRetainedMetrics } from './metrics.js'
 import { StatusTopic } from './status-topic.js'
 import type { Due, RetainedStore } from './store.js'
@@ -22,24 +22,17 @@ import { RedisRetainedStore } from './store-redis.js'
 import { Sweeper, type SweepResult } from './sweeper.js'
 import { publishAsync } from '../../broker/publish.js'
 
-export type { DecommissionService } from './decommission.js'
+export type { DecommissionService } from '../api/decommission-service.js'
 export type { SweepResult } from './sweeper.js'
 
 /** Due topics taken per loop turn: small enough that one batch stays well under a few ms. */
 export const SWEEP_BATCH = 128
 /** A decommissioned client's topics stay held at least this long (plus wills.delay). */
 const HOLD_MS = 5000
-/** Cluster claim on forgetting one offline spell of a client. */
-const FORGET_CLAIM_MS = 30_000
 
 export interface RetainedPluginOptions {
   /** Called after every sweep (benchmarks, diagnostics). */
   onSweep?(result: SweepResult): void
-}
-
-interface RetainedPersistence {
-  createRetainedStream(pattern: string): AsyncIterable<{ topic: string }>
-  createRetainedStreamCombi(patterns: string[]): AsyncIterable<{ topic: string }>
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -51,8 +44,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
     async setup (ctx) {
       const { broker, config } = ctx
       // Aedes assigns its persistence in listen(), after plugins are set up.
-      const persistence = (): RetainedPersistence => (broker as unknown as { persistence: RetainedPersistence }).persistence
-      const clients = (): Record<string, Client | undefined> => (broker as unknown as { clients: Record<string, Client> }).clients
+      const persistence = (): BrokerPersistence => persistenceOf(broker)
       const liveness = ctx.maybe('liveness')
       const rules = new ExpiryRules(config.expire)
       const statusTopic = new StatusTopic(ctx.vigil.liveness.statusTopic)
@@ -61,7 +53,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
       let suppressed = 0
       // A Redis outage fails every retained publish's record: one line per 5 s, all counted.
       const throttledReport = (err: unknown, what: string): void => {
-        const t = Date.now()
+        const t = ctx.now()
         if (t - lastReport < 5000) { suppressed++; return }
         lastReport = t
         ctx.reportError(err, suppressed > 0 ? `${what} (and ${suppressed} more errors)` : what)
@@ -105,23 +97,9 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         return expired
       }
 
-      const forgetting = liveness === undefined
-        ? null
-        : new Forgetting({
-          liveness,
-          forgetAfter: ctx.vigil.liveness.forgetAfter,
-          batchSize: SWEEP_BATCH,
-          onError,
-          claim: async (clientId, epoch, since) => {
-            if (ctx.redis === null) return true
-            const key = `vigil:retained:forget:${epoch}:${since}:${clientId}`
-            return await ctx.redis.set(key, ctx.nodeId, 'PX', FORGET_CLAIM_MS, 'NX') === 'OK'
-          }
-        })
-
       const sweeper = new Sweeper({
         store,
-        now: ctx.now,
+        scheduler: ctx.scheduler,
         batchSize: SWEEP_BATCH,
         expire,
         onError,
@@ -133,44 +111,20 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
           const adopted = await store.reconcile(ctx.now(), (topic) => rules.maxAgeOf(topic))
           if (adopted > 0) ctx.log.info({ adopted }, 'retained messages of unknown age adopted as stored now')
         },
-        alsoDue: forgetting === null
+        // The status of a client offline longer than liveness.forgetAfter expires in the same sweep.
+        alsoDue: liveness === undefined
           ? undefined
           : async (now) => {
-            const forgotten = await forgetting.sweep(now)
+            const forgotten = await liveness.forgetDue(now)
             metrics.expired.inc(forgotten)
             return forgotten
           }
       })
 
+      // Liveness decommissions; every node hears of the kick first and holds the client's topics
+      // empty, so its will and offline status do not re-create what the decommission clears.
       const hold = new RetainedHold(statusTopic)
-      const kickLocal = async (clientId: string): Promise<boolean> => {
-        if (liveness !== undefined) return await liveness.kick(clientId, 'kicked')
-        const client = clients()[clientId]
-        if (client === undefined) return false
-        await new Promise<void>((resolve) => client.close(() => resolve()))
-        return true
-      }
-      const relay = new KickRelay({
-        redis: ctx.redis,
-        subscriber: ctx.redis !== null ? ctx.redisConnection('retained-kick') : null,
-        hold: (clientId, ms) => hold.add(clientId, ms),
-        kickLocal,
-        timeoutMs: 3000,
-        onError
-      })
-      ctx.provide('decommission', createDecommission({
-        liveness,
-        statusTopic,
-        relay,
-        holdMs: HOLD_MS + ctx.vigil.wills.delay,
-        connectedHere: (clientId) => clients()[clientId] !== undefined,
-        retainedTopics: async (filters) => {
-          const topics = new Set<string>()
-          for await (const packet of persistence().createRetainedStreamCombi(filters)) topics.add(packet.topic)
-          return [...topics]
-        },
-        clearRetained
-      }))
+      const stopHolding = liveness?.onKickRequested((clientId) => hold.add(clientId, HOLD_MS + ctx.vigil.wills.delay))
 
       /** A held (decommissioned) client's retained topic was stored again: clear it again. */
       const clearHeld = (topic: string, owner: { clientId: string, status: boolean }): void => {
@@ -199,16 +153,14 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
           const now = ctx.now()
           store.record(topic, now, rules.dueAt(topic, now))
         },
-        async start () {
-          await relay.start()
-          forgetting?.start()
+        start () {
           sweeper.start(config.sweepInterval)
         },
         async beforeShutdown () {
           await sweeper.stop()
         },
         close () {
-          forgetting?.stop()
+          stopHolding?.()
           hold.close()
         }
       }
@@ -222,7 +174,7 @@ function publishEmptyRetained (broker: Aedes, topic: string): Promise<void> {
 }
 
 /** The topics of every retained message the persistence holds, in batches. */
-async function * retainedTopicBatches (persistence: () => RetainedPersistence): AsyncIterable<string[]> {
+async function * retainedTopicBatches (persistence: () => BrokerPersistence): AsyncIterable<string[]> {
   let batch: string[] = []
   for await (const packet of persistence().createRetainedStream('#')) {
     batch.push(packet.topic)

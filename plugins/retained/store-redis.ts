@@ -107,7 +107,7 @@ export class RedisRetainedStore implements RetainedStore {
     ]
     for (const [name, numberOfKeys, lua] of commands) {
       // Several Vigil instances may share one connection object only in tests; defining twice is harmless.
-      if (typeof (redis as unknown as Record<string, unknown>)[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua })
+      if (typeof Reflect.get(redis, name) !== 'function') redis.defineCommand(name, { numberOfKeys, lua })
     }
     this.#redis = redis as Redis & RetainedCommands
     this.#onError = onError

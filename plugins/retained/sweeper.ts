@@ -4,13 +4,16 @@
  * between batches. Work is proportional to what is due (the store is ordered
  * by due time), and a sweep never holds the loop for more than one batch.
  * The first sweep, right after start-up, reconciles the store with the
- * retained messages the persistence already holds.
+ * retained messages the persistence already holds. Its clock and its timer
+ * come from one injected Scheduler, so a test moves time instead of waiting.
  */
+import type { ScheduledTask, Scheduler } from '../../broker/scheduler.js'
 import { yieldToLoop, type Due, type RetainedStore } from './store.js'
 
 export interface SweepDeps {
   store: RetainedStore
-  now(): number
+  /** The sweep's clock and its timer (ctx.scheduler). */
+  scheduler: Scheduler
   /** How many due topics one batch takes (one loop turn). */
   batchSize: number
   /** Expire one batch of due topics; resolves with how many were expired. */
@@ -28,7 +31,7 @@ export interface SweepResult { expired: number, forgotten: number, batches: numb
 
 export class Sweeper {
   readonly #deps: SweepDeps
-  #timer: NodeJS.Timeout | null = null
+  #timer: ScheduledTask | null = null
   #running: Promise<SweepResult> | null = null
   #stopped = false
   #reconciled = false
@@ -42,14 +45,10 @@ export class Sweeper {
     const tick = (): void => {
       this.#timer = null
       this.sweep().catch((err) => this.#deps.onError(err, 'retained sweep failed')).finally(() => {
-        if (!this.#stopped) {
-          this.#timer = setTimeout(tick, intervalMs)
-          this.#timer.unref()
-        }
+        if (!this.#stopped) this.#timer = this.#deps.scheduler.after(intervalMs, tick)
       })
     }
-    this.#timer = setTimeout(tick, 0)
-    this.#timer.unref()
+    this.#timer = this.#deps.scheduler.after(0, tick)
   }
 
   /** One full sweep; concurrent calls share the running one. */
@@ -61,7 +60,7 @@ export class Sweeper {
   /** Stop scheduling and let a running sweep finish its current batch. */
   async stop (): Promise<void> {
     this.#stopped = true
-    if (this.#timer !== null) clearTimeout(this.#timer)
+    this.#timer?.cancel()
     this.#timer = null
     await this.#running?.catch(() => {})
   }
@@ -74,7 +73,7 @@ export class Sweeper {
       this.#reconciled = true
     }
     // One instant for the whole sweep: what falls due meanwhile waits for the next one.
-    const now = deps.now()
+    const now = deps.scheduler.now()
     let expired = 0
     let batches = 0
     while (!this.#stopped) {

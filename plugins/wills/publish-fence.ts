@@ -13,6 +13,7 @@
  * CONNACK.
  */
 import type { Redis } from 'ioredis'
+import type { Scheduler } from '../../broker/scheduler.js'
 import { epochKey } from '../liveness/epochs.js'
 
 /** A fence outlives no publish: a node that died mid-publish blocks a reconnect at most this long. */
@@ -36,7 +37,8 @@ export interface PublishFence {
   waitClear(clientId: string): Promise<void>
 }
 
-export function redisPublishFence (redis: Redis): PublishFence {
+/** `scheduler`: the clock and timer the wait for a clear fence runs on. */
+export function redisPublishFence (redis: Redis, scheduler: Scheduler): PublishFence {
   return {
     async open (clientId, willEpoch) {
       const result = await redis.eval(OPEN_SCRIPT, 2, epochKey(clientId), fenceKey(clientId), willEpoch, FENCE_TTL_MS)
@@ -46,9 +48,9 @@ export function redisPublishFence (redis: Redis): PublishFence {
       await redis.del(fenceKey(clientId))
     },
     async waitClear (clientId) {
-      const deadline = Date.now() + FENCE_TTL_MS
-      while (await redis.exists(fenceKey(clientId)) === 1 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+      const deadline = scheduler.now() + FENCE_TTL_MS
+      while (await redis.exists(fenceKey(clientId)) === 1 && scheduler.now() < deadline) {
+        await new Promise<void>((resolve) => { scheduler.after(POLL_MS, resolve) })
       }
     }
   }

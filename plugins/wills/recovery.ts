@@ -16,16 +16,12 @@
  * does), so the wills hook stamps it (reason node_lost) and claims it, and the
  * other plugins' rules apply to it too.
  */
-import type { Aedes, PublishPacket } from 'aedes'
+import type { Aedes } from 'aedes'
 import type { Redis } from 'ioredis'
+import { persistenceOf, willsInRedis, type WillPacket } from '../../broker/aedes/index.js'
 import { publishAsync } from '../../broker/publish.js'
-import { willsInRedis } from './lost-wills.js'
 
-interface WillRecord extends PublishPacket { clientId: string, brokerId: string }
-interface WillPersistence {
-  streamWill(brokers: Record<string, number>): AsyncIterable<WillRecord>
-  delWill(client: { id: string, brokerId: string }): Promise<unknown>
-}
+type WillRecord = WillPacket & { clientId: string, brokerId: string }
 
 /**
  * Wills in flight at once. Each costs a few Redis round trips (claim, retained
@@ -35,12 +31,15 @@ interface WillPersistence {
 const CONCURRENCY = 128
 
 export async function recoverWillsOf (broker: Aedes, lostNodeId: string, onError: (err: unknown) => void, redis: Redis | null = null): Promise<number> {
-  const persistence = (broker as unknown as { persistence: WillPersistence }).persistence
-  const wills: WillRecord[] = redis !== null ? (await willsInRedis<WillRecord>(redis, lostNodeId)).filter((w) => w.brokerId === lostNodeId) : []
-  // streamWill skips the nodes it is given; none are given, and only the lost node's are kept.
+  const persistence = persistenceOf(broker)
+  // Redis mode reads the lost node's wills in one pass (broker/aedes/lost-wills.ts); streamWill is one GET at a time.
+  const wills: WillRecord[] = redis !== null
+    ? (await willsInRedis<WillPacket>(redis, lostNodeId)).filter((w): w is WillRecord => w.brokerId === lostNodeId && w.clientId !== undefined)
+    : []
   if (redis === null) {
+    // streamWill skips the nodes it is given; none are given, and only the lost node's are kept.
     for await (const will of persistence.streamWill({})) {
-      if (will.brokerId === lostNodeId) wills.push(will)
+      if (will.brokerId === lostNodeId && will.clientId !== undefined) wills.push(will as WillRecord)
     }
   }
   let published = 0

@@ -1,6 +1,6 @@
 /**
  * Aedes' per-client dedupe drops a message whose broker counter is below one
- * the client already had from that broker (broker/delivery-dedupe.ts). The
+ * the client already had from that broker (broker/aedes/delivery-dedupe.ts). The
  * counter is taken when a publish starts, so order of delivery and order of
  * counters differ whenever publishes overtake each other: retained publishes
  * (which wait on Redis) overtaken by plain ones were lost for a

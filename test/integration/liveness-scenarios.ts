@@ -8,7 +8,7 @@ import type { Socket } from 'node:net'
 import type { MqttClient } from 'mqtt'
 import type { VigilConfigInput } from '../../config/schema.js'
 import { definePlugin } from '../../broker/plugin-types.js'
-import { clientsOf } from '../../plugins/liveness/connection.js'
+import { liveClient } from '../../broker/aedes/index.js'
 import { livenessPlugin } from '../../plugins/liveness/index.js'
 import type { ClientStatus, ConnectionEnd } from '../../plugins/liveness/service.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
@@ -300,7 +300,7 @@ export function livenessScenarios (tap: Tap, mode: Mode): void {
     const obs = await observe(t, broker.url)
     const device = await connectClient(t, broker.url, { clientId: 'kickme-1', will: willOf('kickme-1') })
     await obs.waitFor('kickme-1', (s) => s.state === 'online')
-    const epoch = liveness.epochOf(clientsOf(broker.broker)['kickme-1']!)
+    const epoch = liveness.epochOf(liveClient(broker.broker, 'kickme-1')!)
     t.equal(epoch, liveness.currentEpoch('kickme-1'))
     t.equal(await liveness.kick('nobody-here', 'kicked'), false, 'a client not on this node')
     const gone = new Promise<void>((resolve) => device.once('close', () => resolve()))

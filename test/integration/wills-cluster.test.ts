@@ -6,8 +6,8 @@ import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { sleep } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
-import { redisPendingStore } from '../../plugins/wills/store-redis.js'
-import type { HeldWill } from '../../plugins/wills/held-will.js'
+import { redisDelayStore } from '../../plugins/liveness/delay-store-redis.js'
+import type { DelayedEnd } from '../../plugins/liveness/delayed-end.js'
 import { counter, dropConnection, JSON_WILL, nextOn, parse, retainedOn, watch, willClient } from './wills-helpers.js'
 
 t.test('server_shutdown: the will of a client of a stopping node arrives stamped on the other node', async (t) => {
@@ -79,21 +79,22 @@ t.test('wills.delay (Redis): a reconnect on another node cancels; a client that 
 
 t.test('pending wills in Redis survive a restart and each is claimed by exactly one node', async (t) => {
   const redis = await startRedis(t)
-  const one = redisPendingStore(redis.client())
-  const two = redisPendingStore(redis.client())
-  const will = (clientId: string, epoch: number, due: number): HeldWill => ({
-    clientId, epoch, due, topic: `devices/${clientId}/status`, payload: Buffer.from([1, 2, 3]), qos: 1, retain: true, reason: 'connection_lost', at: due - 2000
+  const one = redisDelayStore(redis.client())
+  const two = redisDelayStore(redis.client())
+  const will = (clientId: string, epoch: number, due: number): DelayedEnd => ({
+    clientId, epoch, due, status: null,
+    will: { topic: `devices/${clientId}/status`, payload: Buffer.from([1, 2, 3]), qos: 1, retain: true, reason: 'connection_lost', at: due - 2000 }
   })
-  for (let i = 0; i < 50; i++) await one.hold(will(`c${i}`, 1, 1000 + i))
+  for (let i = 0; i < 50; i++) await one.put(will(`c${i}`, 1, 1000 + i))
   // A "restarted" node (a fresh connection) sees what the old one held.
   const [x, y] = await Promise.all([one.takeDue(1100), two.takeDue(1100)])
   t.equal(x.length + y.length, 50, 'every due will claimed')
   t.equal(new Set([...x, ...y].map((h) => h.clientId)).size, 50, 'none twice')
-  t.same([...x, ...y][0]!.payload, Buffer.from([1, 2, 3]))
-  await one.hold(will('late', 7, 5000))
+  t.same([...x, ...y][0]!.will?.payload, Buffer.from([1, 2, 3]))
+  await one.put(will('late', 7, 5000))
   t.same(await two.takeDue(4999), [], 'not yet due')
   t.equal(await two.cancel('late', 7), undefined, 'the same epoch does not cancel')
-  await one.hold(will('late', 6, 6000))
+  await one.put(will('late', 6, 6000))
   t.equal((await two.cancel('late', 8))?.epoch, 7, 'an older pending will is never replaced; a newer connection cancels it')
   t.same(await one.takeDue(10_000), [])
 })

@@ -1,12 +1,13 @@
 import t from 'tap'
 import { epochKey } from '../../plugins/liveness/epochs.js'
+import { realScheduler } from '../../broker/scheduler.js'
 import { FENCE_TTL_MS, redisPublishFence } from '../../plugins/wills/publish-fence.js'
 import { startRedis } from '../helpers/redis.js'
 
 t.test('the will publish fence orders a will before a reconnect elsewhere (real Redis)', async (t) => {
   const redis = await startRedis(t)
   const db = redis.client()
-  const fence = redisPublishFence(db)
+  const fence = redisPublishFence(db, realScheduler())
 
   await db.set(epochKey('dev-f'), 3)
   t.equal(await fence.open('dev-f', 2), false, 'a will of an older epoch is refused')

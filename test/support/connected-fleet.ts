@@ -58,10 +58,17 @@ export function connectedFleetPlugin (handle: Partial<ConnectedFleet> = {}, shar
         },
         onTransition: (listener) => { listeners.add(listener); return () => { listeners.delete(listener) } },
         endOf: (client) => ({ clientId: client.id, epoch: epochs.get(client.id) ?? 0, reason: 'connection_lost', at: ctx.now(), lastHeartbeat: null, lastPacket: null }),
+        onEnded: () => () => {},
+        lostEnd: (clientId, node, epoch) => ({ clientId, epoch: epoch ?? 0, reason: 'node_lost', at: ctx.now(), lastHeartbeat: null, lastPacket: null, node, local: false, client: null, displacedBy: null, will: null, delayedUntil: null }),
+        delayWill: async () => {},
+        handleDelayedWills: () => {},
         epochOf: (client) => epochs.get(client.id),
         currentEpoch: (id) => epochs.get(id) ?? 0,
         kick: async () => false,
-        forget: async (id) => { statuses.delete(id) }
+        forget: async (id) => { statuses.delete(id) },
+        forgetDue: async () => 0,
+        kickEverywhere: async () => false,
+        onKickRequested: () => () => {}
       }
       ctx.provide('liveness', service)
       return {}

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { commandPayload, isCommandId, parseAck, parseCommandRequest } from '../../plugins/commands/messages.js'
 import { CommandRunner } from '../../plugins/commands/runner.js'
+import { ManualScheduler } from '../../broker/scheduler.js'
 import { MemoryCommandStore } from '../../plugins/commands/store.js'
 import { fillTemplate, isAddressable, topicPattern } from '../../plugins/commands/topics.js'
 import { ApiError } from '../../plugins/api/http-errors.js'
@@ -63,12 +64,23 @@ t.test('acks parse only when they carry an id and status ok or error', async (t)
 
 function runnerWith (onPublish: (topic: string, payload: Buffer, n: number) => void) {
   let sends = 0
-  let clock = 1000
+  const scheduler = new ManualScheduler(1000)
   const runner = new CommandRunner({
-    now: () => clock,
+    scheduler,
     publish: async (topic, payload) => { sends++; onPublish(topic, payload, sends) }
   })
-  return { runner, sends: () => sends, advance: (ms: number) => { clock += ms } }
+  return { runner, scheduler, sends: () => sends, advance: (ms: number) => scheduler.advance(ms) }
+}
+
+/** Let the runner reach its next wait, then move time by `stepMs`, until `run` settles. */
+async function drive<T> (run: Promise<T>, advance: (ms: number) => void, stepMs: number): Promise<T> {
+  let settled = false
+  void run.finally(() => { settled = true })
+  while (!settled) {
+    await new Promise((resolve) => setImmediate(resolve))
+    if (!settled) advance(stepMs)
+  }
+  return await run
 }
 
 t.test('the runner settles on the first ack from the right device and ignores the rest', async (t) => {
@@ -87,12 +99,12 @@ t.test('the runner settles on the first ack from the right device and ignores th
 t.test('the runner re-sends the same bytes on timeout and reports every attempt', async (t) => {
   const payloads: string[] = []
   const h = runnerWith((_topic, payload) => { payloads.push(payload.toString()) })
-  const outcome = await h.runner.run({ id: 'c2', clientId: 'd1', topic: 't', payload: Buffer.from('same'), timeoutMs: 20, retries: 2 })
+  const outcome = await drive(h.runner.run({ id: 'c2', clientId: 'd1', topic: 't', payload: Buffer.from('same'), timeoutMs: 20, retries: 2 }), h.advance, 20)
   t.same(outcome, { status: 'timeout', attempts: 3 })
   t.same(payloads, ['same', 'same', 'same'])
 
-  const h2 = runnerWith((_t, _p, n) => { if (n === 2) setTimeout(() => h2.runner.deliverAck('d1', { id: 'c3', status: 'error', result: 'E42' }), 5) })
-  const failed = await h2.runner.run({ id: 'c3', clientId: 'd1', topic: 't', payload: Buffer.from('p'), timeoutMs: 30, retries: 3 })
+  const h2 = runnerWith((_t, _p, n) => { if (n === 2) h2.scheduler.after(5, () => h2.runner.deliverAck('d1', { id: 'c3', status: 'error', result: 'E42' })) })
+  const failed = await drive(h2.runner.run({ id: 'c3', clientId: 'd1', topic: 't', payload: Buffer.from('p'), timeoutMs: 30, retries: 3 }), h2.advance, 5)
   t.match(failed, { status: 'failed', result: 'E42', attempts: 2 })
 })
 

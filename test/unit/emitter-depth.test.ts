@@ -1,6 +1,6 @@
 import t from 'tap'
 import mqemitter from 'mqemitter'
-import { boundEmitterDepth, MAX_EMITTER_DEPTH } from '../../broker/emitter-depth.js'
+import { boundEmitterDepth, MAX_EMITTER_DEPTH } from '../../broker/aedes/emitter-depth.js'
 
 interface Message { topic: string, n: number }
 interface Emitter {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { endReason, isProtocolError } from '../../plugins/liveness/end-reason.js'
 import { FleetView } from '../../plugins/liveness/fleet-view.js'
-import { Holds } from '../../plugins/liveness/holds.js'
+import { DelayedEndIndex } from '../../plugins/liveness/delayed-end.js'
 import { topicMatches } from '../../broker/topic-match.js'
 import { announcedInterval, LivenessRules } from '../../plugins/liveness/rules.js'
 import type { ClientStatus } from '../../plugins/liveness/service.js'
@@ -201,13 +201,15 @@ t.test('status payloads read back defensively', async (t) => {
   t.equal(parseStatus(Buffer.from('{"clientId":"x","state":"online","since":"1","epoch":1,"node":"a"}')), null)
 })
 
-t.test('held offline statuses: a newer epoch cancels them; due ones come out once', async (t) => {
-  const holds = new Holds(250, 0)
-  holds.hold(status({ clientId: 'a', state: 'offline', epoch: 4 }), 'ta', 5000)
-  holds.hold(status({ clientId: 'b', state: 'offline', epoch: 2 }), 'tb', 5000)
-  t.equal(holds.cancel('a', 4), false, 'the same epoch does not cancel')
-  t.equal(holds.cancel('a', 5), true, 'a newer epoch does')
-  t.same(holds.due(4999), [])
-  t.same(holds.due(5000).map((h) => h.status.clientId), ['b'])
-  t.equal(holds.size, 0)
+t.test('delayed offline statuses: a newer epoch cancels them; due ones come out once', async (t) => {
+  const delayed = new DelayedEndIndex()
+  const delay = (s: ClientStatus, topic: string, due: number): boolean =>
+    delayed.put({ clientId: s.clientId, epoch: s.epoch, due, status: { status: s, topic }, will: null })
+  delay(status({ clientId: 'a', state: 'offline', epoch: 4 }), 'ta', 5000)
+  delay(status({ clientId: 'b', state: 'offline', epoch: 2 }), 'tb', 5000)
+  t.equal(delayed.cancel('a', 4) !== undefined, false, 'the same epoch does not cancel')
+  t.equal(delayed.cancel('a', 5) !== undefined, true, 'a newer epoch does')
+  t.same(delayed.takeDue(4999), [])
+  t.same(delayed.takeDue(5000).map((h) => h.status?.status.clientId), ['b'])
+  t.equal(delayed.size, 0)
 })

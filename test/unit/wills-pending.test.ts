@@ -1,6 +1,6 @@
 import t from 'tap'
 import { decideDue, decideWill, type WillFacts } from '../../plugins/wills/decide.js'
-import { PendingWills, type Held } from '../../plugins/wills/pending.js'
+import { DelayedEndIndex, type DelayedEnd } from '../../plugins/liveness/delayed-end.js'
 
 const facts = (over: Partial<WillFacts> = {}): WillFacts => ({
   willEpoch: 3, currentEpoch: 3, reason: 'connection_lost', takenOver: false, connectedElsewhere: false,
@@ -33,14 +33,18 @@ t.test('a held will is suppressed at due time if the client came back', async (t
   t.same(decideDue(undefined, 4), { action: 'publish' })
 })
 
-interface W extends Held { tag: string }
-const w = (clientId: string, epoch: number | undefined, due: number, tag = clientId): W => ({ clientId, epoch, due, tag })
+// A delayed will, tagged through its topic.
+type W = DelayedEnd
+const w = (clientId: string, epoch: number | undefined, due: number, tag = clientId): W => ({
+  clientId, epoch, due, status: null, will: { topic: tag, payload: Buffer.alloc(0), qos: 1, retain: false, reason: 'connection_lost', at: due }
+})
+const tagOf = (end: DelayedEnd | undefined): string | undefined => end?.will?.topic
 
 t.test('pending wills fall due by an injected clock, earliest first', async (t) => {
-  const p = new PendingWills<W>()
+  const p = new DelayedEndIndex()
   let now = 1000
-  p.hold(w('b', 1, now + 2000))
-  p.hold(w('a', 1, now + 1000))
+  p.put(w('b', 1, now + 2000))
+  p.put(w('a', 1, now + 1000))
   t.equal(p.nextDue(), 2000)
   t.same(p.takeDue(now), [], 'nothing due yet')
   now += 999
@@ -55,21 +59,21 @@ t.test('pending wills fall due by an injected clock, earliest first', async (t) 
 })
 
 t.test('a reconnect within the delay cancels the pending will; after it nothing is left to cancel', async (t) => {
-  const p = new PendingWills<W>()
-  p.hold(w('dev', 3, 3000))
-  t.equal(p.cancel('dev', 4)?.tag, 'dev', 'reconnect with a newer epoch cancels')
+  const p = new DelayedEndIndex()
+  p.put(w('dev', 3, 3000))
+  t.equal(tagOf(p.cancel('dev', 4)), 'dev', 'reconnect with a newer epoch cancels')
   t.same(p.takeDue(10_000), [], 'nothing published')
-  p.hold(w('dev', 4, 3000))
+  p.put(w('dev', 4, 3000))
   t.same(p.takeDue(3000).map((x) => x.epoch), [4], 'stays away: exactly one')
   t.equal(p.cancel('dev', 5), undefined, 'already published')
 })
 
 t.test('a pending will of a newer connection is neither cancelled nor replaced by an older one', async (t) => {
-  const p = new PendingWills<W>()
-  p.hold(w('dev', 5, 3000, 'new'))
+  const p = new DelayedEndIndex()
+  p.put(w('dev', 5, 3000, 'new'))
   t.equal(p.cancel('dev', 5), undefined, 'same epoch: not a reconnect after it')
-  t.equal(p.hold(w('dev', 4, 2000, 'old')), false)
-  t.same(p.takeAll().map((x) => x.tag), ['new'])
-  p.hold(w('dev', undefined, 1))
+  t.equal(p.put(w('dev', 4, 2000, 'old')), false)
+  t.same(p.takeAll().map(tagOf), ['new'])
+  p.put(w('dev', undefined, 1))
   t.ok(p.cancel('dev', undefined), 'unknown epochs cancel')
 })

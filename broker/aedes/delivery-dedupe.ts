@@ -20,7 +20,7 @@
  * the packet's counter unless it is such a duplicate. No allocation: three
  * variables per client.
  */
-import type { Client } from 'aedes'
+import type { Aedes, Client } from 'aedes'
 
 interface Delivered { brokerId?: string, brokerCounter?: number }
 type Deliver = (packet: Delivered, cb: () => void) => void
@@ -49,4 +49,14 @@ export function orderTolerantDedupe (client: Client): void {
   }
   c.deliver0 = wrap(c.deliver0)
   c.deliverQoS = wrap(c.deliverQoS)
+}
+
+/** Wrap `broker.handle` once, at start-up, so every new client delivers in any order. */
+export function installOrderTolerantDedupe (broker: Aedes): void {
+  const handle = broker.handle.bind(broker)
+  broker.handle = ((conn: unknown, req: unknown) => {
+    const client = (handle as (c: unknown, r: unknown) => Client)(conn, req)
+    orderTolerantDedupe(client)
+    return client
+  }) as Aedes['handle']
 }

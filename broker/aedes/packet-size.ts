@@ -3,10 +3,12 @@
  * client's parser. It checks the Remaining Length as soon as the fixed header
  * is decoded [MQTT-2.2.3], before the body is buffered: an oversized packet
  * costs its header, not its megabytes, and closes only that client.
- * It wraps one private parser method; test/integration/limits.test.ts guards it.
+ * It wraps one private parser method (`_parseLength`, reporting through
+ * `_emitError`); test/unit/aedes-boundary.test.ts pins both for the installed
+ * mqtt-packet and test/integration/limits.test.ts sends the oversized packets.
  */
-import type { Client } from 'aedes'
-import { VigilError } from './errors.js'
+import type { Aedes, Client } from 'aedes'
+import { VigilError } from '../errors.js'
 
 interface ParserInternals {
   packet: { length: number, cmd?: string }
@@ -20,6 +22,7 @@ function totalSize (remainingLength: number): number {
   return 1 + lengthBytes + remainingLength
 }
 
+/** Guard one client's parser (exported for the pinning test, which drives a bare client). */
 export function limitPacketSize (client: Client, maxPacketSize: number): void {
   const parser = (client as unknown as { _parser?: ParserInternals })._parser
   if (parser === undefined || typeof parser._parseLength !== 'function') {
@@ -35,4 +38,14 @@ export function limitPacketSize (client: Client, maxPacketSize: number): void {
     }
     return true
   }
+}
+
+/** Wrap `broker.handle` once, at start-up, so every new client's parser gets the guard. */
+export function installPacketSizeLimit (broker: Aedes, maxPacketSize: number): void {
+  const handle = broker.handle.bind(broker)
+  broker.handle = ((conn: unknown, req: unknown) => {
+    const client = (handle as (c: unknown, r: unknown) => Client)(conn, req)
+    limitPacketSize(client, maxPacketSize)
+    return client
+  }) as Aedes['handle']
 }

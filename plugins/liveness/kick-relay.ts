@@ -1,31 +1,34 @@
 /**
- * Kick a client wherever it is connected. Memory mode: this node only. Redis
- * mode: the client may be on another node, so the request goes out on a Redis
- * pub/sub channel every node (this one included) listens on; each node holds
- * the client's retained topics, kicks it if it is connected there and replies.
+ * Kick a client wherever it is connected (decommission). Memory mode: this
+ * node only. Redis mode: the client may be on another node, so the request
+ * goes out on a Redis pub/sub channel every node (this one included) listens
+ * on; each node tells its listeners first (the retained plugin holds the
+ * client's retained topics), kicks it if it is connected there and replies.
  * The requester knows how many nodes heard it (PUBLISH returns the count) and
  * waits for that many replies, or a timeout.
  */
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import type { Scheduler } from '../../broker/scheduler.js'
 
-export const KICK_CHANNEL = 'vigil:retained:kick'
-export const KICK_REPLY_CHANNEL = 'vigil:retained:kick-reply'
+export const KICK_CHANNEL = 'vigil:liveness:kick'
+export const KICK_REPLY_CHANNEL = 'vigil:liveness:kick-reply'
 
 export interface KickRelayDeps {
   /** Command connection (null in memory mode). */
   redis: Redis | null
   /** A dedicated connection for SUBSCRIBE (null in memory mode). */
   subscriber: Redis | null
-  /** Every node: hold the client's retained topics for `holdMs`. */
-  hold(clientId: string, holdMs: number): void
+  /** Every node, before the kick: tell who must act first (the retained plugin holds the client's topics). */
+  requested(clientId: string): void
   /** Disconnect the client if it is connected to this node (reason kicked). */
   kickLocal(clientId: string): Promise<boolean>
   timeoutMs: number
+  scheduler: Scheduler
   onError(err: unknown, what: string): void
 }
 
-interface Request { id: string, clientId: string, holdMs: number }
+interface Request { id: string, clientId: string }
 interface Reply { id: string, kicked: boolean }
 interface Pending { expected: number, replies: number, kicked: boolean, resolve(kicked: boolean): void }
 
@@ -51,22 +54,22 @@ export class KickRelay {
     await sub.subscribe(KICK_CHANNEL, KICK_REPLY_CHANNEL)
   }
 
-  /** Hold and kick the client on every node; true if some node disconnected it. */
-  async kick (clientId: string, holdMs: number): Promise<boolean> {
+  /** Kick the client on every node; true if some node disconnected it. */
+  async kick (clientId: string): Promise<boolean> {
     const { redis, subscriber } = this.#deps
     if (redis === null || subscriber === null) {
-      this.#deps.hold(clientId, holdMs)
+      this.#deps.requested(clientId)
       return await this.#deps.kickLocal(clientId)
     }
     const id = randomUUID()
-    let timer: NodeJS.Timeout | undefined
+    let timer: { cancel(): void } | undefined
     const done = new Promise<boolean>((resolve) => {
       const pending: Pending = { expected: Infinity, replies: 0, kicked: false, resolve }
       this.#pending.set(id, pending)
-      timer = setTimeout(() => resolve(pending.kicked), this.#deps.timeoutMs)
+      timer = this.#deps.scheduler.after(this.#deps.timeoutMs, () => resolve(pending.kicked))
     })
     try {
-      const listeners = await redis.publish(KICK_CHANNEL, JSON.stringify({ id, clientId, holdMs } satisfies Request))
+      const listeners = await redis.publish(KICK_CHANNEL, JSON.stringify({ id, clientId } satisfies Request))
       const pending = this.#pending.get(id)
       if (pending !== undefined) {
         pending.expected = listeners
@@ -74,14 +77,14 @@ export class KickRelay {
       }
       return await done
     } finally {
-      clearTimeout(timer)
+      timer?.cancel()
       this.#pending.delete(id)
     }
   }
 
   #onRequest (request: Request): void {
     if (typeof request.clientId !== 'string' || typeof request.id !== 'string') return
-    this.#deps.hold(request.clientId, Number(request.holdMs) || 0)
+    this.#deps.requested(request.clientId)
     this.#deps.kickLocal(request.clientId).catch((err: unknown) => {
       this.#deps.onError(err, 'kick failed')
       return false

@@ -1,21 +1,24 @@
 /**
- * Liveness-aware forgetting (docs/topics-and-payloads.md#retained-lifecycle): the status of a client
- * offline longer than `liveness.forgetAfter` is cleared and the client leaves
- * the fleet view, through the liveness service. Offline clients sit in a
+ * Forgetting (`liveness.forgetAfter`, docs/topics-and-payloads.md#retained-lifecycle): the status of a
+ * client offline longer than `liveness.forgetAfter` is cleared and the client
+ * leaves the fleet view. The retained plugin's sweep drives it
+ * (`liveness.forgetDue`), so one sweep clears expired retained messages and
+ * forgotten statuses alike and counts them together. Offline clients sit in a
  * DueIndex keyed by clientId (due = since + forgetAfter), kept current from
  * liveness transitions, so a sweep only touches the clients that are due. A
  * connected (online or silent) client is never in the index, and each due one
  * is checked against the fleet view again before it is forgotten.
  */
-import type { LivenessService } from '../liveness/service.js'
-import { DueIndex } from './due-index.js'
-import { yieldToLoop } from './store.js'
+import { DueIndex } from '../retained/due-index.js'
+import type { LivenessService } from './service.js'
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 /** A failed forget is tried again by this node after this long. */
 const RETRY_MS = 60_000
 
 export interface ForgettingDeps {
-  liveness: LivenessService
+  liveness: Pick<LivenessService, 'onTransition' | 'list' | 'get' | 'forget'>
   forgetAfter: number
   batchSize: number
   /**

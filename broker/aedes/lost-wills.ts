@@ -7,7 +7,8 @@
  *
  * This reads aedes-persistence-redis' layout (v12): the list `will` holds the
  * keys `will:<brokerId>:<encodeURIComponent(clientId)>`, each a msgpack-encoded
- * packet carrying clientId and brokerId.
+ * packet carrying clientId and brokerId (test/unit/aedes-boundary.test.ts pins
+ * the wills key layout).
  */
 /// <reference path="../../types/msgpack-lite.d.ts" />
 import type { Redis } from 'ioredis'
