@@ -147,7 +147,8 @@ async function startVigilChild (redisUrl: string | null, options: StartOptions, 
   }
   writeFileSync(join(dir, 'vigil.json'), JSON.stringify(config, null, 2))
   const child = spawnLogged(process.execPath, [main, '--config', join(dir, 'vigil.json'), ...args], cleanEnv(), 'vigil')
-  await waitForPort(port, child, 'vigil')
+  // A primary forks its workers before any listens: on a loaded 2-core machine that took over 15 s.
+  await waitForPort(port, child, 'vigil', args.includes('--workers') ? 60_000 : 15_000)
   return { url: `mqtt://127.0.0.1:${port}`, child, dir }
 }
 
