@@ -187,6 +187,8 @@ function invokedDirectly (): boolean {
 
 if (invokedDirectly()) {
   process.on('SIGINT', () => process.exit(130))
+  // SIGTERM too (timeout(1), CI): exiting runs the hook that kills the brokers it started.
+  process.on('SIGTERM', () => process.exit(143))
   runBench(process.argv.slice(2)).then(
     (o) => { process.exit(o.errors.length > 0 ? 1 : 0) },
     (err: Error) => { process.stderr.write(`vigil-bench: ${err.message}\n`); process.exit(2) }
