@@ -153,7 +153,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       const coreMetrics = registerCoreMetrics(metrics, aedes)
       connectionLog = logConnections(aedes, log, {
         policy: { lines: config.log.rateLimit.lines, windowMs: config.log.rateLimit.per },
-        now,
+        scheduler,
         reasonOf: (client) => services.maybe('liveness')?.endOf(client).reason
       })
       // Strict MQTT 3.1.1 packets (issue 13); a CONNECT it refuses never reaches Aedes' events.

@@ -15,7 +15,7 @@
  * - shutdown-wills.ts: at shutdown every connected client's will goes out,
  *   awaited, before the broker closes;
  * - takeover-will-restore.ts: a same-node takeover keeps the new will stored.
- * Other publishes pass with two property reads and no allocation.
+ * Other publishes pass with three property reads and no allocation.
  */
 import { connectWill, isClosed, type WillPacket } from '../../broker/aedes/index.js'
 import { definePlugin } from '../../broker/plugin-types.js'
@@ -102,7 +102,7 @@ export const willsPlugin = definePlugin({
       authorizePublish (client, packet) {
         const p = packet as WillPacket
         // A closing client's publish is its will; at shutdown, also the wills taken off open clients.
-        if (client !== null && (isClosed(client) || takenAtShutdown.has(p))) {
+        if (client !== null && (isClosed(client) || (lifecycle.shuttingDown && takenAtShutdown.has(p)))) {
           const decided = local.decisionFor(p)
           if (decided !== undefined) return decided()
           // Its end was not announced (a listener failed, reported): unstamped beats lost.
