@@ -19,6 +19,8 @@
 export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, type ConnectRefusal } from './strict-packets.js'
 export { guardOfflineQueue } from './queued-dollar.js'
 export { installPacketSizeLimit } from './packet-size.js'
+export { installOrderTolerantDedupe } from './delivery-dedupe.js'
+export { willsInRedis } from './lost-wills.js'
 export { boundEmitterDepth, MAX_EMITTER_DEPTH } from './emitter-depth.js'
 export { limitOfflineQueues, limitOfflineQueuesRedis, type QueueLimit } from './queue-limit.js'
 export { dropAfterAck, installPublishDrop } from './publish-drop.js'

@@ -21,7 +21,7 @@ import mqttPacket from 'mqtt-packet'
 import t from 'tap'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import {
-  boundEmitterDepth, clientSlot, connectWill, emitterOf, guardOfflineQueue, installPacketSizeLimit, installPublishDrop,
+  boundEmitterDepth, clientSlot, connectWill, emitterOf, guardOfflineQueue, installOrderTolerantDedupe, installPacketSizeLimit, installPublishDrop,
   installStrictPackets, isClosed, isErrored, liveClient, liveClients, pendingWill, persistenceOf, publishAs,
   remoteAddress, sentDisconnect, subscriptionsOf, takePendingWill, transportOf, upgradeRequestOf, dropAfterAck,
   limitOfflineQueues, limitOfflineQueuesRedis, afterWillDeleted, type BrokerPersistence, type StoredWillKey, type WillPacket
@@ -573,4 +573,23 @@ t.test('Redis persistence: wills and the offline queue\'s keys (queue-limit.ts)'
   const queued: string[] = []
   for await (const m of p.outgoingStream({ id: 'q1' })) queued.push(m.topic)
   t.same(queued, ['q/3', 'q/4'], 'outgoingStream yields the newest two, the oldest dropped')
+})
+
+t.test('client dedupe: duplicates, deliver0 and deliverQoS (delivery-dedupe.ts), read when a client subscribes', { timeout: 30_000 }, async (t) => {
+  const send = (b: Bare, topic: string, brokerCounter: number): Promise<void> => new Promise<void>((resolve) => b.broker.publish(
+    { cmd: 'publish', topic, payload: Buffer.from(topic), qos: 1, retain: false, dup: false, brokerId: 'far', brokerCounter } as PublishPacket, () => resolve()))
+  for (const installed of [false, true]) {
+    const b = await bareBroker(t, { id: `dd-${String(installed)}`, before: (broker) => { if (installed) installOrderTolerantDedupe(broker) } })
+    const sub = await connectClient(t, b.url, { clientId: `dd-${String(installed)}` })
+    const got = collect(sub)
+    await subscribe(sub, ['dd/#', 'dd/+'], 1)
+    await send(b, 'dd/later', 10)
+    await send(b, 'dd/earlier', 5)
+    await send(b, 'dd/end', 20)
+    await waitFor(() => got.some((m) => m.topic === 'dd/end'), 5000, 'the barrier')
+    const topics = got.map((m) => m.topic)
+    t.equal(topics.filter((x) => x === 'dd/later').length, 1, `${installed ? 'installed' : 'bare Aedes'}: two matching subscriptions, one copy`)
+    t.equal(topics.filter((x) => x === 'dd/earlier').length, installed ? 1 : 0,
+      installed ? 'installed: a lower counter after a higher one is delivered' : 'bare Aedes drops a lower counter from the same broker after a higher one')
+  }
 })

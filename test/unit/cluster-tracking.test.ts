@@ -5,16 +5,16 @@
  */
 import { Aedes } from 'aedes'
 import t from 'tap'
-import { checkEvery, trackCluster } from '../../broker/cluster.js'
+import { checkEvery, PROBE_AFTER_BEATS, trackCluster } from '../../broker/cluster.js'
 import { ManualScheduler } from '../../broker/scheduler.js'
 
 const HEARTBEAT = 4000
 
-async function harness () {
+async function harness (gone?: (id: string) => Promise<boolean>) {
   const scheduler = new ManualScheduler(100_000)
   const broker = new Aedes({ id: 'me' })
   await broker.listen()
-  const cluster = trackCluster(broker, 'me', HEARTBEAT, scheduler)
+  const cluster = trackCluster(broker, 'me', HEARTBEAT, scheduler, gone)
   const lost: Array<{ id: string, lastSeen: number, at: number }> = []
   cluster.onNodeLost((id, lastSeen) => lost.push({ id, lastSeen, at: scheduler.now() }))
   /** A heartbeat of `id` through the broker's emitter, as Aedes routes `$SYS/<id>/heartbeat`. */
@@ -59,4 +59,26 @@ t.test('a lost node that beats again can be lost again; close() stops the checks
   t.equal(h.scheduler.pending, 0, 'no check left armed')
   h.scheduler.advance(10 * HEARTBEAT)
   t.equal(h.lost.length, 2, 'nothing after close')
+})
+
+t.test('a node late by a beat and a half whose subscription is gone is lost then; one that is only slow waits for 3 beats', async (t) => {
+  const asked: string[] = []
+  const h = await harness(async (id) => { asked.push(id); return id === 'dead' })
+  t.teardown(() => { h.cluster.close(); h.broker.close() })
+  await h.beat('dead')
+  await h.beat('slow')
+  const last = h.scheduler.now()
+  h.scheduler.advance(PROBE_AFTER_BEATS * HEARTBEAT)
+  t.same(asked, [], 'not asked at exactly a beat and a half')
+  h.scheduler.advance(checkEvery(HEARTBEAT))
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same([...asked].sort(), ['dead', 'slow'], 'both asked at the first check past it')
+  t.same(h.lost.map((l) => l.id), ['dead'], 'the gone one is lost at once')
+  t.match(h.lost[0], { id: 'dead', lastSeen: last })
+  h.scheduler.advance(500)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(asked.filter((id) => id === 'slow').length, 1, 'asked at most once a second')
+  h.scheduler.advance(3 * HEARTBEAT - PROBE_AFTER_BEATS * HEARTBEAT)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(h.lost.map((l) => l.id), ['dead', 'slow'], 'the slow one only after 3 beats')
 })
