@@ -13,12 +13,14 @@ import { summarize, type SummaryRow } from './aggregate.js'
 import { renderConsole } from './report-console.js'
 import { renderHtml } from './report-html.js'
 import type { Flags, RunResult, Scenario } from './scenarios/common.js'
+import { cluster } from './scenarios/cluster.js'
 import { connectScenario } from './scenarios/connect.js'
 import { fanin } from './scenarios/fanin.js'
 import { fanout } from './scenarios/fanout.js'
 import { fleet } from './scenarios/fleet.js'
 import { fuzz } from './scenarios/fuzz.js'
 import { retained } from './scenarios/retained.js'
+import { scale } from './scenarios/scale.js'
 import { sizing } from './scenarios/sizing.js'
 import { storm } from './scenarios/storm.js'
 import { subscribeStall } from './scenarios/subscribe-stall.js'
@@ -27,7 +29,8 @@ import { cdf, logHistogram, summarizeLatencies } from './stats.js'
 import { availableTargets, startTarget } from './targets.js'
 
 export const SCENARIOS: Record<string, Scenario<any>> = {
-  fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm, 'subscribe-stall': subscribeStall, fuzz
+  fanin, fanout, connect: connectScenario, retained, fleet, sizing, storm, 'subscribe-stall': subscribeStall, fuzz,
+  cluster, scale
 }
 
 export const USAGE = `Usage: vigil-bench <scenario> [options]     (npm run bench -- <scenario> [options])
@@ -36,7 +39,8 @@ Scenarios:
 ${Object.values(SCENARIOS).map((s) => `  ${s.name.padEnd(9)} ${s.describe}`).join('\n')}
 
 Common options:
-  --targets LIST    comma-separated: vigil, vigil-redis, vigil-inproc, aedes, aedes-redis, mosquitto,
+  --targets LIST    comma-separated: vigil, vigil-redis, vigil-inproc, vigil-uncoalesced, aedes, aedes-redis, mosquitto,
+                    vigil-cluster, vigil-workers2, vigil-workers4,
                     an mqtt://host:port URL, or "all" (vigil,aedes,mosquitto if on PATH). Default: all
   --url URL         shorthand for --targets URL (a broker you started; no CPU/RSS readings)
   --reps N          repetitions per target (default 3)
@@ -55,6 +59,10 @@ sizing:   --fleet bench/fleets/smart-building.yaml --time-scale 1 --duration 20 
 storm:    --clients 3000 --rounds 3 --keepalive 30 --close-after 50 (ms) --birth 1 --settle-timeout 30 (s) --grace 1 (s)
 subscribe-stall: --retained 20000 --filters 1000 --interval 20 (ms) --payload 64 --timeout 120 (s)
 fuzz:     --cases 100000 --seed 14 --parallelism 32
+cluster:  --publishers 10 --subscribers 4 --qos 0 --payload 64 --rate 0 --duration 5 --max-messages 100000
+          (targets vigil-cluster: nodes A and B on one Redis; vigil-workers2/4: vigil --workers N)
+scale:    --devices 60000 --procs 4 --parallelism 50 --keepalive 60 --heartbeat 15 (s) --silent-after 40 (s)
+          --freeze 0.01 --kill 0.01 --connect-timeout 300 (s)   (meant for --targets vigil-workers4)
 `
 
 /** Options that take no value; every other option takes one. */
@@ -89,7 +97,9 @@ const KNOWN: Record<string, string[]> = {
   sizing: ['fleet', 'time-scale', 'duration', 'parallelism'],
   storm: ['clients', 'rounds', 'keepalive', 'close-after', 'birth', 'settle-timeout', 'grace'],
   'subscribe-stall': ['retained', 'filters', 'interval', 'payload', 'timeout'],
-  fuzz: ['cases', 'seed', 'parallelism']
+  fuzz: ['cases', 'seed', 'parallelism'],
+  cluster: ['publishers', 'subscribers', 'qos', 'payload', 'rate', 'duration', 'max-messages'],
+  scale: ['devices', 'procs', 'parallelism', 'keepalive', 'heartbeat', 'silent-after', 'freeze', 'kill', 'connect-timeout']
 }
 
 export interface BenchOutcome { runs: RunResult[], rows: SummaryRow[], errors: string[] }
@@ -177,6 +187,8 @@ function invokedDirectly (): boolean {
 
 if (invokedDirectly()) {
   process.on('SIGINT', () => process.exit(130))
+  // SIGTERM too (timeout(1), CI): exiting runs the hook that kills the brokers it started.
+  process.on('SIGTERM', () => process.exit(143))
   runBench(process.argv.slice(2)).then(
     (o) => { process.exit(o.errors.length > 0 ? 1 : 0) },
     (err: Error) => { process.stderr.write(`vigil-bench: ${err.message}\n`); process.exit(2) }

@@ -111,7 +111,7 @@ async function scrapeBench (): Promise<Record<string, unknown>> {
 
 function tallyBench (): Spread {
   const tally = new ByteTally()
-  for (let i = 0; i < TRACKED; i++) tally.track({ bytesRead: i, bytesWritten: 2 * i, once: () => undefined })
+  for (let i = 0; i < TRACKED; i++) tally.track({ bytesRead: i, bytesWritten: 2 * i, on: () => undefined })
   const times: number[] = []
   for (let i = 0; i < SCRAPES; i++) {
     const started = performance.now()

@@ -60,7 +60,7 @@ export const PINGREQ = Buffer.from([0xc0, 0])
 export const DISCONNECT = Buffer.from([0xe0, 0])
 
 export type Incoming =
-  | { type: 'connack', returnCode: number }
+  | { type: 'connack', returnCode: number, sessionPresent: boolean }
   | { type: 'publish', topic: string, payload: Buffer, qos: number, packetId: number, retain: boolean }
   | { type: 'puback' | 'pubrec' | 'pubrel' | 'pubcomp' | 'suback' | 'unsuback', packetId: number }
   | { type: 'pingresp' }
@@ -94,7 +94,8 @@ export class PacketParser {
       const body = this.buf.subarray(i, i + len)
       this.buf = this.buf.subarray(i + len)
       const type = first >> 4
-      if (type === 2) onPacket({ type: 'connack', returnCode: body[1] ?? 255 })
+      // [MQTT-3.2.2-1..3] bit 0 of the acknowledge flags: Session Present
+      if (type === 2) onPacket({ type: 'connack', returnCode: body[1] ?? 255, sessionPresent: ((body[0] ?? 0) & 1) === 1 })
       else if (type === 3) {
         const qos = (first >> 1) & 3
         const tlen = body.readUInt16BE(0)

@@ -21,6 +21,8 @@ export interface DeviceOptions {
   jitter: number
   telemetry: boolean
   fw?: string
+  /** Source address (e.g. 127.0.3.7): spreads a large fleet over several loopback port spaces. */
+  localAddress?: string
 }
 
 export type DeviceMode = 'healthy' | 'frozen' | 'vanished' | 'dropped' | 'stopped'
@@ -63,7 +65,7 @@ export class Device {
   /** Open a connection and go through CONNECT, birth and the command subscription. Resolves on CONNACK 0. */
   async connect (timeoutMs = 10_000): Promise<void> {
     const { id, host, port, keepalive } = this.options
-    const socket = connect({ host, port, noDelay: true })
+    const socket = connect({ host, port, noDelay: true, ...(this.options.localAddress !== undefined ? { localAddress: this.options.localAddress } : {}) })
     const parser = new PacketParser()
     this.boot++
     this.telemetrySeq = 0

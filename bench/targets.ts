@@ -6,13 +6,13 @@
  * Aedes with the same persistence, and Mosquitto when it is on PATH.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-export const TARGET_KINDS = ['vigil', 'vigil-redis', 'vigil-inproc', 'aedes', 'aedes-redis', 'mosquitto'] as const
+export const TARGET_KINDS = ['vigil', 'vigil-redis', 'vigil-inproc', 'vigil-uncoalesced', 'aedes', 'aedes-redis', 'mosquitto', 'vigil-cluster', 'vigil-workers2', 'vigil-workers4'] as const
 export type TargetKind = typeof TARGET_KINDS[number] | 'url'
 
 export interface Target {
@@ -20,6 +20,10 @@ export interface Target {
   readonly name: string
   readonly kind: TargetKind
   readonly url: string
+  /** Every node's URL when the target is several nodes (vigil-cluster): node A first. */
+  readonly urls?: string[]
+  /** Each broker process by name (node, worker, redis), for per-process CPU and RSS. */
+  processes?(): Array<{ name: string, pid: number }>
   /** Whether the broker publishes `$liveness/<clientId>` (Vigil does). */
   readonly liveness: boolean
   /** Whether it stamps will `ts` (Vigil's wills plugin). */
@@ -127,23 +131,24 @@ export interface StartOptions {
   vigilConfig?: Record<string, unknown>
 }
 
-async function startVigilChild (redisUrl: string | null, options: StartOptions): Promise<{ url: string, child: ChildProcess, dir: string }> {
+async function startVigilChild (redisUrl: string | null, options: StartOptions, mqttExtra: Record<string, unknown> = {}, nodeId = `bench-${process.pid}`, args: string[] = []): Promise<{ url: string, child: ChildProcess, dir: string }> {
   const root = packageRoot()
   const main = join(root, 'dist', 'broker', 'main.js')
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`)
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'))
   const config = {
-    node: { id: `bench-${process.pid}` },
-    mqtt: { host: '127.0.0.1', port, ws: null },
+    node: { id: nodeId },
+    mqtt: { host: '127.0.0.1', port, ws: null, ...mqttExtra },
     http: null,
     persistence: { redis: redisUrl },
     log: { level: 'warn' },
     ...options.vigilConfig
   }
   writeFileSync(join(dir, 'vigil.json'), JSON.stringify(config, null, 2))
-  const child = spawnLogged(process.execPath, [main, '--config', join(dir, 'vigil.json')], cleanEnv(), 'vigil')
-  await waitForPort(port, child, 'vigil')
+  const child = spawnLogged(process.execPath, [main, '--config', join(dir, 'vigil.json'), ...args], cleanEnv(), 'vigil')
+  // A primary forks its workers before any listens: on a loaded 2-core machine that took over 15 s.
+  await waitForPort(port, child, 'vigil', args.includes('--workers') ? 60_000 : 15_000)
   return { url: `mqtt://127.0.0.1:${port}`, child, dir }
 }
 
@@ -153,10 +158,12 @@ export async function startTarget (spec: string, options: StartOptions = {}): Pr
   }
   switch (spec) {
     case 'vigil':
+    case 'vigil-uncoalesced':
     case 'vigil-redis': {
       const redis = spec === 'vigil-redis' ? await startRedis() : null
       try {
-        const v = await startVigilChild(redis?.url ?? null, options)
+        // vigil-uncoalesced: the same Vigil writing one packet per write (the write coalescing's baseline, issue 15).
+        const v = await startVigilChild(redis?.url ?? null, options, spec === 'vigil-uncoalesced' ? { coalesceWrites: false } : {})
         const notes = ['Vigil child process (dist/broker/main.js), all default plugins, wills.tsUnit as configured by the scenario']
         if (redis !== null) notes.push('private redis-server; its CPU and RSS are added to the broker\'s')
         return {
@@ -245,6 +252,10 @@ export async function startTarget (spec: string, options: StartOptions = {}): Pr
         stop: async () => { await stopChild(child); rmSync(dir, { recursive: true, force: true }) }
       }
     }
+    case 'vigil-cluster':
+    case 'vigil-workers2':
+    case 'vigil-workers4':
+      return await startVigilCluster(spec, options)
     default:
       throw new Error(`unknown target ${spec} (one of ${TARGET_KINDS.join(', ')}, or an mqtt:// URL)`)
   }
@@ -255,4 +266,65 @@ export function availableTargets (): string[] {
   const out = ['vigil', 'aedes']
   if (onPath('mosquitto')) out.push('mosquitto')
   return out
+}
+
+/** The children of a process (a primary's workers), from /proc; empty elsewhere. */
+export function childPids (pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Several Vigil nodes on one private redis-server: `vigil-cluster` is two
+ * processes (nodes A and B, each its own port); `vigil-workersN` is one
+ * `vigil --workers N` (N processes sharing one port). Redis counts as the broker's.
+ */
+async function startVigilCluster (spec: 'vigil-cluster' | 'vigil-workers2' | 'vigil-workers4', options: StartOptions): Promise<Target> {
+  const redis = await startRedis()
+  const nodes: Array<{ url: string, child: ChildProcess, dir: string }> = []
+  try {
+    if (spec === 'vigil-cluster') {
+      for (const name of ['a', 'b']) nodes.push(await startVigilChild(redis.url, options, {}, `bench-${process.pid}-${name}`))
+    } else {
+      const n = spec === 'vigil-workers2' ? 2 : 4
+      nodes.push(await startVigilChild(redis.url, options, {}, `bench-${process.pid}`, ['--workers', String(n)]))
+      // The port answers once the first worker listens: wait for all of them.
+      const deadline = Date.now() + 20_000
+      while (childPids(nodes[0]!.child.pid!).length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+      await new Promise((r) => setTimeout(r, 1000))
+    }
+  } catch (err) {
+    for (const node of nodes) await stopChild(node.child, 9000)
+    await stopChild(redis.child)
+    throw err
+  }
+  const processes = (): Array<{ name: string, pid: number }> => {
+    const out: Array<{ name: string, pid: number }> = []
+    if (spec === 'vigil-cluster') nodes.forEach((n, i) => { if (n.child.pid !== undefined) out.push({ name: `node ${'AB'[i]}`, pid: n.child.pid }) })
+    else {
+      const primary = nodes[0]!.child.pid
+      if (primary !== undefined) {
+        out.push({ name: 'primary', pid: primary })
+        childPids(primary).forEach((pid, i) => out.push({ name: `worker ${i + 1}`, pid }))
+      }
+    }
+    if (redis.child.pid !== undefined) out.push({ name: 'redis', pid: redis.child.pid })
+    return out
+  }
+  return {
+    name: spec, kind: spec, url: nodes[0]!.url, urls: nodes.map((n) => n.url), liveness: true, stampsWills: true,
+    notes: [spec === 'vigil-cluster'
+      ? 'two Vigil processes (nodes A and B) on one private redis-server; CPU and RSS are the sum of both and Redis'
+      : `vigil --workers ${spec.slice(-1)} on one private redis-server; CPU and RSS are the sum of primary, workers and Redis`],
+    pids: () => processes().map((p) => p.pid),
+    processes,
+    stop: async () => {
+      for (const node of nodes) await stopChild(node.child, 12_000)
+      await stopChild(redis.child)
+      for (const node of nodes) rmSync(node.dir, { recursive: true, force: true })
+    }
+  }
 }

@@ -10,6 +10,7 @@ import { connectInfo, errorKeepsConnection, remoteAddress, sentDisconnect, type 
 import { errorMessage } from './errors.js'
 import { LogLimiter, type LimitPolicy, type Suppressed } from './log-limiter.js'
 import type { Logger } from './logger.js'
+import { realScheduler, type Scheduler } from './scheduler.js'
 
 export const LOG_EVENTS = ['connect', 'disconnect', 'takeover', 'connect_refused', 'publish_refused',
   'protocol_error', 'connect_timeout'] as const
@@ -27,7 +28,8 @@ const MESSAGES: Record<LogEvent, string> = {
 
 export interface ConnectionLogOptions {
   policy: LimitPolicy
-  now?: () => number
+  /** The clock of the rate limit and the timer of its summaries (default: the real ones). */
+  scheduler?: Scheduler
   /** How a client's connection ended (the liveness reason), when known. */
   reasonOf?: (client: Client) => string | undefined
 }
@@ -50,7 +52,8 @@ function isTransportError (err: unknown): boolean {
 }
 
 export function logConnections (broker: Aedes, log: Logger, options: ConnectionLogOptions): ConnectionLog {
-  const now = options.now ?? Date.now
+  const scheduler = options.scheduler ?? realScheduler()
+  const now = (): number => scheduler.now()
   const limiter = new LogLimiter<LogEvent>(options.policy)
   const refusedCode = new WeakMap<Client, number>()
   const lastError = new WeakMap<Client, unknown>()
@@ -70,7 +73,9 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
     return { clientId: client.id ?? info?.clientId ?? null, username: info?.username ?? null, address: info?.address ?? remoteAddress(client) }
   }
 
+  // The per-connection lines build their fields only when they will be written (issue 15: per-connect work).
   broker.on('clientReady', (client) => {
+    if (!log.isLevelEnabled('info')) return
     const info = connectInfo(client)
     write('connect', { ...who(client), keepalive: info?.keepalive ?? null, clean: info?.clean ?? client.clean })
   })
@@ -100,6 +105,7 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
     write('protocol_error', { ...who(client), reason: errorMessage(err) })
   })
   broker.on('clientDisconnect', (client) => {
+    if (!log.isLevelEnabled('info')) return
     const err = lastError.get(client)
     const fallback = (): string => sentDisconnect(client)
       ? 'graceful'
@@ -110,8 +116,7 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
     else write('disconnect', fields)
   })
 
-  const timer = setInterval(() => { for (const s of limiter.flush(now())) summarize(s) }, options.policy.windowMs)
-  timer.unref()
+  const timer = scheduler.every(options.policy.windowMs, () => { for (const s of limiter.flush(now())) summarize(s) })
 
   return {
     refused (refusal) {
@@ -120,7 +125,7 @@ export function logConnections (broker: Aedes, log: Logger, options: ConnectionL
         returnCode: refusal.returnCode, reason: refusal.reason, keepalive: info.keepalive, clean: info.clean })
     },
     close () {
-      clearInterval(timer)
+      timer.cancel()
       for (const s of limiter.flush(now(), true)) summarize(s)
     }
   }

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream'
 import type { Aedes } from 'aedes'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { VigilConfig } from '../config/schema.js'
+import { coalesceWrites } from './aedes/index.js'
 import { errorMessage, VigilError } from './errors.js'
 import type { Logger } from './logger.js'
 
@@ -52,15 +53,24 @@ function listen (server: Server | HttpServer, port: number, host: string, name: 
   })
 }
 
+function ignoreError (): void {}
+
 export async function startListeners (broker: Aedes, mqtt: VigilConfig['mqtt'], log: Logger): Promise<Listeners> {
   const sockets = new Set<Socket | Duplex>()
+  // Shared listeners, not closures per connection (issue 15: bytes per idle connection).
+  function forget (this: Socket | Duplex): void { sockets.delete(this) }
   const handle = (conn: Socket | Duplex, req?: IncomingMessage): void => {
     sockets.add(conn)
-    conn.once('close', () => sockets.delete(conn))
+    // 'close' comes once: `on` spares the once() wrapper a connection would carry.
+    conn.on('close', forget)
     // A socket error before Aedes attaches its own listener must not crash the process.
-    conn.on('error', () => {})
+    conn.on('error', ignoreError)
+    // One writev per connection per event-loop turn, TCP_NODELAY kept (broker/aedes/write-coalescing.ts).
+    if (mqtt.coalesceWrites) coalesceWrites(conn)
     // mqtt.maxPacketSize is guarded on each client's parser (installed once: broker/aedes/packet-size.ts).
     broker.handle(conn, req)
+    // Aedes' client listens for 'error' now; a third listener would grow the socket's listener array.
+    conn.removeListener('error', ignoreError)
   }
 
   const servers: Array<Server | HttpServer> = []

@@ -57,7 +57,14 @@ export interface LocalFirstOptions {
   matchEmptyLevels?: boolean
 }
 
-interface RemoteNode { version: number, filters: Set<string>, heardAt: number, reloading: boolean }
+interface RemoteNode {
+  version: number
+  filters: Set<string>
+  heardAt: number
+  reloading: boolean
+  /** Changes announced while a reload is in flight, applied on top of what it read. */
+  pending: Array<['+' | '-', string, number, string]>
+}
 
 // mqemitter is a constructor function with prototype methods; its prototype's
 // on/emit/removeListener are the local (in-process) delivery used below. Its
@@ -286,17 +293,29 @@ export class LocalFirstEmitter extends Base {
       return
     }
     remote.heardAt = Date.now()
-    if (remote.reloading) return
+    if (remote.reloading) {
+      // The reload's snapshot may be older than this change (its reply and this announcement
+      // come on different connections): dropping the change lost the route until the next
+      // hello, and with it every message to that node meanwhile (seen under a connect flood).
+      if (kind === '+' || kind === '-') remote.pending.push(message as ['+' | '-', string, number, string])
+      return
+    }
     if (kind === '~') {
       if (version !== remote.version) this.#reload(node)
       return
     }
+    this.#apply(node, remote, message as ['+' | '-', string, number, string])
+  }
+
+  /** One announced change, in version order; a gap means one was missed: reload. */
+  #apply (node: string, remote: RemoteNode, message: ['+' | '-', string, number, string]): void {
+    const [kind, , version, filter] = message
+    if (version <= remote.version) return
     if (version !== remote.version + 1) {
       this.#reload(node)
       return
     }
     remote.version = version
-    const filter = (message as ['+' | '-', string, number, string])[3]
     if (kind === '+') {
       if (!remote.filters.has(filter)) {
         remote.filters.add(filter)
@@ -310,7 +329,7 @@ export class LocalFirstEmitter extends Base {
   #reload (node: string): void {
     let remote = this.#remote.get(node)
     if (remote === undefined) {
-      remote = { version: -1, filters: new Set(), heardAt: Date.now(), reloading: false }
+      remote = { version: -1, filters: new Set(), heardAt: Date.now(), reloading: false, pending: [] }
       this.#remote.set(node, remote)
     }
     if (remote.reloading) return
@@ -331,8 +350,15 @@ export class LocalFirstEmitter extends Base {
       target.filters = filters
       target.version = Number(versionResult[1])
       target.heardAt = Date.now()
+      const pending = target.pending
+      target.pending = []
+      for (const change of pending) {
+        if (target.reloading) break
+        this.#apply(node, target, change)
+      }
     }).catch((err: unknown) => {
       target.reloading = false
+      target.pending = []
       this.#fail(err)
     })
   }

@@ -8,8 +8,8 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { boundEmitterDepth, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
-import { trackCluster } from './cluster.js'
+import { boundEmitterDepth, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
+import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
 import { registerCoreMetrics } from './core-metrics.js'
@@ -155,7 +155,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       const coreMetrics = registerCoreMetrics(metrics, aedes)
       connectionLog = logConnections(aedes, log, {
         policy: { lines: config.log.rateLimit.lines, windowMs: config.log.rateLimit.per },
-        now,
+        scheduler,
         reasonOf: (client) => services.maybe('liveness')?.endOf(client).reason
       })
       // Strict MQTT 3.1.1 packets (issue 13); a CONNECT it refuses never reaches Aedes' events.
@@ -167,9 +167,12 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       // mqtt.maxPacketSize: Aedes has no such option; each client's parser is guarded (broker/aedes/packet-size.ts).
       installPacketSizeLimit(aedes, config.mqtt.maxPacketSize)
+      // Aedes' per-client dedupe dropped messages that overtook each other (broker/aedes/delivery-dedupe.ts).
+      installOrderTolerantDedupe(aedes)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
-      const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler)
+      const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler, bundle.redis !== null && bundle.subscriber !== null
+        ? redisSubscriptionGone(bundle.redis, bundle.subscriber, heartbeatMs, () => scheduler.now()) : undefined)
       stopCluster = cluster.close
       services.provide('cluster', cluster)
 

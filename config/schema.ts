@@ -82,7 +82,9 @@ export const configSchema = z.strictObject({
     }).nullable().default(null),
     maxConnections: positiveInt('connections').default(100_000),
     maxPacketSize: positiveInt('bytes').max(268_435_455, { error: 'at most 268435455 bytes (the MQTT limit)' }).default(262_144),
-    connectTimeout: duration().default(10_000)
+    connectTimeout: duration().default(10_000),
+    // One writev per connection per event-loop turn (broker/aedes/write-coalescing.ts); false: one per packet.
+    coalesceWrites: z.boolean({ error: 'true or false' }).default(true)
   }).prefault({}),
   http: z.strictObject({
     host: nonEmpty('a host name or IP address').default('127.0.0.1'),

@@ -4,32 +4,29 @@
  * (RSS after all are connected and idle, minus RSS before, over M). Raw
  * sockets keep the harness cheap so the broker, not mqtt.js, is measured.
  */
-import { connect as netConnect, type Socket } from 'node:net'
-import { encodeConnect, PacketParser } from '../mqtt-codec.js'
+import { ConnectLoadProcess } from '../connect-load-process.js'
 import { Monitor } from '../self-check.js'
 import { rate, summarizeLatencies } from '../stats.js'
-import { nowMs, num, pool, sleep, type Context, type Flags, type RunResult, type Scenario } from './common.js'
+import { num, sleep, type Context, type Flags, type RunResult, type Scenario } from './common.js'
 
 export interface ConnectOptions { clients: number, parallelism: number, keepalive: number }
 
-async function rawConnect (host: string, port: number, clientId: string, keepalive: number): Promise<{ socket: Socket, ms: number }> {
-  const t0 = nowMs()
-  const socket = netConnect({ host, port, noDelay: true })
-  const parser = new PacketParser()
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`${clientId}: no CONNACK in 15 s`)) }, 15_000)
-    socket.once('error', (err) => { clearTimeout(timer); reject(err) })
-    socket.on('data', (chunk: Buffer) => parser.feed(chunk, (p) => {
-      if (p.type !== 'connack') return
-      clearTimeout(timer)
-      if (p.returnCode === 0) resolve()
-      else reject(new Error(`${clientId}: CONNACK ${p.returnCode}`))
-    }))
-    socket.once('connect', () => socket.write(encodeConnect(clientId, keepalive,
-      { topic: `devices/${clientId}/status`, payload: '{"state":"offline","ts":0}', qos: 1, retain: true })))
-  })
-  socket.on('error', () => {})
-  return { socket, ms: nowMs() - t0 }
+/**
+ * Clients per forked load process: well under the 20,000 open files a process
+ * may hold here, so `--clients 19000` runs as four children while the broker
+ * stays one process.
+ */
+export const CLIENTS_PER_LOAD_PROCESS = 5000
+
+/** How M clients and P in parallel split over the load processes. */
+export function splitLoad (clients: number, parallelism: number): Array<{ first: number, count: number, parallelism: number }> {
+  const n = Math.ceil(clients / CLIENTS_PER_LOAD_PROCESS)
+  const base = Math.floor(clients / n)
+  return Array.from({ length: n }, (_, i) => ({
+    first: i * base,
+    count: i === n - 1 ? clients - base * (n - 1) : base,
+    parallelism: Math.max(1, Math.round(parallelism / n))
+  }))
 }
 
 export const connectScenario: Scenario<ConnectOptions> = {
@@ -52,45 +49,58 @@ export const connectScenario: Scenario<ConnectOptions> = {
     const url = new URL(ctx.target.url)
     const host = url.hostname
     const port = Number(url.port || 1883)
-    const sockets: Socket[] = []
-    const latencies: number[] = []
-    let failed = 0
-    const monitor = new Monitor({ brokerPids: () => ctx.target.pids() })
+    const shares = splitLoad(o.clients, o.parallelism)
+    const loads = shares.map(() => new ConnectLoadProcess())
+    const monitor = new Monitor({
+      brokerPids: () => ctx.target.pids(),
+      workerPids: () => loads.map((l) => l.pid).filter((p): p is number => p !== undefined)
+    })
     await sleep(300)
     const rssBefore = monitor.brokerRss()
     monitor.begin()
-    const progress = setInterval(() => ctx.progress(`connect ${ctx.target.name} rep ${ctx.rep}: ${sockets.length}/${o.clients}`), 2000)
-    const started = nowMs()
+    const progress = setInterval(() => ctx.progress(`connect ${ctx.target.name} rep ${ctx.rep}: ${o.clients} clients over ${loads.length} load process(es)`), 5000)
     try {
-      await pool(Array.from({ length: o.clients }, (_, i) => i), o.parallelism, async (i) => {
-        try {
-          const r = await rawConnect(host, port, `bench-conn-${process.pid}-${i}`, o.keepalive)
-          sockets.push(r.socket)
-          latencies.push(r.ms)
-        } catch { failed++ }
-      })
-      const elapsed = nowMs() - started
+      const prefix = `bench-conn-${process.pid}-${ctx.rep}`
+      const replies = await Promise.all(loads.map(async (load, i) => await load.request({
+        type: 'connect', host, port, prefix, keepalive: o.keepalive, ...shares[i]!
+      })))
+      const latencies: number[] = []
+      let failed = 0
+      const errors = new Set<string>()
+      let startedAt = Infinity
+      let endedAt = 0
+      for (const r of replies) {
+        if (r.type !== 'connected') throw new Error(`connect load answered ${r.type}`)
+        for (const ms of r.latencies) latencies.push(ms)
+        failed += r.failed
+        if (r.firstError !== null) errors.add(r.firstError)
+        startedAt = Math.min(startedAt, r.startedAt)
+        endedAt = Math.max(endedAt, r.endedAt)
+      }
+      const connected = latencies.length
       const selfCheck = monitor.finish()
       // Let the broker settle (GC, buffers) before reading the idle footprint.
-      await sleep(1500)
+      await sleep(1500 + o.clients / 10)
       const rssAfter = monitor.brokerRss()
       const lat = summarizeLatencies(latencies)
-      const perConn = rssBefore !== null && rssAfter !== null && sockets.length > 0 ? (rssAfter - rssBefore) / sockets.length / 1024 : NaN
+      const perConn = rssBefore !== null && rssAfter !== null && connected > 0 ? (rssAfter - rssBefore) / connected / 1024 : NaN
       return {
-        scenario: 'connect', target: ctx.target.name, rep: ctx.rep, params: { ...o },
+        scenario: 'connect', target: ctx.target.name, rep: ctx.rep, params: { ...o, loadProcesses: loads.length },
         metrics: {
-          connected: sockets.length, failed, connectRate: rate(sockets.length, elapsed), p50: lat.p50, p99: lat.p99,
+          connected, failed, connectRate: rate(connected, endedAt - startedAt), p50: lat.p50, p99: lat.p99,
           rssBeforeMiB: rssBefore !== null ? rssBefore / 2 ** 20 : NaN, rssAfterMiB: rssAfter !== null ? rssAfter / 2 ** 20 : NaN,
           rssPerConnKiB: perConn
         },
         latencies, selfCheck,
-        notes: ctx.target.pids().length > 1 ? ['RSS includes redis-server'] : []
+        notes: [...(ctx.target.pids().length > 1 ? ['RSS includes redis-server'] : []),
+          ...(failed > 0 ? [`${failed} connects failed, e.g. ${[...errors].slice(0, 2).join('; ')}`] : [])]
       }
     } finally {
       clearInterval(progress)
       monitor.finish()
-      for (const s of sockets) s.destroy()
-      await sleep(200)
+      await Promise.all(loads.map(async (l) => await l.request({ type: 'close' }).catch(() => {})))
+      for (const l of loads) l.stop()
+      await sleep(200 + o.clients / 20)
     }
   }
 }

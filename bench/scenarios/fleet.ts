@@ -5,7 +5,9 @@
  * missed detections, will `ts` error, stale wills; plus broker CPU and RSS.
  */
 import { randomUUID } from 'node:crypto'
-import { Device, connectAll } from '../simulator.js'
+import { sourceAddress } from '../source-address.js'
+import { FleetDevicesProcess } from '../fleet-devices-process.js'
+import type { FleetDeviceSpec } from '../fleet-devices.js'
 import { Monitor } from '../self-check.js'
 import { summarizeLatencies } from '../stats.js'
 import { client, endAll, nowMs, num, sleep, until, type Context, type Flags, type RunResult, type Scenario } from './common.js'
@@ -37,6 +39,9 @@ export function assignRoles (n: number, fractions: Record<Fault, number>): Role[
   return roles
 }
 
+/** Devices per forked device process (bench/fleet-devices.ts). */
+export const DEVICES_PER_PROCESS = 5000
+
 export const fleet: Scenario<FleetOptions> = {
   name: 'fleet',
   describe: 'D devices per CONTRACT 8 with scripted faults: detection latency, false positives, missed, will ts error, stale wills',
@@ -60,7 +65,7 @@ export const fleet: Scenario<FleetOptions> = {
     const heartbeatMs = num(f, 'heartbeat', 2, 0.5, 60) * 1000
     const keepalive = num(f, 'keepalive', 4, 1, 60)
     return {
-      devices: num(f, 'devices', 200, 5, 5000),
+      devices: num(f, 'devices', 200, 5, 19_500),
       heartbeatMs,
       jitter: num(f, 'jitter', 0.1, 0, 0.3),
       keepalive,
@@ -78,11 +83,18 @@ export const fleet: Scenario<FleetOptions> = {
     const port = Number(url.port || 1883)
     const roles = assignRoles(o.devices, o.fractions)
     const truth = new Map<string, DeviceTruth>()
-    const devices = roles.map((role, i) => {
+    const specs: FleetDeviceSpec[] = roles.map((role, i) => {
       const id = `bench-dev-${i}`
       truth.set(id, { id, role, injectedAt: null, truthAt: null, ends: new Map(), lastConnectAt: 0, liveness: [], status: [] })
-      return new Device({ id, host, port, keepalive: o.keepalive, heartbeatMs: o.heartbeatMs, jitter: o.jitter, telemetry: true })
+      const localAddress = sourceAddress(host, i)
+      return { role, index: i, options: { id, host, port, keepalive: o.keepalive, heartbeatMs: o.heartbeatMs, jitter: o.jitter, telemetry: true, ...(localAddress !== undefined ? { localAddress } : {}) } }
     })
+    // The devices live in forked processes, DEVICES_PER_PROCESS each: a process may hold
+    // 20,000 open files here, and a 19,000-device fleet must not share one with the observer.
+    const shares: FleetDeviceSpec[][] = []
+    const perProcess = Math.ceil(specs.length / Math.ceil(specs.length / DEVICES_PER_PROCESS))
+    for (let k = 0; k < specs.length; k += perProcess) shares.push(specs.slice(k, k + perProcess))
+    const children = shares.map(() => new FleetDevicesProcess())
     const acks = new Map<string, number>()
     const ackLatencies: number[] = []
     const observer = await client(ctx.target.url, { clientId: `bench-observer-${process.pid}`, keepalive: 30 })
@@ -110,17 +122,19 @@ export const fleet: Scenario<FleetOptions> = {
       }
     })
     await observer.subscribeAsync({ '$liveness/+': { qos: 1 }, 'devices/+/status': { qos: 1 }, 'devices/+/commands/ack': { qos: 1 } })
-    const monitor = new Monitor({ brokerPids: () => ctx.target.pids() }).begin()
+    const monitor = new Monitor({ brokerPids: () => ctx.target.pids(), workerPids: () => children.map((c) => c.pid).filter((p): p is number => p !== undefined) }).begin()
     const notes: string[] = []
     try {
       const c0 = Date.now()
-      await connectAll(devices, o.parallelism, (n) => ctx.progress(`fleet ${ctx.target.name} rep ${ctx.rep}: ${n}/${o.devices} connected`))
-      for (const d of devices) truth.get(d.options.id)!.lastConnectAt = d.connectedAt
+      await Promise.all(children.map(async (child, k) => {
+        const { connectedAt } = await child.request({ type: 'connect', devices: shares[k]!, parallelism: Math.max(1, Math.round(o.parallelism / children.length)) }, 'connected')
+        shares[k]!.forEach((spec, j) => { truth.get(spec.options.id)!.lastConnectAt = connectedAt[j]! })
+      }))
       const connectMs = Date.now() - c0
       ctx.progress(`fleet ${ctx.target.name} rep ${ctx.rep}: ${o.devices} connected in ${connectMs} ms; warm-up ${o.warmupMs} ms`)
 
       // Commands to healthy devices during warm-up; some sent twice with the same id (acked twice, executed once).
-      const healthy = devices.filter((_, i) => roles[i] === 'healthy')
+      const healthy = specs.filter((spec) => spec.role === 'healthy')
       const cmdTargets = healthy.slice(0, o.commands)
       const spacing = cmdTargets.length > 0 ? (o.warmupMs / 2) / cmdTargets.length : 0
       const cmdLoop = (async () => {
@@ -136,32 +150,20 @@ export const fleet: Scenario<FleetOptions> = {
       await sleep(o.warmupMs)
       await cmdLoop
 
-      // Faults, all at once.
+      // Faults, all at once, in every device process; each answers once its storms are over.
       const injectAt = Date.now()
-      const storms: Array<Promise<void>> = []
-      devices.forEach((d, i) => {
-        const t = truth.get(d.options.id)!
-        const role = roles[i]!
-        if (role === 'healthy') return
-        t.injectedAt = Date.now()
-        if (role === 'freeze') t.truthAt = d.freeze()
-        else if (role === 'drop') { t.ends.set(d.boot, { at: Date.now(), takeover: false }); t.truthAt = d.drop() }
-        else if (role === 'vanish') t.truthAt = d.vanish()
-        else if (role === 'graceful') { t.ends.set(d.boot, { at: Date.now(), takeover: false }); t.truthAt = d.graceful() }
-        else if (role === 'storm') {
-          storms.push((async () => {
-            for (let r = 0; r < o.stormReconnects; r++) {
-              const takeover = (i + r) % 2 === 0
-              t.ends.set(d.boot, { at: Date.now(), takeover })
-              try { await d.reconnect(takeover) } catch (err) { notes.push(`storm reconnect failed: ${(err as Error).message}`) }
-              await sleep(50 + Math.random() * 100)
-            }
-            t.lastConnectAt = d.connectedAt
-          })())
-        }
-      })
       ctx.progress(`fleet ${ctx.target.name} rep ${ctx.rep}: faults injected, observing`)
-      await Promise.all(storms)
+      const injected = await Promise.all(children.map(async (child) => await child.request({ type: 'inject', stormReconnects: o.stormReconnects }, 'injected')))
+      for (const { truth: reported } of injected) {
+        for (const r of reported) {
+          const t = truth.get(r.id)!
+          t.injectedAt = r.injectedAt
+          t.truthAt = r.truthAt
+          for (const [boot, end] of r.ends) t.ends.set(boot, end)
+          t.lastConnectAt = r.lastConnectAt
+          notes.push(...r.notes)
+        }
+      }
       const bounds = {
         freezeMs: 2.5 * o.heartbeatMs * (1 + o.jitter) + 1000,
         vanishMs: 1.5 * o.keepalive * 1000 + 1000,
@@ -192,9 +194,17 @@ export const fleet: Scenario<FleetOptions> = {
         } catch {}
       })
       await fresh.subscribeAsync({ 'devices/+/status': { qos: 1 }, '$liveness/+': { qos: 1 } })
-      await sleep(800)
-      await endAll([fresh])
       const up = [...truth.values()].filter((d) => d.role === 'healthy' || d.role === 'storm')
+      // Every device has a retained status (and a $liveness one): wait until they are all in,
+      // or nothing new came for 2 s. 800 ms were not enough for 38,000 retained messages at 19,000 devices.
+      let lastCount = -1
+      let quietSince = Date.now()
+      await until(() => {
+        const count = finalStatus.size + finalLive.size
+        if (count !== lastCount) { lastCount = count; quietSince = Date.now() }
+        return (finalStatus.size >= o.devices && (!ctx.target.liveness || finalLive.size >= o.devices)) || Date.now() - quietSince > 2000
+      }, 60_000, 100)
+      await endAll([fresh])
       const staleRetained = up.filter((d) => finalStatus.get(d.id) !== 'online').length
       const staleLiveness = ctx.target.liveness ? up.filter((d) => finalLive.get(d.id) !== 'online').length : 0
 
@@ -205,7 +215,7 @@ export const fleet: Scenario<FleetOptions> = {
       const ack = summarizeLatencies(ackLatencies)
       if (!ctx.target.liveness) notes.push(`${ctx.target.name} has no $liveness: detection via wills only; frozen devices are never detected (${figures.perFault.freeze?.devices ?? 0} missed)`)
       if (!ctx.target.stampsWills) notes.push('wills are not stamped: ts stays 0')
-      const executed = healthy.reduce((a, d) => a + d.commandsExecuted, 0)
+      const executed = (await Promise.all(children.map(async (child) => (await child.request({ type: 'executed' }, 'executed')).count))).reduce((a, n) => a + n, 0)
       return {
         scenario: 'fleet', target: ctx.target.name, rep: ctx.rep, params: { ...o },
         metrics: {
@@ -225,7 +235,8 @@ export const fleet: Scenario<FleetOptions> = {
       }
     } finally {
       monitor.finish()
-      for (const d of devices) d.close()
+      await Promise.all(children.map(async (child) => await child.request({ type: 'close' }, 'closed').catch(() => {})))
+      for (const child of children) child.stop()
       await endAll([observer])
       await sleep(200)
     }

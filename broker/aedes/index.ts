@@ -1,10 +1,26 @@
 /**
  * The boundary to Aedes internals: everything Vigil does to Aedes, its parser
- * or its persistence that Aedes does not document lives under broker/aedes/.
+ * or its persistence that Aedes does not document lives under broker/aedes/,
+ * and the rest of the code imports it from here.
+ *
+ * - Reads: client-fields.ts (will, _will, _disconnected, closed, errored,
+ *   subscriptions, conn, req; clientSlot for a plugin's own state on a client),
+ *   broker-fields.ts (clients, persistence, mq, the three-argument publish).
+ * - Patches, each installed once at start-up (broker/server.ts, the plugin host,
+ *   the limits and wills plugins): strict-packets.ts and packet-size.ts on each
+ *   client's parser (through broker.handle), emitter-depth.ts on the emitter,
+ *   queued-dollar.ts, queue-limit.ts, retained-visibility.ts and will-deletes.ts
+ *   on the persistence, publish-drop.ts, redis-gate.ts and session-replay.ts
+ *   around publishing and delivery.
+ * - test/unit/aedes-boundary.test.ts pins every internal these rely on for the
+ *   installed versions; test/unit/aedes-boundary-imports.test.ts fails on any
+ *   read of one outside this folder.
  */
 export { connectInfo, installStrictPackets, remoteAddress, type ConnectInfo, type ConnectRefusal } from './strict-packets.js'
 export { guardOfflineQueue } from './queued-dollar.js'
 export { installPacketSizeLimit } from './packet-size.js'
+export { installOrderTolerantDedupe } from './delivery-dedupe.js'
+export { willsInRedis } from './lost-wills.js'
 export { boundEmitterDepth, MAX_EMITTER_DEPTH } from './emitter-depth.js'
 export { limitOfflineQueues, limitOfflineQueuesRedis, type QueueLimit } from './queue-limit.js'
 export { dropAfterAck, installPublishDrop } from './publish-drop.js'
@@ -19,3 +35,4 @@ export {
 } from './client-fields.js'
 export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
 export { afterWillDeleted, type StoredWillKey } from './will-deletes.js'
+export { coalesceWrites } from './write-coalescing.js'

@@ -30,6 +30,7 @@ import type { Aedes, Client, PublishPacket } from 'aedes'
 import { Counter, type Registry } from 'prom-client'
 import { ConnackCode, ConnectRefused, errorMessage, VigilError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { pendingWill } from './client-fields.js'
 
 export const REFUSALS = ['publish', 'publish_qos0', 'connect'] as const
 type Refusal = typeof REFUSALS[number]
@@ -45,7 +46,7 @@ interface Gated { available(): boolean }
 function fromClient (client: Client | null, packet: PublishPacket): client is Client {
   return client !== null && packet.cmd === 'publish' &&
     (packet as { brokerId?: unknown }).brokerId === undefined &&
-    packet !== (client as unknown as { will?: unknown }).will
+    packet !== pendingWill(client)
 }
 
 /**

@@ -19,11 +19,12 @@
  * queue order. A few duplicates are possible (QoS 1 is at least once); nothing
  * else of Aedes changes.
  */
-import type { Aedes, Client } from 'aedes'
+import type { Aedes } from 'aedes'
 import type { Redis } from 'ioredis'
 import { Counter, type Registry } from 'prom-client'
 import { errorMessage } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { liveClients, persistenceOf } from './broker-fields.js'
 
 interface Queued { brokerId?: string, brokerCounter?: number, messageId?: number, qos: number, topic: string }
 
@@ -35,8 +36,6 @@ interface ClientInternals {
   duplicates: Record<string, number>
   deliverQoS(packet: Queued, cb: () => void): void
 }
-
-interface QueuePersistence { outgoingStream(client: Client): AsyncIterable<Queued> }
 
 /** What one client had got from each node when the connection dropped, and the first counters since. */
 interface Watch { client: ClientInternals, before: Record<string, number>, first: Record<string, number>, original: Record<string, number> }
@@ -63,8 +62,8 @@ export function replayAfterResubscribe (broker: Aedes, subscriber: Redis, log: L
     }
   })
 
-  const clients = (): ClientInternals[] =>
-    Object.values((broker as unknown as { clients: Record<string, ClientInternals> }).clients)
+  // Fields of an Aedes 1.2 client beyond client-fields.ts, used only here (pinned in test/unit/aedes-boundary.test.ts).
+  const clients = (): ClientInternals[] => liveClients(broker) as unknown[] as ClientInternals[]
 
   /**
    * The drop: remember each persistent client's counters, and watch the first one per node it
@@ -86,9 +85,8 @@ export function replayAfterResubscribe (broker: Aedes, subscriber: Redis, log: L
     const { client, before, first, original } = w
     client.duplicates = original
     if (client.closed || !client.connected) return 0
-    const persistence = (broker as unknown as { persistence: QueuePersistence }).persistence
     let count = 0
-    for await (const packet of persistence.outgoingStream(client as unknown as Client)) {
+    for await (const packet of persistenceOf(broker).outgoingStream(client) as AsyncIterable<Queued>) {
       const id = packet.brokerId
       const counter = Number(packet.brokerCounter)
       if (id === undefined || !Number.isFinite(counter) || packet.qos === 0) continue

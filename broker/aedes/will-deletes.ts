@@ -9,7 +9,12 @@
 import type { Aedes } from 'aedes'
 import { persistenceOf } from './broker-fields.js'
 
-export interface StoredWillKey { id: string, brokerId: string }
+/**
+ * Who a delWill is for. At close Aedes passes { id, brokerId }; at CONNECT
+ * (handlers/connect.js storeWill) it passes the client itself, which has no
+ * brokerId (pinned in test/unit/aedes-boundary.test.ts).
+ */
+export interface StoredWillKey { id: string, brokerId?: string }
 
 /**
  * Call `after` once each delWill has completed (its result is passed on

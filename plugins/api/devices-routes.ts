@@ -12,6 +12,7 @@ import type { LivenessService } from '../liveness/service.js'
 import type { InsightsService } from '../insights/service.js'
 import './decommission-service.js'
 import { ApiError } from './http-errors.js'
+import { pageOf, parsePageQuery, sortedById } from './paging.js'
 import { readOr503 } from './insights-routes.js'
 import { DECOMMISSION_DEVICE, GET_DEVICE, LIST_DEVICES } from './route-docs.js'
 import { clientIdParam, isPlainObject, parseKindQuery, parseStateQuery, rejectUnknown } from './validation.js'
@@ -32,8 +33,11 @@ export function registerDeviceRoutes (app: FastifyInstance, deps: DevicesDeps): 
     const state = parseStateQuery(request.query)
     // Observers (dashboards, loggers, mosquitto_sub) are not devices: listed with ?kind=observer or ?kind=all.
     const devices = liveness.list(state, parseKindQuery(request.query))
-    devices.sort((a, b) => a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0)
-    return { devices }
+    // Paged only when asked: the default answer stays {"devices":[...]} (docs/http-api.md).
+    const page = parsePageQuery(request.query)
+    if (page === null) return { devices: sortedById(devices) }
+    const { items, next } = pageOf(devices, page)
+    return { devices: items, next }
   })
 
   app.get('/api/devices/:clientId', documented(GET_DEVICE), async (request) => {

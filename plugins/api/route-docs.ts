@@ -5,6 +5,7 @@
  */
 import { errorResponse, json, type JsonSchema, type RouteDoc } from '../../broker/openapi.js'
 import { CLIENT_KINDS, LIVENESS_STATES, OFFLINE_REASONS } from '../liveness/service.js'
+import { MAX_PAGE } from './paging.js'
 
 export const STATE_SCHEMA: JsonSchema = { type: 'string', enum: [...LIVENESS_STATES] }
 
@@ -48,10 +49,22 @@ export const LIST_DEVICES: RouteDoc = {
   tags: ['devices'],
   description: 'Observers (clients with no will that never published on a heartbeat topic: dashboards, loggers, ' +
     'mosquitto_sub) are not devices: left out unless `kind` asks for them.',
-  query: { state: STATE_SCHEMA, kind: { type: 'string', enum: [...CLIENT_KINDS, 'all'], default: 'device' } },
+  query: {
+    state: STATE_SCHEMA,
+    kind: { type: 'string', enum: [...CLIENT_KINDS, 'all'], default: 'device' },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, description: 'Page size: at most this many devices, and `next` in the answer. Without `limit` or `after`, every device and no `next`.' },
+    after: { type: 'string', minLength: 1, description: 'Cursor: only devices whose clientId sorts after this one (the `next` of the previous page)' }
+  },
   responses: {
-    200: json('Devices, sorted by clientId', { type: 'object', required: ['devices'], properties: { devices: { type: 'array', items: STATUS_SCHEMA } } }),
-    400: errorResponse('Unknown state or kind, or unknown query parameter'),
+    200: json('Devices, sorted by clientId', {
+      type: 'object',
+      required: ['devices'],
+      properties: {
+        devices: { type: 'array', items: STATUS_SCHEMA },
+        next: { type: ['string', 'null'], description: 'Only when paged (`limit` or `after`): the `after` of the next page, null on the last page' }
+      }
+    }),
+    400: errorResponse('Unknown state or kind, bad limit or after, or unknown query parameter'),
     401: unauthorized
   }
 }

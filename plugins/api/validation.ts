@@ -23,7 +23,7 @@ export function rejectUnknown (fields: Fields, allowed: readonly string[], where
 /** `?state=` of GET /api/devices: absent, or one of the liveness states. */
 export function parseStateQuery (query: unknown): LivenessState | undefined {
   const fields = isPlainObject(query) ? query : {}
-  rejectUnknown(fields, ['state', 'kind'], 'query parameter')
+  rejectUnknown(fields, ['state', 'kind', 'limit', 'after'], 'query parameter')
   const state = fields.state
   if (state === undefined) return undefined
   if (typeof state !== 'string' || !(LIVENESS_STATES as readonly string[]).includes(state)) {

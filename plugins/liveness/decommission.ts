@@ -51,7 +51,7 @@ export function createDecommission (deps: DecommissionDeps): DecommissionService
       // What the client had retained when it was decommissioned (the kick's own
       // offline status and will come after, and are held off the store).
       const before = await deps.retainedTopics(filters)
-      // Every node hears of the kick before it happens (the retained plugin holds the
+      // Every node hears of the kick before it happens (the retained plugin keeps clear the
       // client's topics), so the will and the offline status it causes are not stored again.
       const kicked = await relay.kick(clientId)
       if (kicked) await settle(clientId)

@@ -79,8 +79,8 @@ type WillPart = Part & Omit<DelayedWill, 'payload'> & { payload: string }
 const encodeStatus = (end: DelayedEnd): string =>
   end.status === null ? '' : JSON.stringify({ epoch: end.epoch ?? null, due: end.due, ...end.status } satisfies StatusPart)
 
-const encodeWill = (end: DelayedEnd): string =>
-  end.will === null ? '' : JSON.stringify({ epoch: end.epoch ?? null, due: end.due, ...end.will, payload: end.will.payload.toString('base64') } satisfies WillPart)
+const encodeWill = ({ epoch, due, will }: DelayedEnd): string =>
+  will === null ? '' : JSON.stringify({ epoch: epoch ?? null, due, ...will, payload: will.payload.toString('base64') } satisfies WillPart)
 
 function decode (clientId: string, statusText: string, willText: string): DelayedEnd {
   const status = statusText === '' ? null : JSON.parse(statusText) as StatusPart

@@ -43,6 +43,13 @@ export interface DelayedEnd {
 export const newerThan = (entry: { epoch: number | undefined }, epoch: number | undefined): boolean =>
   entry.epoch !== undefined && epoch !== undefined && entry.epoch > epoch
 
+/** The parts of one connection's delayed end, joined: what `part` brings, the rest from `existing`. */
+function joined (existing: DelayedEnd, part: DelayedEnd): DelayedEnd {
+  const { status, will } = part
+  const { status: heldStatus, will: heldWill } = existing
+  return { ...part, status: status ?? heldStatus, will: will ?? heldWill }
+}
+
 export class DelayedEndIndex {
   readonly #byClient = new Map<string, DelayedEnd>()
   readonly #due = new DueIndex()
@@ -58,7 +65,7 @@ export class DelayedEndIndex {
     const existing = this.#byClient.get(part.clientId)
     if (existing !== undefined && newerThan(existing, part.epoch)) return false
     const entry: DelayedEnd = existing !== undefined && existing.epoch === part.epoch
-      ? { ...part, status: part.status ?? existing.status, will: part.will ?? existing.will }
+      ? joined(existing, part)
       : { ...part }
     this.#byClient.set(part.clientId, entry)
     this.#due.record(part.clientId, entry.due, entry.due)

@@ -28,7 +28,10 @@ export interface DelayedEndsDeps {
 }
 
 type WithWill = DelayedEnd & { will: DelayedWill }
-const hasWill = (end: DelayedEnd): end is WithWill => end.will !== null
+const hasWill = (end: DelayedEnd): end is WithWill => {
+  const { will } = end
+  return will !== null
+}
 
 export class DelayedEnds {
   readonly #deps: DelayedEndsDeps

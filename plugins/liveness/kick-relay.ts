@@ -2,7 +2,7 @@
  * Kick a client wherever it is connected (decommission). Memory mode: this
  * node only. Redis mode: the client may be on another node, so the request
  * goes out on a Redis pub/sub channel every node (this one included) listens
- * on; each node tells its listeners first (the retained plugin holds the
+ * on; each node tells its listeners first (the retained plugin keeps clear the
  * client's retained topics), kicks it if it is connected there and replies.
  * The requester knows how many nodes heard it (PUBLISH returns the count) and
  * waits for that many replies, or a timeout.
@@ -19,7 +19,7 @@ export interface KickRelayDeps {
   redis: Redis | null
   /** A dedicated connection for SUBSCRIBE (null in memory mode). */
   subscriber: Redis | null
-  /** Every node, before the kick: tell who must act first (the retained plugin holds the client's topics). */
+  /** Every node, before the kick: tell who must act first (the retained plugin keeps the client's topics clear). */
   requested(clientId: string): void
   /** Disconnect the client if it is connected to this node (reason kicked). */
   kickLocal(clientId: string): Promise<boolean>

@@ -171,7 +171,7 @@ export interface LivenessService {
   forgetDue(now: number): Promise<number>
   /** Disconnect the client wherever it is connected (reason kicked); true if some node did. */
   kickEverywhere(clientId: string): Promise<boolean>
-  /** Called on every node for each kickEverywhere, before the kick there (the retained plugin holds the client's topics). */
+  /** Called on every node for each kickEverywhere, before the kick there (the retained plugin keeps the client's topics clear). */
   onKickRequested(listener: (clientId: string) => void): () => void
 }
 

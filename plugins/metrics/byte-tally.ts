@@ -6,24 +6,33 @@
 export interface CountedSocket {
   readonly bytesRead: number
   readonly bytesWritten: number
-  once(event: 'close', listener: () => void): unknown
+  on(event: 'close', listener: (this: CountedSocket) => void): unknown
 }
 
 export class ByteTally {
   readonly #live = new Set<CountedSocket>()
   #closedRead = 0
   #closedWritten = 0
+  /** One listener for every socket ('close' comes once; no closure per connection: issue 15). */
+  readonly #onClose: (this: CountedSocket) => void
+
+  constructor () {
+    const tally = this
+    this.#onClose = function (this: CountedSocket) { tally.#closed(this) }
+  }
 
   /** Count this socket until it closes; tracking the same socket twice is harmless. */
   track (socket: CountedSocket): void {
     if (this.#live.has(socket)) return
     this.#live.add(socket)
-    socket.once('close', () => {
-      if (!this.#live.delete(socket)) return
-      // Node keeps a closed socket's final counters readable.
-      this.#closedRead += socket.bytesRead
-      this.#closedWritten += socket.bytesWritten
-    })
+    socket.on('close', this.#onClose)
+  }
+
+  #closed (socket: CountedSocket): void {
+    if (!this.#live.delete(socket)) return
+    // Node keeps a closed socket's final counters readable.
+    this.#closedRead += socket.bytesRead
+    this.#closedWritten += socket.bytesWritten
   }
 
   get liveCount (): number {

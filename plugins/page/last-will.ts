@@ -42,9 +42,10 @@ interface WillPacket { topic: string, payload: Buffer | string, qos: number, ret
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
-export function describeMessage (packet: WillPacket): WillMessage {
+/** `cut`: the payload was already cut to MAX_KEPT_BYTES when it was noted. */
+export function describeMessage (packet: WillPacket, cut = false): WillMessage {
   const raw = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload
-  const truncated = raw.length > MAX_KEPT_BYTES
+  const truncated = cut || raw.length > MAX_KEPT_BYTES
   const bytes = truncated ? raw.subarray(0, MAX_KEPT_BYTES) : raw
   let payload: string
   let encoding: 'utf8' | 'base64' = 'utf8'
@@ -58,8 +59,15 @@ export function describeMessage (packet: WillPacket): WillMessage {
   return { topic: packet.topic, payload, encoding, truncated, qos: packet.qos, retain: packet.retain }
 }
 
+/**
+ * A will as noted at CONNECT: the packet's own topic and payload (shared with
+ * Aedes, not copied or decoded per connect: issue 15, bytes and work per
+ * connection), cut to MAX_KEPT_BYTES only when longer.
+ */
+interface NotedWill extends WillPacket { cut: boolean, connectedAt: number }
+
 export class WillRegistry {
-  readonly #wills = new Map<string, RegisteredWill>()
+  readonly #wills = new Map<string, NotedWill>()
 
   /** At CONNECT: the client's will (or none, which forgets an earlier one). */
   noteConnect (client: Client, now: number): void {
@@ -68,12 +76,18 @@ export class WillRegistry {
       this.#wills.delete(client.id)
       return
     }
-    this.#wills.set(client.id, { ...describeMessage(will), connectedAt: now })
+    let payload = will.payload
+    const cut = (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length) > MAX_KEPT_BYTES
+    if (cut) payload = Buffer.from((typeof payload === 'string' ? Buffer.from(payload) : payload).subarray(0, MAX_KEPT_BYTES))
+    this.#wills.set(client.id, { topic: will.topic, payload, qos: will.qos, retain: will.retain, cut, connectedAt: now })
   }
 
   forget (clientId: string): void { this.#wills.delete(clientId) }
 
-  registered (clientId: string): RegisteredWill | undefined { return this.#wills.get(clientId) }
+  registered (clientId: string): RegisteredWill | undefined {
+    const noted = this.#wills.get(clientId)
+    return noted === undefined ? undefined : { ...describeMessage(noted, noted.cut), connectedAt: noted.connectedAt }
+  }
 
   get size (): number { return this.#wills.size }
 }

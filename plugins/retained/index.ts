@@ -4,7 +4,7 @@
  * empty retained publish (live subscribers see the clear, the store forgets),
  * and in the same sweep has liveness forget clients offline longer than
  * `liveness.forgetAfter`. While liveness decommissions a client, its retained
- * topics are held empty (hold.ts). Adapter only: the decisions live in
+ * topics are kept clear (decommissioned-topics.ts). Adapter only: the decisions live in
  * expiry-rules.ts, due-index.ts, sweeper.ts; forgetting, the cross-node kick
  * and decommission belong to liveness (plugins/liveness/membership.ts).
  */
@@ -13,9 +13,9 @@ import { persistenceOf, type BrokerPersistence } from '../../broker/aedes/index.
 import { definePlugin, type VigilPlugin } from '../../broker/plugin-types.js'
 import type { VigilConfig } from '../../config/schema.js'
 import { ExpiryRules } from './expiry-rules.js'
-import { RetainedHold } from './hold.js'
+import { DecommissionedTopics } from './decommissioned-topics.js'
 import { registerRetainedMetrics } from './metrics.js'
-import { StatusTopic } from './status-topic.js'
+import { StatusTopic } from '../liveness/status-topic.js'
 import type { Due, RetainedStore } from './store.js'
 import { MemoryRetainedStore } from './store-memory.js'
 import { RedisRetainedStore } from './store-redis.js'
@@ -27,8 +27,8 @@ export type { SweepResult } from './sweeper.js'
 
 /** Due topics taken per loop turn: small enough that one batch stays well under a few ms. */
 export const SWEEP_BATCH = 128
-/** A decommissioned client's topics stay held at least this long (plus wills.delay). */
-const HOLD_MS = 5000
+/** A decommissioned client's topics stay clear at least this long (plus wills.delay). */
+const KEEP_CLEAR_MS = 5000
 
 export interface RetainedPluginOptions {
   /** Called after every sweep (benchmarks, diagnostics). */
@@ -70,7 +70,7 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
         const results = await Promise.all(batch.map(async (due): Promise<boolean> => {
           const topic = due.key
           try {
-            const clientId = liveness !== undefined ? statusTopic.clientOf(topic) : undefined
+            const clientId = liveness !== undefined ? (statusTopic.clientIdOf(topic) ?? undefined) : undefined
             if (clientId !== undefined) {
               const status = liveness!.get(clientId)
               if (status !== undefined && status.state !== 'offline') {
@@ -121,13 +121,13 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
           }
       })
 
-      // Liveness decommissions; every node hears of the kick first and holds the client's topics
-      // empty, so its will and offline status do not re-create what the decommission clears.
-      const hold = new RetainedHold(statusTopic)
-      const stopHolding = liveness?.onKickRequested((clientId) => hold.add(clientId, HOLD_MS + ctx.vigil.wills.delay))
+      // Liveness decommissions; every node hears of the kick first and keeps the client's topics
+      // clear, so its will and offline status do not re-create what the decommission clears.
+      const decommissioned = new DecommissionedTopics(statusTopic, ctx.scheduler)
+      const stopListening = liveness?.onKickRequested((clientId) => decommissioned.add(clientId, KEEP_CLEAR_MS + ctx.vigil.wills.delay))
 
-      /** A held (decommissioned) client's retained topic was stored again: clear it again. */
-      const clearHeld = (topic: string, owner: { clientId: string, status: boolean }): void => {
+      /** A decommissioned client's retained topic was stored again: clear it again. */
+      const clearAgain = (topic: string, owner: { clientId: string, status: boolean }): void => {
         const done = owner.status && liveness !== undefined ? liveness.forget(owner.clientId) : clearRetained(topic)
         done.catch((err: unknown) => onError(err, 'clearing a decommissioned client\'s retained message failed'))
       }
@@ -135,20 +135,20 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
       return {
         // Hot path: one property read for the non-retained majority.
         authorizePublish (_client: Client | null, packet: PublishPacket) {
-          if (!packet.retain || !hold.active || packet.payload.length === 0) return
+          if (!packet.retain || !decommissioned.active || packet.payload.length === 0) return
           // The will or a late publish of a decommissioned client still reaches
           // live subscribers but is deliberately not stored: the operator's
           // decommission cleared the topic and storing it would undo that.
-          if (hold.ownerOf(packet.topic) !== undefined) packet.retain = false
+          if (decommissioned.ownerOf(packet.topic) !== undefined) packet.retain = false
         },
         published (packet) {
           if (!packet.retain) return
           const topic = packet.topic
           // [MQTT-3.3.1-10]: an empty retained payload removes the retained message.
           if (packet.payload.length === 0) return store.clear(topic)
-          if (hold.active) {
-            const owner = hold.ownerOf(topic)
-            if (owner !== undefined) return clearHeld(topic, owner)
+          if (decommissioned.active) {
+            const owner = decommissioned.ownerOf(topic)
+            if (owner !== undefined) return clearAgain(topic, owner)
           }
           const now = ctx.now()
           store.record(topic, now, rules.dueAt(topic, now))
@@ -160,8 +160,8 @@ export function retainedPlugin (options: RetainedPluginOptions = {}): VigilPlugi
           await sweeper.stop()
         },
         close () {
-          stopHolding?.()
-          hold.close()
+          stopListening?.()
+          decommissioned.close()
         }
       }
     }

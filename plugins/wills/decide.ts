@@ -29,13 +29,13 @@ export interface WillFacts {
   now: number
   /** wills.delay (ms). */
   delay: number
-  /** Whether a held will can outlive this moment (false: memory mode while shutting down). */
-  canHold: boolean
+  /** Whether a delayed will can outlive this moment (false: memory mode while shutting down). */
+  canDelay: boolean
 }
 
 export type WillDecision =
   | { action: 'publish' }
-  | { action: 'hold', due: number }
+  | { action: 'delay', due: number }
   | { action: 'suppress', cause: SuppressCause }
 
 export function decideWill (f: WillFacts): WillDecision {
@@ -43,9 +43,9 @@ export function decideWill (f: WillFacts): WillDecision {
   if (f.willEpoch !== undefined && f.currentEpoch > f.willEpoch) return { action: 'suppress', cause: 'stale_epoch' }
   if (f.connectedElsewhere) return { action: 'suppress', cause: 'reconnected' }
   // The delay runs from the time of death, so a lost node's wills (noticed
-  // >= 12 s late) are only held for what is left of it.
+  // >= 12 s late) are only delayed for what is left of it.
   const due = f.at + f.delay
-  if (f.delay > 0 && f.canHold && due > f.now) return { action: 'hold', due }
+  if (f.delay > 0 && f.canDelay && due > f.now) return { action: 'delay', due }
   return { action: 'publish' }
 }
 

@@ -41,7 +41,7 @@ export class LocalWills {
 
   /** The `ended` listener. */
   ended (end: ConnectionEnded): void {
-    const will = end.will
+    const { will } = end
     if (!end.local || will === null) return
     this.#decided.set(will, () => this.#decide(end, will))
   }
@@ -79,14 +79,14 @@ export class LocalWills {
       now: scheduler.now(),
       // MQTT 5: the client's own Will Delay Interval (bounded by its session) instead of wills.delay [MQTT-3.1.3-9].
       delay: (end.client === null ? undefined : willDelayOf(end.client)) ?? this.#deps.delay,
-      canHold: this.#deps.canDelay()
+      canDelay: this.#deps.canDelay()
     })
     return this.#fenced(end.clientId, end.epoch, decision, packet, death)
   }
 
   /**
    * Redis mode: a will about to go out passes the publish fence, which
-   * suppresses it if a newer epoch exists and otherwise holds a reconnect
+   * suppresses it if a newer epoch exists and otherwise delays a reconnect
    * elsewhere until it is out (released in `published`). Memory mode has one
    * node: nothing to order.
    */

@@ -65,7 +65,7 @@ export class RecoveredWills {
       at: end.at,
       now: scheduler.now(),
       delay: this.#deps.delay,
-      canHold: this.#deps.canDelay()
+      canDelay: this.#deps.canDelay()
     })
     try {
       await outcome.apply(decision, packet, death, epoch)

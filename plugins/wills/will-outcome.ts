@@ -42,7 +42,7 @@ export class WillOutcome {
       log.debug({ clientId: death.clientId, cause: decision.cause }, 'will suppressed')
       throw withheld(`will suppressed (${decision.cause})`)
     }
-    if (decision.action === 'hold') {
+    if (decision.action === 'delay') {
       const will: DelayedWill = {
         topic: packet.topic,
         payload: this.stamp(packet.payload as Buffer, death),

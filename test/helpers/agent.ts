@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 /** FIRMWARE_AGENT_BIN overrides it, e.g. with firmware/build/vigil-agent-san (`make -C firmware agent-san`). */
 export const AGENT_BIN = process.env.FIRMWARE_AGENT_BIN ?? fileURLToPath(new URL('../../firmware/build/vigil-agent', import.meta.url))

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { tempDir } from './mosquitto-auth.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export function passwordFile (t: Teardown, users: Record<string, string>): string {
   const file = join(tempDir(t), 'passwd')

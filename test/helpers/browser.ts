@@ -17,8 +17,8 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 /** Screenshots of the page go here (git-ignored). */
 export const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/page/', import.meta.url))
 
-interface Tap {
-  teardown(fn: () => unknown): void
+import type { Teardown } from '../support/teardown.js'
+interface Tap extends Teardown {
   fail(message: string): void
 }
 

@@ -4,7 +4,7 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 /** Connect and wait for CONNACK; no automatic reconnects unless asked. */
 export async function connectClient (t: Teardown, url: string, options: IClientOptions = {}): Promise<MqttClient> {
@@ -32,15 +32,21 @@ export async function subscribe (client: MqttClient, topic: string | string[], q
   await client.subscribeAsync(topic, { qos })
 }
 
-/** Wait until `predicate` holds, polling; fails with `what` after `timeoutMs`. */
-export async function waitFor<T> (predicate: () => T | undefined | false | null, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = predicate()
-    if (value !== undefined && value !== false && value !== null) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(20)
-  }
+/** Waiting lives in test/support/wait.ts; re-exported for the many callers that import it from here. */
+export { waitFor } from '../support/wait.js'
+
+/** Resolves with the next packet of type `cmd` the client receives (e.g. 'pingresp'). */
+export function nextPacket (client: MqttClient, cmd: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { client.off('packetreceive', onPacket); reject(new Error(`no ${cmd} within ${timeoutMs} ms`)) }, timeoutMs)
+    const onPacket = (packet: { cmd: string }): void => {
+      if (packet.cmd !== cmd) return
+      clearTimeout(timer)
+      client.off('packetreceive', onPacket)
+      resolve()
+    }
+    client.on('packetreceive', onPacket)
+  })
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

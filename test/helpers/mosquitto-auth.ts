@@ -7,10 +7,11 @@ import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connectClient, sleep } from './clients.js'
+import { connectClient } from './clients.js'
 import { freePort } from './redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { waitFor } from '../support/wait.js'
 
 export { mosquittoAvailable } from './mosquitto.js'
 
@@ -31,16 +32,12 @@ export async function startMosquittoWith (t: Teardown, lines: string[], probe: {
   const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' })
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
   const url = `mqtt://127.0.0.1:${port}`
-  for (let i = 0; ; i++) {
-    try {
-      const c = await connectClient(t, url, { clientId: `probe-${i}`, ...probe })
-      c.end(true)
-      return { port, url }
-    } catch (err) {
-      if (i > 50) throw new Error(`mosquitto did not start: ${String(err)}`)
-      await sleep(100)
-    }
-  }
+  let i = 0
+  let failure: unknown = null
+  const up = await waitFor(() => connectClient(t, url, { clientId: `probe-${i++}`, ...probe }).then((c) => { c.end(true); return true }, (err: unknown) => { failure = err; return false }),
+    10_000, 'mosquitto to start', 100).catch(() => false)
+  if (!up) throw new Error(`mosquitto did not start: ${String(failure)}`)
+  return { port, url }
 }
 
 export interface Run { code: number | null, stdout: string, stderr: string }

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { freePort } from './redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { waitFor } from '../support/wait.js'
 
 export function mosquittoAvailable (): boolean {
   return spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined
@@ -27,15 +28,12 @@ export async function startMosquitto (t: Teardown): Promise<{ port: number }> {
   writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'log_dest none', ''].join('\n'))
   const child = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' })
   t.teardown(() => { child.kill('SIGKILL'); rmSync(dir, { recursive: true, force: true }) })
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1')
-      s.once('connect', () => { s.destroy(); resolve(true) })
-      s.once('error', () => resolve(false))
-    })
-    if (up) return { port }
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto did not start on ${port}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  const accepts = (): Promise<boolean> => new Promise<boolean>((resolve) => {
+    const s = connect(port, '127.0.0.1')
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+  const up = await waitFor(async () => child.exitCode !== null ? 'exited' : await accepts(), 10_000, 'mosquitto to start', 50).catch(() => false)
+  if (up !== true) throw new Error(`mosquitto did not start on ${port}`)
+  return { port }
 }

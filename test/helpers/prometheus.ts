@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { sleep } from './clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { waitFor } from '../support/wait.js'
 
 export interface PromResult { metric: Record<string, string>, value?: [number, string], values?: Array<[number, string]> }
 
@@ -57,15 +57,11 @@ export async function startPrometheus (t: Teardown, opts: { targets: string[], r
     rmSync(dir, { recursive: true, force: true })
   })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 30_000
-  for (;;) {
+  const ready = async (): Promise<boolean> => {
     if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${logs}`)
-    try {
-      if ((await fetch(`${url}/-/ready`)).ok) break
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`prometheus not ready: ${logs}`)
-    await sleep(100)
+    return await fetch(`${url}/-/ready`).then((res) => res.ok, () => false)
   }
+  await waitFor(ready, 30_000, 'prometheus to be ready', 100).catch((err: Error) => { throw new Error(`${err.message}: ${logs}`) })
   const api = async (path: string, params: Record<string, string>): Promise<PromResult[]> => {
     const res = await fetch(`${url}${path}`, { method: 'POST', body: new URLSearchParams(params) })
     const body = await res.json() as { status: string, error?: string, data?: { resultType: string, result: PromResult[] | [number, string] } }

@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis, type RedisOptions } from 'ioredis'
 import { freePort } from './redis.js'
-import { sleep } from './clients.js'
-
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { waitFor } from '../support/wait.js'
 
 function run (t: Teardown, args: string[], dir: string): ChildProcess {
   const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -22,21 +21,20 @@ function run (t: Teardown, args: string[], dir: string): ChildProcess {
 }
 
 async function answers (options: RedisOptions, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  for (;;) {
+  const pings = async (): Promise<boolean> => {
     const conn = new Redis({ lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...options })
     conn.on('error', () => {})
     try {
       await conn.connect()
       await conn.ping()
-      conn.disconnect()
-      return
+      return true
     } catch {
+      return false
+    } finally {
       conn.disconnect()
-      if (Date.now() > deadline) throw new Error(`${what} did not answer within ${ms} ms`)
-      await sleep(50)
     }
   }
+  await waitFor(pings, ms, 'a PING', 50).catch(() => { throw new Error(`${what} did not answer within ${ms} ms`) })
 }
 
 function workDir (t: Teardown): string {
@@ -110,12 +108,7 @@ export async function startSentinelSet (t: Teardown): Promise<SentinelSet> {
   const replica = new Redis({ host: '127.0.0.1', port: ports[1]! })
   replica.on('error', () => {})
   t.teardown(() => replica.disconnect())
-  for (const deadline = Date.now() + 10_000; ;) {
-    const info = await replica.info('replication')
-    if (/master_link_status:up/.test(info)) break
-    if (Date.now() > deadline) throw new Error('the replica did not sync')
-    await sleep(50)
-  }
+  await waitFor(async () => /master_link_status:up/.test(await replica.info('replication')), 10_000, 'the replica to sync', 50)
   return {
     url: `redis+sentinel://127.0.0.1:${sentinelPort}/${masterName}`,
     masterName,
@@ -126,21 +119,21 @@ export async function startSentinelSet (t: Teardown): Promise<SentinelSet> {
       return port
     },
     async failedOver (oldPort, ms = 20_000) {
-      const deadline = Date.now() + ms
-      for (;;) {
+      const promoted = async (): Promise<number | null> => {
         const port = await masterPort().catch(() => oldPort)
-        if (port !== oldPort) {
-          const conn = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-          conn.on('error', () => {})
-          try {
-            await conn.connect()
-            if (/role:master/.test(await conn.info('replication'))) { conn.disconnect(); return port }
-          } catch { /* not yet */ }
+        if (port === oldPort) return null
+        const conn = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+        conn.on('error', () => {})
+        try {
+          await conn.connect()
+          return /role:master/.test(await conn.info('replication')) ? port : null
+        } catch {
+          return null // not yet
+        } finally {
           conn.disconnect()
         }
-        if (Date.now() > deadline) throw new Error(`no failover within ${ms} ms`)
-        await sleep(100)
       }
+      return await waitFor(promoted, ms, 'the failover', 100).catch(() => { throw new Error(`no failover within ${ms} ms`) })
     }
   }
 }

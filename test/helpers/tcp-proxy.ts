@@ -7,7 +7,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { freePort } from './redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 export interface TcpProxy {
   readonly port: number

@@ -5,9 +5,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { connectClient, sleep } from './clients.js'
+import { connectClient } from './clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { waitFor } from '../support/wait.js'
 
 export const VIGIL_MAIN = fileURLToPath(new URL('../../dist/broker/main.js', import.meta.url))
 
@@ -25,14 +26,9 @@ export async function startVigilProcess (t: Teardown, vars: Record<string, strin
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const url = `mqtt://127.0.0.1:${vars.VIGIL_MQTT_PORT}`
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    try {
-      await connectClient(t, url, { clientId: `probe-${process.pid}` }).then((p) => p.end(true))
-      return { child, url, stderr: () => stderr }
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`vigil did not start: ${stderr} ${String(err)}`)
-      await sleep(200)
-    }
-  }
+  let failure: unknown = null
+  const up = await waitFor(() => connectClient(t, url, { clientId: `probe-${process.pid}` }).then((p) => { p.end(true); return true }, (err: unknown) => { failure = err; return false }),
+    20_000, 'vigil to start', 200).catch(() => false)
+  if (!up) throw new Error(`vigil did not start: ${stderr} ${String(failure)}`)
+  return { child, url, stderr: () => stderr }
 }

@@ -56,7 +56,7 @@ t.test('broker stopped while the agent keeps producing telemetry -> after reconn
   await first.close()
   const downAt = Date.now()
   const beforeOutage = readings.length
-  await sleep(4000)
+  await sleep(4000) // the outage itself: the broker stays down 4 s while the agent buffers
   const upAt = Date.now()
   await brokerOn(t, port, 'gw-buffer', readings)
   // Readings produced during the outage, then a few produced after it.
@@ -79,7 +79,7 @@ t.test('a ring too small for the outage drops the oldest readings first and the 
   await waitFor(() => readings.length >= 2 ? true : null, 5000, 'readings before the outage')
   await first.close()
   const lastBefore = readings[readings.length - 1]!.seq
-  await sleep(5000)
+  await sleep(5000) // the outage itself: longer than the small ring holds
   const upAt = Date.now()
   await brokerOn(t, port, 'gw-overflow', readings)
   // `dropped` counts what was dropped before a reading was taken: read it

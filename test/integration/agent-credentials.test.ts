@@ -10,7 +10,7 @@ import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
-import { collect, connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, waitFor } from '../helpers/clients.js'
 
 async function freePort (): Promise<number> {
   const server = createServer()
@@ -34,17 +34,9 @@ t.test('with --username and --password-file the agent logs in; a wrong password 
   mosquitto.stderr.on('data', (d: Buffer) => { log += d.toString() })
   t.teardown(() => { mosquitto.kill('SIGKILL') })
   const url = `mqtt://127.0.0.1:${port}`
-  const deadline = Date.now() + 10_000
-  let obs
-  for (;;) {
-    try {
-      obs = await connectClient(t, url, { clientId: 'obs-cred', username: 'gw', password: 's3cret pass' })
-      break
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`mosquitto did not start: ${String(err)}; its log: ${log}`)
-      await sleep(100)
-    }
-  }
+  let failure: unknown = null
+  const obs = await waitFor(() => connectClient(t, url, { clientId: 'obs-cred', username: 'gw', password: 's3cret pass' }).catch((err: unknown) => { failure = err; return null }),
+    10_000, 'mosquitto to start', 100).catch(() => { throw new Error(`mosquitto did not start: ${String(failure)}; its log: ${log}`) })
   const seen = collect(obs)
   await obs.subscribeAsync('devices/#', { qos: 1 })
 

@@ -73,7 +73,7 @@ t.test('SIGUSR1 -> silent within 2.5 x interval + 1 s while the connection stays
   t.equal(silent!.epoch, before.epoch, 'the same connection')
   const heartbeatsWhenSilent = obs.on('heartbeat').length
   const pingsWhenSilent = pings
-  await sleep(8500 - (Date.now() - stalledAt))
+  await sleep(8500 - (Date.now() - stalledAt)) // the stall itself: 8.5 s, longer than the 7.5 s keep-alive expiry
   const still = state(broker, 'gw-freeze')!
   t.equal(still.state, 'silent', 'still connected (silent, not offline) 8.5 s into the stall')
   t.equal(still.epoch, before.epoch, 'never reconnected')
@@ -207,7 +207,10 @@ t.test('--cafile: the agent connects over TLS, verifying the broker\'s certifica
   const other = makeCerts(t)
   const refused = startAgent(t, { id: 'gw-tls-bad', host: 'localhost', port: broker.ports.tls!, interval: 1, extra: ['--cafile', other.cert, '--reconnect-max', '0.5'] })
   await waitFor(() => /connection lost|failed/.test(refused.stderr()) ? true : null, 5000, 'a refused TLS handshake')
-  await sleep(500)
+  // Barrier through the agent's own retry loop: the next attempt fails too (a connection in between would have shown).
+  const failures = (): number => refused.stderr().match(/connection lost|failed/g)?.length ?? 0
+  const seen = failures()
+  await waitFor(() => failures() > seen, 10_000, 'the next refused attempt')
   t.equal(state(broker, 'gw-tls-bad'), undefined, 'never connected')
   t.equal(refused.child.exitCode, null, 'still running, retrying')
 })

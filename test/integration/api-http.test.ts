@@ -7,9 +7,10 @@ import { commandsPlugin } from '../../plugins/commands/index.js'
 import { metricsPlugin } from '../../plugins/metrics/index.js'
 import { defaultPlugins } from '../../plugins/index.js'
 import { startBroker } from '../helpers/broker.js'
-import { connectClient, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, waitFor } from '../helpers/clients.js'
 import { testConfig } from '../helpers/config.js'
 import { connectedFleetPlugin, type ConnectedFleet } from '../support/connected-fleet.js'
+import { retainedBarrier } from '../support/retained.js'
 
 const TOKEN = 'a-test-token-of-32-characters-xx'
 
@@ -185,9 +186,10 @@ t.test('DELETE /api/devices/{id} with the retained plugin decommissions: kicked,
   t.equal((await broker.http.inject({ url: '/api/devices/dev-del' })).statusCode, 404, 'forgotten by the API')
   const late = await connectClient(t, broker.url, { clientId: 'late-reader' })
   const seen: string[] = []
-  late.on('message', (topic, payload) => { if (payload.length > 0) seen.push(topic) })
+  const received = collect(late)
+  late.on('message', (topic, payload) => { if (payload.length > 0 && !topic.startsWith('$vigil-test/')) seen.push(topic) })
   await late.subscribeAsync(['devices/dev-del/#', '$liveness/dev-del'], { qos: 1 })
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await retainedBarrier(broker, late, received)
   t.same(seen, [], 'no retained status or device message is left')
   t.equal((await broker.http.inject({ method: 'DELETE', url: '/api/devices/never-seen' })).statusCode, 404)
 })

@@ -115,7 +115,7 @@ function alive (pid: number): boolean {
   try { process.kill(pid, 0); return true } catch { return false }
 }
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 t.test('SIGTERM to the npm process of `npm start` stops the broker cleanly, no orphan left', async (t) => {
   const file = tmpFile('npm.yaml', 'mqtt:\n  port: 0\n  ws: null\nhttp:\n  port: 0\nlog:\n  level: info\n')

@@ -4,7 +4,7 @@ import { defaultPlugins } from '../../plugins/index.js'
 import { commandsPlugin } from '../../plugins/commands/index.js'
 import { metricsPlugin } from '../../plugins/metrics/index.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { closed, connectClient, waitFor } from '../helpers/clients.js'
+import { closed, collect, connectClient, waitFor } from '../helpers/clients.js'
 import { redisAvailable, startRedis } from '../helpers/redis.js'
 import { connectedFleetPlugin, type ConnectedFleet } from '../support/connected-fleet.js'
 import { simDevice } from '../support/device.js'
@@ -52,10 +52,14 @@ t.test('a device that acks gets 200 acked with its result and latency; the recor
 t.test('an error ack -> 200 failed; a duplicate ack is ignored', async (t) => {
   const broker = await commandBroker(t)
   await simDevice(t, broker.url, 'dev-err', () => [{ status: 'error', result: 'E_BUSY' }, { status: 'ok', result: 'second' }])
+  // The second ack goes through the broker like the first: once a subscriber has it, the broker handled it.
+  const acks = await connectClient(t, broker.url, { clientId: 'ack-watcher' })
+  const seenAcks = collect(acks)
+  await acks.subscribeAsync('devices/dev-err/commands/ack', { qos: 1 })
   const reply = await post(broker, 'dev-err', { command: 'update' })
   t.equal(reply.status, 200)
   t.match(reply.body, { status: 'failed', result: 'E_BUSY', attempts: 1 })
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await waitFor(() => seenAcks.length >= 2, 10_000, 'the duplicate ack through the broker')
   const record = await broker.http.inject({ method: 'GET', url: `/api/devices/dev-err/commands/${reply.body.id}` })
   t.match(record.json(), { status: 'failed', result: 'E_BUSY' }, 'the second ack changed nothing')
   t.match(await outcomes(broker), { acked: 0, failed: 1 })

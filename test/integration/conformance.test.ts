@@ -16,7 +16,7 @@ import {
   connect, DISCONNECT, hex, publish, puback, RawSession, subscribe as subscribePacket, unsubscribe, type Incoming
 } from '../support/raw-mqtt.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
 
 const OK_CONNECT = connect({ clientId: 'conformance-ok' })
 

@@ -35,7 +35,7 @@ t.test('3,000 seeded mutated CONNECT/PUBLISH/SUBSCRIBE packets: no crash, a byst
     while (!stop) {
       await bystander.publishAsync(`bystander/${sent}`, String(sent), { qos: 1 })
       sent++
-      await new Promise((resolve) => setTimeout(resolve, 10))
+      await new Promise((resolve) => setTimeout(resolve, 10)) // pacing: the bystander chats every 10 ms
     }
   })()
   const tally = await runFuzz('127.0.0.1', broker.ports.mqtt, 14, 3000)

@@ -8,13 +8,15 @@ import type { IClientOptions, MqttClient } from 'mqtt'
 import type { VigilConfigInput } from '../../config/schema.js'
 import type { ClientStatus } from '../../plugins/liveness/service.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { deepMerge } from '../helpers/config.js'
 import { startRedis } from '../helpers/redis.js'
 import { parsePrometheusText } from '../support/prom-text.js'
 
 type Tap = typeof import('tap').default
-interface T { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { retainedBarrier } from '../support/retained.js'
+type T = Teardown
 export type Mode = 'memory' | 'redis'
 
 export async function startInsights (t: T, mode: Mode, override: VigilConfigInput = {}, redisUrl?: string): Promise<TestBroker> {
@@ -199,7 +201,7 @@ export function insightScenarios (tap: Tap, mode: Mode): void {
     const retained = collect(late)
     await subscribe(late, ['$liveness/once-1', '$liveness/barrier-1'], 1)
     await waitFor(() => retained.find((m) => m.topic === '$liveness/barrier-1'), 3000, 'the barrier device\'s retained status')
-    await sleep(100)
+    await retainedBarrier(broker, late, retained)
     t.same(retained.filter((m) => m.topic === '$liveness/once-1'), [], 'no retained status for the one-shot observer')
     t.equal((await api(broker, '/api/devices/once-1')).status, 404)
 

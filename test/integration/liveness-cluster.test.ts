@@ -4,12 +4,23 @@
  */
 import t from 'tap'
 import type { ConnectionEnd } from '../../plugins/liveness/service.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
-import { observe, startFleet } from './liveness-scenarios.js'
+import { heartbeatHeard, observe, startFleet, type Fleet } from './liveness-scenarios.js'
+
+type Observer = Awaited<ReturnType<typeof observe>>
 
 /** A rule names every client, so clients without a will are devices from their CONNECT, not observers. */
 const ALL_DEVICES = { liveness: { rules: [{ clients: '*' }] } }
+
+/**
+ * Once every surviving node's fleet view has the loss, each has published it or
+ * learned it; a barrier status through each node then comes after any duplicate.
+ */
+async function lossSeenEverywhere (nodes: Fleet[], clientId: string, obs: Observer): Promise<void> {
+  await waitFor(() => nodes.every((n) => n.broker.services.need('liveness').get(clientId)?.reason === 'node_lost'), 10_000, `every node to see ${clientId} lost`)
+  for (const n of nodes) await obs.barrier(n.broker.url)
+}
 
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
 
@@ -32,7 +43,8 @@ t.test('the same clientId connecting to another node: online with epoch + 1 ther
     t.equal(fresh.node, b.broker.nodeId)
   }
   t.equal(a.ends.get('roamer-1')?.reason, 'takeover', 'node A: endOf says takeover while the old will passes')
-  await sleep(500)
+  // Barrier: a status through node A (where the old connection ended), after anything it published for it.
+  for (const obs of [onA, onB]) await obs.barrier(a.broker.url)
   for (const obs of [onA, onB]) {
     t.same(obs.of('roamer-1').map((s) => [s.state, s.epoch]), [['online', old.epoch], ['online', old.epoch + 1]],
       'no offline was ever published for the old connection')
@@ -70,14 +82,14 @@ t.test('a node that stops beating: its clients go offline with reason node_lost,
   const onB = await observe(t, b.broker.url)
   await connectClient(t, a.broker.url, { clientId: 'stranded-1' })
   await onB.waitFor('stranded-1', (s) => s.state === 'online', 5000, 'online')
-  await sleep(600) // b and c hear a's heartbeat
+  await Promise.all([heartbeatHeard(b.broker, a.broker.broker.id), heartbeatHeard(c.broker, a.broker.broker.id)]) // b and c hear a's heartbeat
   // Node A "dies": its Aedes heartbeat stops (the process is frozen as far as the cluster can tell).
   clearInterval((a.broker.broker as unknown as { _heartbeatInterval: NodeJS.Timeout })._heartbeatInterval)
   const stoppedAt = Date.now()
   const lost = await onB.waitFor('stranded-1', (s) => s.state === 'offline', 6000, 'node_lost')
   t.equal(lost.reason, 'node_lost')
   t.ok(lost.since <= stoppedAt + 50 && lost.since >= stoppedAt - 600, 'since is the node\'s last heartbeat')
-  await sleep(1500)
+  await lossSeenEverywhere([b, c], 'stranded-1', onB)
   t.equal(onB.of('stranded-1').filter((s) => s.state === 'offline').length, 1, 'published once, cluster-wide')
   t.equal(c.broker.services.need('liveness').get('stranded-1')?.reason, 'node_lost')
   const ends: ConnectionEnd[] = [...a.ends.values()]
@@ -93,7 +105,7 @@ t.test('a node lost, back, and lost again: the second loss is reported too', asy
   const aedesA = a.broker.broker as unknown as { id: string, _heartbeatInterval: NodeJS.Timeout, publish(p: object, cb: () => void): void }
   await connectClient(t, a.broker.url, { clientId: 'twice-1' })
   await onB.waitFor('twice-1', (s) => s.state === 'online', 5000, 'online')
-  await sleep(600)
+  await Promise.all([heartbeatHeard(b.broker, aedesA.id), heartbeatHeard(c.broker, aedesA.id)])
   clearInterval(aedesA._heartbeatInterval)
   const first = await onB.waitFor('twice-1', (s) => s.state === 'offline', 6000, 'first node_lost')
   t.equal(first.reason, 'node_lost')
@@ -104,11 +116,11 @@ t.test('a node lost, back, and lost again: the second loss is reported too', asy
   t.teardown(() => clearInterval(beating))
   await connectClient(t, a.broker.url, { clientId: 'twice-2' })
   await onB.waitFor('twice-2', (s) => s.state === 'online', 5000, 'online on the thawed node')
-  await sleep(600)
+  await Promise.all([heartbeatHeard(b.broker, aedesA.id), heartbeatHeard(c.broker, aedesA.id)])
   clearInterval(beating)
   const second = await onB.waitFor('twice-2', (s) => s.state === 'offline', 6000, 'second node_lost')
   t.equal(second.reason, 'node_lost', 'the second loss of the same node is reported')
-  await sleep(1000)
+  await lossSeenEverywhere([b, c], 'twice-2', onB)
   t.equal(onB.of('twice-2').filter((s) => s.state === 'offline').length, 1, 'once, cluster-wide')
   t.equal(c.broker.services.need('liveness').get('twice-2')?.reason, 'node_lost', 'every node sees it')
 })

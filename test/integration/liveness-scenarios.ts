@@ -4,20 +4,22 @@
  * real mqtt.js clients and raw sockets.
  */
 import type { Client } from 'aedes'
-import type { Socket } from 'node:net'
-import type { MqttClient } from 'mqtt'
 import type { VigilConfigInput } from '../../config/schema.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { liveClient } from '../../broker/aedes/index.js'
 import { livenessPlugin } from '../../plugins/liveness/index.js'
 import type { ClientStatus, ConnectionEnd } from '../../plugins/liveness/service.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { closed, collect, connectClient, rawSocket, sleep, subscribe, waitFor, type Received } from '../helpers/clients.js'
+import { closed, collect, connectClient, nextPacket, sleep, subscribe, waitFor, type Received } from '../helpers/clients.js'
 import { deepMerge } from '../helpers/config.js'
 import { startRedis } from '../helpers/redis.js'
+import { rawConnect } from '../support/raw-mqtt.js'
+import { retainedBarrier } from '../support/retained.js'
+import { passBarrier } from '../support/wait.js'
 
 type Tap = typeof import('tap').default
-interface T { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+type T = Teardown
 export type Mode = 'memory' | 'redis'
 
 /** Records what `liveness.endOf` says while Aedes publishes a client's will (before clientDisconnect). */
@@ -58,35 +60,42 @@ export async function observe (t: T, url: string) {
   const client = await connectClient(t, url, { clientId: `observer-${process.pid}-${++observers}` })
   const received = collect(client)
   await subscribe(client, '$liveness/+', 1)
-  const all = (): ClientStatus[] => received.filter((m) => m.payload.length > 0).map((m) => JSON.parse(m.payload.toString()) as ClientStatus)
+  const all = (): ClientStatus[] => received.filter((m) => m.topic.startsWith('$liveness/') && m.payload.length > 0)
+    .map((m) => JSON.parse(m.payload.toString()) as ClientStatus)
+  const statusOf = async (clientId: string, predicate: (s: ClientStatus) => boolean, ms = 5000, what = 'a status'): Promise<ClientStatus> =>
+    await waitFor(() => all().find((s) => s.clientId === clientId && predicate(s)), ms, `${clientId}: ${what}`)
   return {
     client,
     received,
     all,
     of: (clientId: string) => all().filter((s) => s.clientId === clientId),
-    async waitFor (clientId: string, predicate: (s: ClientStatus) => boolean, ms = 5000, what = 'a status'): Promise<ClientStatus> {
-      return await waitFor(() => all().find((s) => s.clientId === clientId && predicate(s)), ms, `${clientId}: ${what}`)
+    waitFor: statusOf,
+    /**
+     * A barrier through the status path: a new device connects (to this
+     * observer's node, or `through`) and this observer waits for its online
+     * status. Every status that node published before it has arrived by then.
+     */
+    async barrier (through = url): Promise<void> {
+      const id = `barrier-${process.pid}-${++barriers}`
+      await connectClient(t, through, { clientId: id, will: willOf(id) })
+      await statusOf(id, (s) => s.state === 'online', 10_000, 'the barrier status')
     }
   }
 }
+let barriers = 0
 
-/** A minimal MQTT 3.1.1 CONNECT (clean session, no will) [MQTT-3.1]. */
-export function connectBytes (clientId: string, keepalive: number): Buffer {
-  const id = Buffer.from(clientId)
-  const body = Buffer.concat([
-    Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, keepalive >> 8, keepalive & 0xff, id.length >> 8, id.length & 0xff]),
-    id
-  ])
-  return Buffer.concat([Buffer.from([0x10, body.length]), body])
-}
-
-export async function rawConnect (t: T, port: number, clientId: string, keepalive: number): Promise<Socket> {
-  const socket = await rawSocket(t, port)
-  const connack = new Promise<Buffer>((resolve) => socket.once('data', resolve))
-  socket.write(connectBytes(clientId, keepalive))
-  const reply = await connack
-  if (reply[0] !== 0x20 || reply[3] !== 0) throw new Error(`CONNACK refused: ${reply.toString('hex')}`)
-  return socket
+/** Resolves when `node` next receives the Aedes heartbeat of the broker with id `aedesId` (through the emitter, as liveness does). */
+export function heartbeatHeard (node: TestBroker, aedesId: string, timeoutMs = 10_000): Promise<void> {
+  const topic = `$SYS/${aedesId}/heartbeat`
+  return new Promise((resolve, reject) => {
+    const deliver = (_packet: unknown, cb: () => void): void => {
+      cb()
+      clearTimeout(timer)
+      node.broker.unsubscribe(topic, deliver, () => resolve())
+    }
+    const timer = setTimeout(() => { node.broker.unsubscribe(topic, deliver, () => {}); reject(new Error(`no heartbeat of ${aedesId} within ${timeoutMs} ms`)) }, timeoutMs)
+    node.broker.subscribe(topic, deliver, () => {})
+  })
 }
 
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
@@ -111,7 +120,8 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     t.equal(silent.epoch, online.epoch)
     t.equal(silent.reason, null)
     t.equal(broker.services.need('liveness').get('frozen-1')?.state, 'silent', 'the service agrees')
-    await sleep(1200)
+    // A PINGREQ after the silent status: its PINGRESP means the broker handled it.
+    await nextPacket(device, 'pingresp')
     t.equal(device.connected, true, 'still connected: PINGREQs keep the socket alive')
     const pingedSilent = broker.services.need('liveness').get('frozen-1')!
     t.equal(pingedSilent.state, 'silent', 'pings do not make it online')
@@ -136,7 +146,7 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
   tap.test(`[${tag}] a socket that stops sending is offline with reason keepalive_timeout, since its last packet`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-1', 1)
+    const { socket } = await rawConnect(t, broker.ports.mqtt, { clientId: 'quiet-1', keepalive: 1 })
     const online = await obs.waitFor('quiet-1', (s) => s.state === 'online')
     const started = Date.now()
     const offline = await obs.waitFor('quiet-1', (s) => s.state === 'offline', 5000, 'offline')
@@ -159,22 +169,24 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     device.stream.destroy()
     await waitFor(() => willsReceived[0], 3000, 'the will')
     await obs.waitFor('willful-1', (s) => s.state === 'offline', 3000, 'offline')
-    await sleep(300)
+    await obs.barrier()
     t.same(obs.of('willful-1').map((s) => s.state), ['online', 'silent', 'offline'], 'the will did not count as a heartbeat')
   })
 
   tap.test(`[${tag}] a SUBSCRIBE counts as a packet: keepalive_timeout dates the death from it`, async (t) => {
     const { broker } = await startFleet(t, mode)
     const obs = await observe(t, broker.url)
-    const socket = await rawConnect(t, broker.ports.mqtt, 'quiet-2', 1)
+    // keep-alive 2 s (expiry 3 s): room for the pause below on a loaded machine.
+    const { socket } = await rawConnect(t, broker.ports.mqtt, { clientId: 'quiet-2', keepalive: 2 })
     const online = await obs.waitFor('quiet-2', (s) => s.state === 'online')
+    // Not a wait for an event: time must pass between CONNECT and SUBSCRIBE for the dating to tell them apart.
     await sleep(600)
     const suback = new Promise<Buffer>((resolve) => socket.once('data', resolve))
     const subscribedAt = Date.now()
     // SUBSCRIBE, packet id 1, "quiet/x" at QoS 0 [MQTT-3.8.1-1]
     socket.write(Buffer.from([0x82, 12, 0, 1, 0, 7, ...Buffer.from('quiet/x'), 0]))
     t.equal((await suback)[0], 0x90, 'SUBACK')
-    const offline = await obs.waitFor('quiet-2', (s) => s.state === 'offline', 5000, 'offline')
+    const offline = await obs.waitFor('quiet-2', (s) => s.state === 'offline', 8000, 'offline')
     t.equal(offline.reason, 'keepalive_timeout')
     t.equal(offline.since, offline.lastPacket, 'time of death is the last packet')
     t.ok(offline.since >= online.since + 500, `the last packet is the SUBSCRIBE (${offline.since - online.since} ms after CONNECT)`)
@@ -227,7 +239,7 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     t.equal(fresh.state, 'online')
     t.equal(ends.get('twin-1')?.reason, 'takeover', 'endOf says takeover while the old will passes')
     t.equal(ends.get('twin-1')?.epoch, old.epoch)
-    await sleep(300)
+    await obs.barrier()
     t.same(obs.of('twin-1').map((s) => [s.state, s.epoch]), [['online', old.epoch], ['online', old.epoch + 1]],
       'no offline was ever published for the old connection')
     const late = await observe(t, broker.url)
@@ -288,7 +300,7 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     const offline = await obs.waitFor('spoofer-1', (s) => s.state === 'offline', 3000, 'offline')
     t.equal(offline.reason, 'protocol_error', 'a refused publish ends the connection')
     const late = await observe(t, broker.url)
-    await sleep(300)
+    await retainedBarrier(broker, late.client, late.received)
     t.equal(late.of('victim').length, 0, 'the spoofed status was not stored')
     t.equal(broker.services.need('liveness').get('victim'), undefined)
   })
@@ -319,7 +331,7 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     t.equal(liveness.get('kickme-1'), undefined, 'gone from the fleet view')
     t.equal(liveness.currentEpoch('kickme-1'), epoch, 'the epoch is not reused')
     const late = await observe(t, broker.url)
-    await sleep(300)
+    await retainedBarrier(broker, late.client, late.received)
     t.equal(late.of('kickme-1').length, 0, 'the retained status is cleared')
   })
 
@@ -328,19 +340,24 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     const obs = await observe(t, broker.url)
     const flapper = await connectClient(t, broker.url, { ...dev, clientId: 'flap-1', will: willOf('flap-1') })
     const gone = await connectClient(t, broker.url, { ...dev, clientId: 'gone-1', will: willOf('gone-1') })
+    const last = await connectClient(t, broker.url, { ...dev, clientId: 'last-1', will: willOf('last-1') })
     const first = await obs.waitFor('flap-1', (s) => s.state === 'online')
     await obs.waitFor('gone-1', (s) => s.state === 'online')
+    await obs.waitFor('last-1', (s) => s.state === 'online')
     flapper.stream.destroy()
     const died = Date.now()
     gone.stream.destroy()
-    await sleep(300)
+    // A status published right after the drops arrives while gone-1's offline is held.
+    await obs.barrier()
     t.equal(obs.of('gone-1').filter((s) => s.state === 'offline').length, 0, 'held during the delay')
     await connectClient(t, broker.url, { ...dev, clientId: 'flap-1' })
-    const offline = await obs.waitFor('gone-1', (s) => s.state === 'offline', 3000, 'offline after the delay')
+    // Barrier: last-1 drops after flap-1 is back, so its delayed offline comes after any flap-1 had left pending.
+    last.stream.destroy()
+    const offline = await obs.waitFor('gone-1', (s) => s.state === 'offline', 5000, 'offline after the delay')
     t.ok(Date.now() - died >= 900, 'not before the delay ran out')
     t.ok(Math.abs(offline.since - died) < 200, `since is the time of death (${offline.since - died} ms off)`)
     t.equal(offline.reason, 'connection_lost')
-    await sleep(1200)
+    await obs.waitFor('last-1', (s) => s.state === 'offline', 5000, 'the barrier: last-1 offline after its delay')
     t.same(obs.of('flap-1').map((s) => [s.state, s.epoch]), [['online', first.epoch], ['online', first.epoch + 1]],
       'a reconnect within the delay: no offline at all')
   })
@@ -364,7 +381,9 @@ export function livenessScenarios (tap: Tap, mode: Mode, protocolVersion: 4 | 5 
     const late = await observe(t, broker.url)
     await waitFor(() => ['stay-1', 'quiet-2', 'leave-1'].every((id) => late.of(id).length > 0), 3000, 'retained statuses')
     clearInterval(timer)
-    await sleep(400)
+    // Barriers: a plain message behind any $ message to the wildcard subscriber, and the end of late's retained statuses.
+    await passBarrier({ send: () => stay.publishAsync('barrier/wild', 'b', { qos: 1 }), arrived: () => wildReceived.some((m) => m.topic === 'barrier/wild') })
+    await retainedBarrier(broker, late.client, late.received)
     t.equal(wildReceived.filter((m) => m.topic.startsWith('$')).length, 0, 'no $ message to # or +/+ [MQTT-4.7.2-1]')
     const retained = late.received.filter((m) => m.retain)
     const byClient = new Map<string, number>()

@@ -4,9 +4,10 @@ import type { MqttClient } from 'mqtt'
 import { defaultPlugins } from '../../plugins/index.js'
 import type { ClientStatus } from '../../plugins/liveness/service.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { simDevice, type SimDevice } from '../support/device.js'
 import { parsePrometheusText, type Scrape } from '../support/prom-text.js'
+import { eventually } from '../support/wait.js'
 
 /** Every metric name of docs/metrics.md, with the plugin that owns it. */
 const CONTRACT_METRICS: Array<[string, string]> = [
@@ -33,15 +34,6 @@ class Tally {
 
   bytesWritten (): number { return this.sockets.reduce((sum, s) => sum + s.bytesWritten, 0) }
   bytesRead (): number { return this.sockets.reduce((sum, s) => sum + s.bytesRead, 0) }
-}
-
-/** waitFor for an asynchronous condition. */
-async function until (predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 async function scrape (broker: TestBroker): Promise<Scrape> {
@@ -80,15 +72,12 @@ t.test('a scripted fleet moves every counter by exactly the expected amounts, an
   const agrees = async (what: string): Promise<void> => {
     let last = ''
     try {
-      const deadline = Date.now() + 3000
-      for (;;) {
+      await waitFor(async () => {
         const api = (await broker.http.inject({ url: '/api/devices' })).json().devices as ClientStatus[]
         const fromTopic = [...statuses.values()].sort((a, b) => a.clientId < b.clientId ? -1 : 1)
         last = JSON.stringify({ api, fromTopic })
-        if (JSON.stringify(api) === JSON.stringify(fromTopic)) break
-        if (Date.now() > deadline) throw new Error('no agreement')
-        await sleep(25)
-      }
+        return JSON.stringify(api) === JSON.stringify(fromTopic)
+      }, 5000, 'agreement', 25)
       t.pass(`/api/devices agrees with the retained $liveness statuses: ${what}`)
     } catch {
       t.fail(`/api/devices disagrees with $liveness: ${what}: ${last}`)
@@ -117,13 +106,13 @@ t.test('a scripted fleet moves every counter by exactly the expected amounts, an
 
   // Step 3: one device falls silent (its rule: 1 s), within the bound of silentAfter + 1 s.
   const silentSince = Date.now()
-  await until(async () => (await byState())['quiet-2'] === 'silent', 1000 + 1000 + 1000, 'quiet-2 silent')
+  await waitFor(async () => (await byState())['quiet-2'] === 'silent', 1000 + 1000 + 1000, 'quiet-2 silent')
   t.ok(Date.now() - silentSince <= 1000 + 1000 + 1000, 'silent within silentAfter + 1 s (+ 1 s test margin)')
   await agrees('quiet-2 silent')
 
   // Step 4: one device drops without DISCONNECT.
   ;(devices[3]!.client as unknown as { stream: Socket }).stream.destroy()
-  await until(async () => (await byState())['dev-3'] === 'offline', 2000, 'dev-3 offline')
+  await waitFor(async () => (await byState())['dev-3'] === 'offline', 2000, 'dev-3 offline')
   await agrees('dev-3 offline (connection_lost)')
   t.equal(broker.services.need('liveness').get('dev-3')?.reason, 'connection_lost')
 
@@ -137,7 +126,13 @@ t.test('a scripted fleet moves every counter by exactly the expected amounts, an
   t.equal(offline.statusCode, 409)
   await agrees('after the commands')
 
-  await sleep(150)
+  // The counters catch up with the last packets a moment after the clients saw them.
+  await eventually(async () => {
+    const s = await scrape(broker)
+    return JSON.stringify(qos(s, 'vigil_messages_received_total')) === JSON.stringify(tally.sent) &&
+      JSON.stringify(qos(s, 'vigil_messages_delivered_total')) === JSON.stringify(tally.received) &&
+      s.value('vigil_bytes_received_total') === tally.bytesWritten() && s.value('vigil_bytes_sent_total') === tally.bytesRead()
+  }, 10_000)
   const end = await scrape(broker)
   t.same(qos(end, 'vigil_messages_received_total'), tally.sent, `received = what the clients published (${tally.sent})`)
   t.equal(tally.sent[0]! + tally.sent[1]!, M + 1, 'M heartbeats and one ack')

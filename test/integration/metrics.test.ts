@@ -5,6 +5,7 @@ import { metricsPlugin } from '../../plugins/metrics/index.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { parsePrometheusText, type Scrape } from '../support/prom-text.js'
+import { eventually } from '../support/wait.js'
 
 async function scrape (broker: TestBroker): Promise<Scrape> {
   const res = await broker.http.inject({ url: '/metrics' })
@@ -55,8 +56,8 @@ t.test('byte counters equal what the clients wrote and read, and survive the con
   const payload = Buffer.alloc(10_000, 7)
   for (let i = 0; i < 5; i++) await pub.publishAsync('b/x', payload, { qos: 1 })
   await waitFor(() => received.length === 5, 5000, 'five messages')
-  // Let the last PUBACKs reach the subscriber's broker socket.
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // The last PUBACKs reach the broker's sockets a moment after the clients wrote them.
+  await eventually(async () => (await scrape(broker)).value('vigil_bytes_received_total') === streamOf(sub).bytesWritten + streamOf(pub).bytesWritten, 10_000)
   const clientsWrote = streamOf(sub).bytesWritten + streamOf(pub).bytesWritten
   const clientsRead = streamOf(sub).bytesRead + streamOf(pub).bytesRead
   const live = await scrape(broker)
@@ -67,7 +68,7 @@ t.test('byte counters equal what the clients wrote and read, and survive the con
   await pub.endAsync()
   await sub.endAsync()
   await waitFor(() => broker.broker.connectedClients === 0, 3000, 'both gone')
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await eventually(async () => (await scrape(broker)).value('vigil_bytes_received_total') === streamOf(sub).bytesWritten + streamOf(pub).bytesWritten, 10_000)
   const closed = await scrape(broker)
   t.ok(closed.value('vigil_bytes_received_total')! >= clientsWrote, 'closed connections stay counted (monotonic)')
   t.equal(closed.value('vigil_bytes_received_total'), streamOf(sub).bytesWritten + streamOf(pub).bytesWritten, 'including the DISCONNECTs')

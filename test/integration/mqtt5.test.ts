@@ -11,7 +11,8 @@ import { aclFile } from '../helpers/auth.js'
 import { makeCerts } from '../helpers/certs.js'
 import { startRedis } from '../helpers/redis.js'
 import { connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
-import { counter, dropConnection, JSON_WILL, nextOn, parse, watch } from './wills-helpers.js'
+import { metricValue } from '../support/prom-text.js'
+import { dropConnection, JSON_WILL, nextOn, parse, watch } from './wills-helpers.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 const v5 = { protocolVersion: 5 as const }
@@ -65,7 +66,7 @@ t.test('DISCONNECT 0x04: the will is published, stamped graceful_with_will, and 
   const props = m5.packet.properties?.userProperties ?? {}
   t.equal(props['vigil-reason'], 'graceful_with_will', 'vigil-reason user property')
   t.equal(props['vigil-ts'], String(will.ts), 'vigil-ts user property, in ms')
-  t.equal(await counter(broker.metrics, 'vigil_wills_published_total', 'reason="graceful_with_will"'), 1)
+  t.equal(await metricValue(broker.metrics, 'vigil_wills_published_total', { reason: 'graceful_with_will' }), 1)
 })
 
 t.test('DISCONNECT 0x00: graceful, and no will', async (t) => {
@@ -117,7 +118,7 @@ t.test('Will Delay Interval: the will and the offline status wait for it, and a 
   await nextOn(old, 'devices/v5-wb/status', 8000)
   t.notOk(old.received.some((r) => r.topic === 'devices/v5-wc/status'), 'no will for the client that came back')
   t.notOk(old.received.some((r) => r.topic === '$liveness/v5-wc' && parse(r.payload).state === 'offline'), 'and no offline status')
-  t.equal(await counter(broker.metrics, 'vigil_wills_suppressed_total', 'cause="reconnected"'), 1)
+  t.equal(await metricValue(broker.metrics, 'vigil_wills_suppressed_total', { cause: 'reconnected' }), 1)
 })
 
 t.test('Will Delay Interval beyond the session: the will goes out when the session ends', async (t) => {

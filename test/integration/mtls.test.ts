@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { startBroker } from '../helpers/broker.js'
+import { startBroker, subscribed } from '../helpers/broker.js'
 import { passwordFile } from '../helpers/auth.js'
 import { makePki } from '../helpers/certs.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
@@ -18,10 +18,11 @@ t.test('mTLS with certificateIdentity: the CN is the username, mosquitto_pub/sub
   })
   const port = String(broker.ports.tls)
   const tls = ['-h', '127.0.0.1', '-p', port, '--cafile', pki.ca]
+  const subscribing = subscribed(broker, 'dashboard')
   const sub = run('mosquitto_sub', [...tls, '--cert', dashboard.cert, '--key', dashboard.key, '-i', 'dashboard', '-t', 'devices/#', '-C', '1', '-W', '8', '-v'])
-  // Wait until the dashboard's subscription is in place (its liveness status says it connected).
+  // Wait until the dashboard's subscription is in place (Aedes handled its SUBSCRIBE).
   await waitFor(() => broker.services.need('liveness').get('dashboard')?.state === 'online', 5000, 'the subscriber')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await subscribing
   const pub = await run('mosquitto_pub', [...tls, '--cert', dev.cert, '--key', dev.key, '-i', 'dev-1', '-t', 'devices/dev-1/heartbeat', '-m', 'hi', '-q', '1'])
   t.equal(pub.code, 0, pub.stderr)
   const got = await sub

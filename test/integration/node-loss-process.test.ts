@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
 import { sysReadableAcl } from '../helpers/auth.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { JSON_WILL, parse, watch } from './wills-helpers.js'
@@ -82,11 +82,20 @@ t.test('a SIGKILLed node: every client\'s offline status (node_lost) and will ar
   t.comment(`node loss: last status ${lastStatus - killedAt} ms, last will ${lastWill - killedAt} ms after SIGKILL`)
   t.ok(Math.max(...arrivals) - killedAt <= 15_000, `every status and will within 15 s of the kill (${Math.max(...arrivals) - killedAt} ms)`)
 
-  // Barrier: a message published after everything, through the same survivor, proves nothing more is in flight.
-  const barrier = await connectClient(t, b!.url, { clientId: 'barrier' })
-  await sleep(2000)
-  await barrier.publishAsync('devices/barrier/status', 'end', { qos: 1 })
-  await waitFor(() => watcher.received.some((m) => m.topic === 'devices/barrier/status'), 5000, 'the barrier')
+  // Nothing is left to decide once no survivor lists any of them online and no will of the victim is
+  // left to claim in Redis. Then a barrier through each survivor comes after anything either of them
+  // would still have published (a duplicate status or will).
+  const db = redis.client()
+  const noneOnline = async (n: { http: number }): Promise<boolean> => {
+    const body = await fetch(`http://127.0.0.1:${n.http}/api/devices?state=online`).then(async (r) => await r.json()) as { devices: Array<{ clientId: string }> }
+    return !body.devices.some((d) => d.clientId.startsWith('dev-'))
+  }
+  await waitFor(async () => (await db.keys('will:nl-a:*')).length === 0 && await noneOnline(b!) && await noneOnline(c!), 15_000, 'both survivors done')
+  for (const [n, name] of [[b!, 'b'], [c!, 'c']] as const) {
+    const barrier = await connectClient(t, n.url, { clientId: `barrier-${name}` })
+    await barrier.publishAsync(`devices/barrier-${name}/status`, 'end', { qos: 1 })
+  }
+  await waitFor(() => [watcher, wc].every((w) => ['b', 'c'].every((name) => w.received.some((m) => m.topic === `devices/barrier-${name}/status`))), 10_000, 'the barriers')
   for (const [name, w, from] of [['node b', watcher, before], ['node c', wc, beforeC]] as const) {
     const statuses = offline(w, from)
     t.equal(statuses.length, CLIENTS, `${name}: exactly ${CLIENTS} offline statuses`)

@@ -74,7 +74,7 @@ t.test(`20,000 devices: first rows and live updates measured, only visible rows 
     }
     await Promise.all(batch)
     sent += batch.length
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await new Promise((resolve) => setTimeout(resolve, 50)) // pacing: bursts 50 ms apart, a storm's shape
   }
   // A barrier through the same path: a device in view, last; when it shows, everything before it was applied.
   const probe = id(3)
@@ -95,7 +95,7 @@ t.test(`20,000 devices: first rows and live updates measured, only visible rows 
   for (let k = 0; k < 100; k++) {
     const i = (k * 211) % DEVICES
     await publishPeerStatus(broker.broker, { clientId: id(i), state: STATES[k % 3]!, since: Date.now(), epoch: ++epochs[i]!, reason: null })
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await new Promise((resolve) => setTimeout(resolve, 20)) // pacing: a trickle, one transition every 20 ms
   }
   await publishPeerStatus(broker.broker, { clientId: probe, state: 'online', since: Date.now(), epoch: ++epochs[3]!, reason: null })
   await page.waitForFunction((p) => document.querySelector(`#devices tr[data-id="${p}"]`)?.getAttribute('data-state') === 'online', probe, { timeout: 30_000 })

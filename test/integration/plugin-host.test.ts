@@ -6,12 +6,7 @@ import { createVigil } from '../../broker/server.js'
 import { startBroker } from '../helpers/broker.js'
 import { closed, collect, connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
 import { testConfig } from '../helpers/config.js'
-
-const pluginErrors = async (broker: { metrics: { getSingleMetricAsString(n: string): Promise<string> } }, plugin: string): Promise<number> => {
-  const text = await broker.metrics.getSingleMetricAsString('vigil_plugin_errors_total')
-  const match = new RegExp(`plugin="${plugin}"\\} (\\d+)`).exec(text)
-  return match === null ? -1 : Number(match[1])
-}
+import { metricValue } from '../support/prom-text.js'
 
 async function connackCode (port: number, t: Parameters<typeof rawSocket>[0], clientId: string): Promise<number> {
   const socket = await rawSocket(t, port)
@@ -51,7 +46,7 @@ t.test('an async hook is awaited and may rewrite the packet', async (t) => {
     async setup () {
       return {
         async authorizePublish (_client, packet) {
-          await new Promise((resolve) => setTimeout(resolve, 5))
+          await new Promise((resolve) => setTimeout(resolve, 5)) // an asynchronous hook, as a real one would be
           if (packet.topic === 'rewrite/me') packet.payload = Buffer.from('rewritten')
         }
       }
@@ -91,20 +86,20 @@ t.test('authorizing hooks fail closed; a throw is counted', async (t) => {
   const broker = await startBroker(t, {}, { plugins: [plugin] })
   t.equal(await connackCode(broker.ports.mqtt, t, 'refused'), 5, 'ConnectRefused gives its CONNACK code')
   t.equal(await connackCode(broker.ports.mqtt, t, 'boom'), 3, 'an unexpected throw refuses with server unavailable')
-  t.equal(await pluginErrors(broker, 'strict'), 1, 'the unexpected throw is counted')
+  t.equal(await metricValue(broker.metrics, 'vigil_plugin_errors_total', { plugin: 'strict' }), 1, 'the unexpected throw is counted')
 
   const client = await connectClient(t, broker.url, { clientId: 'sub-1' })
   // mqtt.js rejects when any grant is 0x80; the SUBACK rides on the error.
   const suback = await client.subscribeAsync(['secret/#', 'buggy/#', 'open/#'], { qos: 1 })
     .then(() => null, (err: { packet?: { granted: number[] } }) => err.packet?.granted)
   t.same(suback, [128, 128, 1], 'refused and throwing subscriptions get SUBACK 0x80')
-  t.equal(await pluginErrors(broker, 'strict'), 2)
+  t.equal(await metricValue(broker.metrics, 'vigil_plugin_errors_total', { plugin: 'strict' }), 2)
 
   const gone = new Promise<void>((resolve) => client.once('close', () => resolve()))
   client.publish('forbidden', 'x', { qos: 1 })
   await gone
   t.pass('a refused PUBLISH disconnects the client (MQTT 3.1.1 has no negative PUBACK)')
-  t.equal(await pluginErrors(broker, 'strict'), 2, 'a deliberate refusal is not an error')
+  t.equal(await metricValue(broker.metrics, 'vigil_plugin_errors_total', { plugin: 'strict' }), 2, 'a deliberate refusal is not an error')
   const other = await connectClient(t, broker.url, { clientId: 'sub-2' })
   t.ok(other.connected, 'the broker keeps serving')
 })
@@ -123,7 +118,7 @@ t.test('observers that throw are isolated and counted', async (t) => {
   await subscribe(sub, 'obs/#', 1)
   await sub.publishAsync('obs/x', 'still delivered', { qos: 1 })
   await waitFor(() => received[0], 3000, 'delivery despite the throwing observer')
-  t.ok(await pluginErrors(broker, 'clumsy') >= 2, 'both throws were counted')
+  t.ok(await metricValue(broker.metrics, 'vigil_plugin_errors_total', { plugin: 'clumsy' }) >= 2, 'both throws were counted')
 })
 
 t.test('a plugin that needs a missing service stops start-up with a clear error', async (t) => {

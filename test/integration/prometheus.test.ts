@@ -114,10 +114,8 @@ t.test('every panel query and every alert expression returns data from Prometheu
   const prom = await startPrometheus(t, { targets: [`127.0.0.1:${broker.ports.http}`], ruleFiles: [repoFile('config/alerts.yaml')], scrapeIntervalS: SCRAPE_S })
 
   // A rate needs a sample before the traffic: wait for two scrapes of the idle broker first.
-  for (let tries = 0; Number((await prom.query('count_over_time(up{job="vigil"}[1m])'))[0]?.value?.[1] ?? 0) < 2; tries++) {
-    if (tries > 100) throw new Error(`Prometheus does not scrape the broker: ${prom.logs()}`)
-    await sleep(200)
-  }
+  await waitFor(async () => Number((await prom.query('count_over_time(up{job="vigil"}[1m])'))[0]?.value?.[1] ?? 0) >= 2, 30_000, 'two scrapes', 200)
+    .catch((err: Error) => { throw new Error(`Prometheus does not scrape the broker: ${err.message}: ${prom.logs()}`) })
 
   // Traffic: heartbeating devices (with heartbeat_interval), a subscriber, QoS 0 and 1, retained.
   const sub = await connectClient(t, broker.url, { clientId: 'observer' })
@@ -130,7 +128,7 @@ t.test('every panel query and every alert expression returns data from Prometheu
       d.publish(`devices/dev-${i + 1}/heartbeat`, JSON.stringify({ ts: Math.floor(Date.now() / 1000), uptime: round, heartbeat_interval: 5 }))
       await d.publishAsync(`devices/dev-${i + 1}/telemetry`, JSON.stringify({ t: round }), { qos: 1, retain: true })
     }
-    await sleep(200)
+    await sleep(200) // pacing: the traffic spreads over a second, for the rate windows
   }
   // A device that goes silent, one killed (its will goes out), one taken over (its will suppressed).
   await connectClient(t, broker.url, { clientId: 'sleepy-1', keepalive: 1 })
@@ -152,13 +150,11 @@ t.test('every panel query and every alert expression returns data from Prometheu
 
   // Enough scrapes after the traffic for every rate window.
   const trafficDone = Date.now()
-  for (;;) {
+  await waitFor(async () => {
     const r = await prom.query(`count_over_time(up{job="vigil"}[1m])`)
     const lastScrape = await prom.query('timestamp(up{job="vigil"})')
-    if (Number(r[0]?.value?.[1] ?? 0) >= 8 && Number(lastScrape[0]?.value?.[1] ?? 0) * 1000 > trafficDone + 5000) break
-    if (Date.now() - trafficDone > 60_000) throw new Error(`not enough scrapes: ${prom.logs()}`)
-    await sleep(500)
-  }
+    return Number(r[0]?.value?.[1] ?? 0) >= 8 && Number(lastScrape[0]?.value?.[1] ?? 0) * 1000 > trafficDone + 5000
+  }, 60_000, 'enough scrapes after the traffic', 500).catch((err: Error) => { throw new Error(`not enough scrapes: ${err.message}: ${prom.logs()}`) })
   const up = await prom.query('up{job="vigil"}')
   t.equal(up[0]?.value?.[1], '1', 'Prometheus scrapes the broker')
 

@@ -8,7 +8,8 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { sleep, waitFor } from '../helpers/clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void, comment(...args: unknown[]): void }
+import type { Teardown } from '../support/teardown.js'
+type LoadTest = Teardown & { comment(...args: unknown[]): void }
 
 export interface LoadOptions {
   publisherUrl: string
@@ -46,14 +47,14 @@ export interface LoadResult {
 
 const TOPIC = 'faults/load'
 
-function reconnecting (t: Teardown, url: string, clientId: string, clean: boolean): MqttClient {
+function reconnecting (t: LoadTest, url: string, clientId: string, clean: boolean): MqttClient {
   const client = mqtt.connect(url, { clientId, clean, reconnectPeriod: 250, connectTimeout: 2000, protocolVersion: 4, reconnectOnConnackError: true })
   client.on('error', () => {})
   t.teardown(() => new Promise<void>((resolve) => client.end(true, {}, () => resolve())))
   return client
 }
 
-export async function runLoad (t: Teardown, o: LoadOptions): Promise<LoadResult> {
+export async function runLoad (t: LoadTest, o: LoadOptions): Promise<LoadResult> {
   const received: Array<Map<number, number>> = []
   const subs: MqttClient[] = []
   let reconnects = 0
@@ -86,14 +87,14 @@ export async function runLoad (t: Teardown, o: LoadOptions): Promise<LoadResult>
       if (o.quietBeforeFault === true) {
         await waitFor(() => acked.size === i && received.every((m) => m.size === i), 20_000, 'every subscriber up to date before the fault')
         // Their PUBACKs clear the messages from the queues in Redis (Aedes closes a client whose PUBACK it cannot record).
-        await sleep(1000)
+        await sleep(1000) // not an event this helper can see: time for those PUBACKs to reach Redis
       }
       fault = o.fault()
     }
     pub.publish(TOPIC, String(i), { qos: 1 }, (err) => { if (err === undefined || err === null) acked.add(i) })
     const due = started + (i + 1) * interval
     const wait = due - Date.now()
-    if (wait > 0) await sleep(wait)
+    if (wait > 0) await sleep(wait) // pacing: o.rate messages a second
   }
   await fault
   const progress = setInterval(() => { if (process.env.FAULT_DEBUG === '1') console.error(`acked ${acked.size}, sub0 ${received[0]!.size}, pub connected ${String(pub.connected)}, sub0 connected ${String(subs[0]!.connected)}`) }, 1000)

@@ -4,6 +4,7 @@ import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.j
 import { startRedis } from '../helpers/redis.js'
 import { createVigil } from '../../broker/server.js'
 import { testConfig } from '../helpers/config.js'
+import { eventually } from '../support/wait.js'
 
 t.test('Redis mode: publish/subscribe, retained and QoS 1/2 work', async (t) => {
   const redis = await startRedis(t)
@@ -72,10 +73,6 @@ t.test('readiness follows Redis: 503 with a reason while it is gone, 200 when ba
   res = await broker.http.inject({ method: 'GET', url: '/healthz' })
   t.equal(res.statusCode, 200, 'the process is still healthy')
   await redis.restart()
-  let ready = false
-  for (let i = 0; i < 100 && !ready; i++) {
-    ready = (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 200
-    if (!ready) await new Promise((resolve) => setTimeout(resolve, 100))
-  }
+  const ready = await eventually(async () => (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, 15_000, 100)
   t.ok(ready, 'ready again once Redis answers')
 })

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
-import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
+import { eventually, nextTurn } from '../support/wait.js'
 
 t.test('Redis going away under traffic never crashes the broker; it serves again when Redis is back', { timeout: 60_000 }, async (t) => {
   const redis = await startRedis(t)
@@ -18,23 +19,17 @@ t.test('Redis going away under traffic never crashes the broker; it serves again
   pub.publish('outage/b', 'y', { qos: 1, retain: true })
   await connectClient(t, broker.url, { clientId: 'during-outage', connectTimeout: 2000 }).then((c) => c.end(true), () => {})
   pub.stream.destroy()
-  await sleep(1500)
+  await eventually(async () => (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 503, 10_000)
   const health = await broker.http.inject({ method: 'GET', url: '/healthz' })
   t.equal(health.statusCode, 200, 'the process is alive')
   t.equal((await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode, 503, 'and reports it is not ready')
 
   await redis.restart()
-  let ready = false
-  for (let i = 0; i < 100 && !ready; i++) {
-    ready = (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 200
-    if (!ready) await sleep(100)
-  }
+  const ready = await eventually(async () => (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 200, 15_000, 100)
   t.ok(ready, 'ready again once Redis answers')
-  let client = null
-  for (let i = 0; i < 50 && client === null; i++) {
-    client = await connectClient(t, broker.url, { clientId: `after-outage-${i}`, connectTimeout: 2000 }).catch(() => null)
-    if (client === null) await sleep(200)
-  }
+  let attempt = 0
+  const client = await waitFor(() => connectClient(t, broker.url, { clientId: `after-outage-${++attempt}`, connectTimeout: 2000 }).catch(() => null),
+    30_000, 'a client to connect after the outage', 200).catch(() => null)
   t.ok(client !== null, 'a new client connects after the outage')
   const received = collect(client!)
   await subscribe(client!, 'back/#', 1)
@@ -58,7 +53,10 @@ t.test('commands the Redis persistence sends without awaiting never become unhan
   const failed = await persistence.putWill({ id: 'gone-1' }, { topic: 'devices/gone-1/status', payload: Buffer.from('x'), qos: 1, retain: true })
     .then(() => false, () => true)
   t.ok(failed, 'the awaited command reports the failure to its caller')
-  await sleep(500)
+  // The fire-and-forget commands were sent before the awaited one and failed first; one turn of the
+  // event loop later Node has checked each of their rejections for a handler.
+  await nextTurn()
+  await nextTurn()
   t.same(unhandled, [], 'the fire-and-forget ones are handled')
   const closing = Date.now()
   await broker.close()

@@ -12,11 +12,7 @@ import { connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
 import { freePort } from '../helpers/redis.js'
 import { startSentinelSet, startTlsRedis } from '../helpers/redis-topologies.js'
 import { envWithoutVigil, startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
-
-/** Poll an async condition (waitFor takes synchronous ones). */
-async function until (predicate: () => Promise<boolean>, ms: number): Promise<void> {
-  for (const deadline = Date.now() + ms; !(await predicate()) && Date.now() < deadline;) await sleep(100)
-}
+import { eventually } from '../support/wait.js'
 
 async function readyz (httpPort: number): Promise<number> {
   try {
@@ -38,7 +34,7 @@ t.test('rediss://: sessions live in a TLS Redis whose certificate is checked', {
   })
   const trusted = await vars()
   const { url } = await startVigilProcess(t, { ...trusted, NODE_EXTRA_CA_CERTS: certs.cert })
-  await until(async () => await readyz(Number(trusted.VIGIL_HTTP_PORT)) === 200, 10_000)
+  await eventually(async () => await readyz(Number(trusted.VIGIL_HTTP_PORT)) === 200, 10_000)
   t.equal(await readyz(Number(trusted.VIGIL_HTTP_PORT)), 200, 'ready: Redis answers over TLS')
 
   // A persistent session: the queued message must come back from Redis.
@@ -87,11 +83,11 @@ t.test('redis+sentinel://: the broker follows a failover; QoS 1 traffic resumes 
   for (let n = 0; n < TOTAL; n++) {
     if (n === KILL_AT) oldMaster = await set.killMaster()
     inFlight.push(pub.publishAsync('sentinel/load', String(n), { qos: 1 }).then(() => { acked.add(n) }, () => {}))
-    await sleep(10)
+    await sleep(10) // pacing: one publish every 10 ms, the failover happens under a steady load
   }
   const newMaster = await set.failedOver(oldMaster)
   t.not(newMaster, oldMaster, `the sentinel promoted the replica (${oldMaster} -> ${newMaster})`)
-  await until(async () => (await b.services.need('lifecycle').ready()).ok, 20_000)
+  await eventually(async () => (await b.services.need('lifecycle').ready()).ok, 20_000)
   t.ok((await b.services.need('lifecycle').ready()).ok, 'ready again after the failover, without a restart')
 
   // After the failover, traffic flows end to end again.
@@ -101,7 +97,9 @@ t.test('redis+sentinel://: the broker follows a failover; QoS 1 traffic resumes 
   await pub.publishAsync('sentinel/after', 'flowing', { qos: 1 })
   t.equal(await arrived, 'flowing', 'a new subscriber receives a QoS 1 message published after the failover')
 
-  await Promise.race([Promise.allSettled(inFlight), sleep(10_000)])
+  let settled = false
+  void Promise.allSettled(inFlight).then(() => { settled = true })
+  await eventually(() => settled, 10_000)
   await waitFor(() => [...acked].every((n) => seen.has(n)) || null, 15_000, 'every acknowledged message').catch(() => {})
   const lost = [...acked].filter((n) => !seen.has(n))
   t.comment(`sentinel failover: ${acked.size}/${TOTAL} acknowledged, ${lost.length} of them never delivered, ${duplicates} duplicates, subscriber reconnected ${subCloses} times`)

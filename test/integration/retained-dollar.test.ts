@@ -7,11 +7,13 @@
 import t from 'tap'
 import type { VigilConfigInput } from '../../config/schema.js'
 import { startBroker } from '../helpers/broker.js'
-import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { redisAvailable, startRedis } from '../helpers/redis.js'
+import { retainedBarrier } from '../support/retained.js'
+import type { Teardown } from '../support/teardown.js'
+import { passBarrier } from '../support/wait.js'
 
-interface T {
-  teardown(fn: () => unknown): void
+interface T extends Teardown {
   same(found: unknown, wanted: unknown, message: string): void
   notOk(value: unknown, message: string): void
 }
@@ -35,7 +37,9 @@ async function scenario (t: T, override: VigilConfigInput): Promise<void> {
   await waitFor(() => wildReceived.some((m) => m.topic === 'plain/config/a'), 3000, 'the plain retained message for #')
   await waitFor(() => dollarReceived[0], 3000, 'the $ retained message for $app/#')
   await waitFor(() => bothReceived.some((m) => m.topic === '$app/config/a'), 3000, 'the $ retained message for $app/config/+')
-  await sleep(300)
+  for (const [client, received] of [[wild, wildReceived], [dollar, dollarReceived], [both, bothReceived]] as const) {
+    await retainedBarrier(broker, client, received)
+  }
   t.same(wildReceived.map((m) => m.topic), ['plain/config/a'],
     "'#' and '+/config/a' get no retained $ message, and the plain one once although both match it")
   t.same(dollarReceived.map((m) => [m.topic, m.payload.toString(), m.retain]), [['$app/config/a', 'dollar', true]],
@@ -46,7 +50,8 @@ async function scenario (t: T, override: VigilConfigInput): Promise<void> {
   // Live $ messages were already right in Aedes; they stay right.
   await pub.publishAsync('$app/config/b', 'live', { qos: 1 })
   await waitFor(() => dollarReceived.some((m) => m.topic === '$app/config/b'), 3000, 'the live $ message')
-  await sleep(200)
+  // Barrier: a plain message from the same publisher after it; '#' gets it, and would have got the $ one first.
+  await passBarrier({ send: () => pub.publishAsync('plain/barrier', 'b', { qos: 1 }), arrived: () => wildReceived.some((m) => m.topic === 'plain/barrier') })
   t.notOk(wildReceived.some((m) => m.topic.startsWith('$')), 'no live $ message for #')
 }
 

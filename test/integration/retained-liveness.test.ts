@@ -1,20 +1,11 @@
 import t from 'tap'
 import type { MqttClient } from 'mqtt'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
-import { collect, connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
+import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
-
-/** Retained messages a fresh subscriber to `filters` receives (topic -> payload). */
-async function retainedSeenBy (t: Teardown, broker: TestBroker, filters: string[]): Promise<Map<string, string>> {
-  const fresh = await connectClient(t, broker.url, { clientId: `fresh-${Math.random().toString(36).slice(2)}` })
-  const received = collect(fresh)
-  await subscribe(fresh, filters, 1)
-  await sleep(300)
-  await fresh.endAsync()
-  return new Map(received.filter((m) => m.retain).map((m) => [m.topic, m.payload.toString()]))
-}
+import type { Teardown } from '../support/teardown.js'
+import { retainedSeenBy, retainedSync } from '../support/retained.js'
 
 /** A will makes a client a device from its CONNECT (without one it is an observer until it publishes). */
 const will = (id: string) => ({ will: { topic: `devices/${id}/status`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false } })
@@ -49,12 +40,16 @@ t.test('the status of a client offline longer than forgetAfter is cleared; an on
   t.equal(liveness.get('goes-away'), undefined, 'the client left the fleet view')
 
   await waitFor(() => liveness.get('goes-silent')?.state === 'silent', 2000, 'goes-silent silent')
-  await sleep(1500) // well past forgetAfter
+  // Barrier through the forgetting path: a client that goes offline after goes-silent went silent is
+  // forgotten later than goes-silent would be if silence counted; its clear comes after any such clear.
+  const barrier = await connectClient(t, broker.url, { clientId: 'forget-barrier', ...will('forget-barrier') })
+  await barrier.endAsync()
+  await waitFor(() => statuses.find((m) => m.topic === '$liveness/forget-barrier' && m.payload.length === 0), 10_000, 'the barrier\'s clear')
   const seen = await retainedSeenBy(t, broker, ['$liveness/#'])
   t.notOk(seen.has('$liveness/goes-away'), 'a fresh subscriber receives no status for the forgotten client')
   t.equal(JSON.parse(seen.get('$liveness/stays-online') ?? '{}').state, 'online', 'the online client\'s status stays')
   t.equal(JSON.parse(seen.get('$liveness/goes-silent') ?? '{}').state, 'silent', 'the silent client\'s status stays')
-  t.notOk(statuses.find((m) => m.topic !== '$liveness/goes-away' && m.payload.length === 0), 'no other status was cleared')
+  t.notOk(statuses.find((m) => m.topic !== '$liveness/goes-away' && m.topic !== '$liveness/forget-barrier' && m.payload.length === 0), 'no other status was cleared')
   t.equal(liveness.get('stays-online')?.state, 'online', 'the online client is still in the fleet view')
 })
 
@@ -64,18 +59,34 @@ t.test('an expire rule on status topics never clears a connected client\'s statu
     retained: { expire: [{ topic: '$liveness/+', maxAge: '1s' }], sweepInterval: '200ms' }
   })
   const liveness = broker.services.need('liveness')
+  const watcher = await connectClient(t, broker.url, { clientId: 'rule-watcher' })
+  const statuses = collect(watcher)
+  await subscribe(watcher, '$liveness/#', 1)
   const online = await connectClient(t, broker.url, { clientId: 'rule-online' })
   keepAlive(t, online, 'devices/rule-online/heartbeat')
   await connectClient(t, broker.url, { clientId: 'rule-silent', ...will('rule-silent') })
   const leaving = await connectClient(t, broker.url, { clientId: 'rule-gone', ...will('rule-gone') })
   await leaving.endAsync()
-  await sleep(3000) // three maxAges
+  await waitFor(() => liveness.get('rule-silent')?.state === 'silent', 3000, 'rule-silent silent')
+  // Barrier through the expiry path: a status stored after every status above expires after them all.
+  const barrier = await connectClient(t, broker.url, { clientId: 'rule-barrier', ...will('rule-barrier') })
+  await barrier.endAsync()
+  await waitFor(() => statuses.find((m) => m.topic === '$liveness/rule-barrier' && m.payload.length === 0), 10_000, 'the barrier status expired')
   const seen = await retainedSeenBy(t, broker, ['$liveness/#'])
   t.ok(seen.has('$liveness/rule-online'), 'the online client\'s status is still retained')
   t.equal(JSON.parse(seen.get('$liveness/rule-silent') ?? '{}').state, 'silent', 'the silent client\'s status is still retained')
   t.notOk(seen.has('$liveness/rule-gone'), 'the offline client\'s status expired')
   t.equal(liveness.get('rule-gone'), undefined, 'and the client left the fleet view')
 })
+
+let watchers = 0
+/** A live subscriber to a device's will topic; `landed()` resolves once the will (not a retained copy) has arrived. */
+async function watchWill (t: Teardown, broker: TestBroker, id: string): Promise<{ landed(): Promise<unknown> }> {
+  const client = await connectClient(t, broker.url, { clientId: `will-watcher-${process.pid}-${++watchers}` })
+  const got = collect(client)
+  await subscribe(client, `devices/${id}/status`, 1)
+  return { landed: () => waitFor(() => got.find((m) => !m.retain && m.payload.toString().includes('offline')), 10_000, `the will of ${id}`) }
+}
 
 async function deviceWithRetained (t: Teardown, url: string, id: string): Promise<MqttClient> {
   const device = await connectClient(t, url, {
@@ -96,12 +107,13 @@ t.test('decommission closes the connection, clears the status and every retained
   await neighbour.publishAsync('devices/dev-90/status', 'online', { qos: 1, retain: true })
   await waitFor(() => liveness.get('dev-9')?.state === 'online', 2000, 'dev-9 online')
   const closed = new Promise<void>((resolve) => device.once('close', () => resolve()))
+  const wills = await watchWill(t, broker, 'dev-9')
 
   const result = await broker.services.need('decommission').decommission('dev-9')
   t.same(result, { kicked: true, cleared: 4 }, 'kicked, and its 3 retained messages and its status cleared')
   await closed
   t.pass('the device\'s connection was closed')
-  await sleep(300) // the kick's will and offline status have landed by now
+  await wills.landed() // the kick's will (its offline status went out before decommission returned)
   const seen = await retainedSeenBy(t, broker, ['devices/#', '$liveness/#'])
   t.same([...seen.keys()].filter((topic) => topic.includes('dev-9/') || topic.endsWith('/dev-9')), [],
     'nothing of dev-9 is retained: not its status, not its will, not devices/dev-9/#')
@@ -121,12 +133,16 @@ t.test('decommission in Redis mode kicks the client on another node and clears i
   const device = await deviceWithRetained(t, a.url, 'dev-r')
   await waitFor(() => b.services.need('liveness').get('dev-r')?.state === 'online', 3000, 'node b to see dev-r online')
   const closed = new Promise<void>((resolve) => device.once('close', () => resolve()))
+  const wills = await watchWill(t, a, 'dev-r')
 
   const result = await b.services.need('decommission').decommission('dev-r')
   t.same(result, { kicked: true, cleared: 4 }, 'kicked on node a, its 3 retained messages and status cleared')
   await closed
   t.pass('the device\'s connection on the other node was closed')
-  await sleep(500)
+  await wills.landed()
+  // Each node's retained index learns the other's changes through Redis, in order: a barrier from each side.
+  await retainedSync(t, b, a)
+  await retainedSync(t, a, b)
   for (const node of [a, b]) {
     const seen = await retainedSeenBy(t, node, ['devices/#', '$liveness/#'])
     t.same([...seen.keys()].filter((topic) => topic.includes('dev-r')), [], 'nothing of dev-r is retained')
@@ -144,7 +160,8 @@ t.test('a decommissioned client\'s delayed will and offline status do not bring 
   const result = await broker.services.need('decommission').decommission('dev-late')
   t.same(result, { kicked: true, cleared: 4 }, 'kicked, 3 retained messages and the status cleared')
   t.ok(device.disconnected || device.disconnecting || !device.connected, 'the device is disconnected')
-  await sleep(2000) // past wills.delay: the held will and offline status are out
+  // Past wills.delay: the held will and offline status go out together.
+  await waitFor(() => seenLive.find((m) => m.topic === 'devices/dev-late/status' && !m.retain && m.payload.length > 0), 10_000, 'the delayed will')
   const seen = await retainedSeenBy(t, broker, ['devices/#', '$liveness/#'])
   t.same([...seen.keys()].filter((topic) => topic.includes('dev-late')), [], 'nothing of dev-late is retained after the delayed will')
   t.equal(broker.services.need('liveness').get('dev-late'), undefined, 'the client is not back in the fleet view')

@@ -15,22 +15,17 @@ import { publishAsync } from '../../broker/publish.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
 import { collect, connectClient, subscribe, waitFor, type Received } from '../helpers/clients.js'
 import { redisAvailable, startRedis } from '../helpers/redis.js'
+import { metricValue } from '../support/prom-text.js'
 
 const STATUSES = 18_000
 const LOAD = 2_000
 const noRedis = redisAvailable() ? false : 'redis-server not installed'
 
-async function indexed (broker: TestBroker): Promise<number> {
-  const metric = await broker.metrics.getSingleMetric('vigil_retained_index_topics')?.get()
-  return metric?.values[0]?.value ?? NaN
-}
+const indexed = (broker: TestBroker): Promise<number> => metricValue(broker.metrics, 'vigil_retained_index_topics')
 
 async function waitIndexed (broker: TestBroker, count: number): Promise<void> {
-  const deadline = Date.now() + 30_000
-  while (await indexed(broker) !== count) {
-    if (Date.now() > deadline) throw new Error(`the retained index holds ${await indexed(broker)} topics, not ${count}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitFor(async () => await indexed(broker) === count, 30_000, 'the retained index', 50)
+    .catch(async () => { throw new Error(`the retained index holds ${await indexed(broker)} topics, not ${count}`) })
 }
 
 /** Retained messages through the broker (the path a PUBLISH takes), in slices. */

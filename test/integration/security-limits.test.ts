@@ -6,13 +6,11 @@ import mqtt from 'mqtt'
 import type { VigilConfigInput } from '../../config/schema.js'
 import { redisAvailable, startRedis } from '../helpers/redis.js'
 
-interface Tap { teardown(fn: () => unknown): void, equal(a: unknown, b: unknown, m: string): unknown, same(a: unknown, b: unknown, m: string): unknown }
+import type { Teardown } from '../support/teardown.js'
+interface Tap extends Teardown { equal(a: unknown, b: unknown, m: string): unknown, same(a: unknown, b: unknown, m: string): unknown }
 import { TokenBucket } from '../../plugins/limits/token-bucket.js'
-
-const sample = async (broker: { metrics: { getSingleMetricAsString(n: string): Promise<string> } }, name: string, label: string): Promise<number> => {
-  const m = new RegExp(`${name}\\{${label}\\} (\\d+)`).exec(await broker.metrics.getSingleMetricAsString(name))
-  return m === null ? Number.NaN : Number(m[1])
-}
+import { metricValue } from '../support/prom-text.js'
+import { eventually } from '../support/wait.js'
 
 t.test('the token bucket allows a burst of 2x the rate, then the rate', async (t) => {
   const bucket = new TokenBucket(10, 0)
@@ -26,7 +24,7 @@ t.test('the token bucket allows a burst of 2x the rate, then the rate', async (t
 
 t.test('publishRate: a client over its rate is disconnected with liveness reason rate_limited; others are untouched', async (t) => {
   const broker = await startBroker(t, { limits: { publishRate: 5 } })
-  for (const cause of ['queue_full', 'retained_limit']) t.equal(await sample(broker, 'vigil_messages_dropped_total', `cause="${cause}"`), 0)
+  for (const cause of ['queue_full', 'retained_limit']) t.equal(await metricValue(broker.metrics, 'vigil_messages_dropped_total', { cause }), 0)
   const calm = await connectClient(t, broker.url, { clientId: 'calm' })
   const wills = collect(calm)
   await subscribe(calm, 'wills/#', 1)
@@ -39,7 +37,7 @@ t.test('publishRate: a client over its rate is disconnected with liveness reason
   await waitFor(() => wills.find((m) => m.topic === 'wills/noisy'), 3000, 'the rate-limited client\'s will')
   await calm.publishAsync('calm/x', '1', { qos: 1 })
   t.ok(calm.connected)
-  t.equal(await sample(broker, 'vigil_limit_refusals_total', 'limit="publish_rate"'), 1)
+  t.equal(await metricValue(broker.metrics, 'vigil_limit_refusals_total', { limit: 'publish_rate' }), 1)
 })
 
 t.test('maxSubscriptions: the filter over the limit gets SUBACK 0x80 and is counted; an unsubscribe frees a slot', async (t) => {
@@ -51,7 +49,7 @@ t.test('maxSubscriptions: the filter over the limit gets SUBACK 0x80 and is coun
   t.equal(await grantedQos(c, 'a/3'), 128)
   await c.unsubscribeAsync('a/1')
   t.equal(await grantedQos(c, 'a/3'), 1)
-  t.equal(await sample(broker, 'vigil_limit_refusals_total', 'limit="subscriptions"'), 1)
+  t.equal(await metricValue(broker.metrics, 'vigil_limit_refusals_total', { limit: 'subscriptions' }), 1)
 })
 
 t.test('maxRetained: beyond it a retained message is delivered live but not stored, and counted', async (t) => {
@@ -63,7 +61,7 @@ t.test('maxRetained: beyond it a retained message is delivered live but not stor
   for (const n of ['1', '2', '3']) await pub.publishAsync(`r/${n}`, n, { qos: 1, retain: true })
   await pub.publishAsync('r/1', 'again', { qos: 1, retain: true })
   await waitFor(() => got.find((m) => m.topic === 'r/3'), 3000, 'the live delivery of r/3')
-  t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1)
+  t.equal(await metricValue(broker.metrics, 'vigil_messages_dropped_total', { cause: 'retained_limit' }), 1)
   const late = await connectClient(t, broker.url, { clientId: 'late' })
   const later = collect(late)
   await subscribe(late, 'r/#', 1)
@@ -72,7 +70,7 @@ t.test('maxRetained: beyond it a retained message is delivered live but not stor
   t.same(later.filter((m) => m.retain).map((m) => m.topic).sort(), ['r/1', 'r/2'], 'r/3 was not stored')
   await pub.publishAsync('r/1', '', { qos: 1, retain: true })
   await pub.publishAsync('r/4', '4', { qos: 1, retain: true })
-  t.equal(await sample(broker, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'a cleared topic frees its slot')
+  t.equal(await metricValue(broker.metrics, 'vigil_messages_dropped_total', { cause: 'retained_limit' }), 1, 'a cleared topic frees its slot')
 })
 
 t.test('maxRetained counts the whole cluster: two nodes on one Redis share the limit', { skip: redisAvailable() ? false : 'redis-server not installed' }, async (t) => {
@@ -90,14 +88,14 @@ t.test('maxRetained counts the whole cluster: two nodes on one Redis share the l
   const pubB = await connectClient(t, b.url, { clientId: 'ret-pub-b' })
   await pubB.publishAsync('rc/3', '3', { qos: 1, retain: true })
   await waitFor(() => got.find((m) => m.topic === 'rc/3' && !m.retain), 3000, 'rc/3 delivered live on node B')
-  t.equal(await sample(b, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'node B refused to store a third topic')
+  t.equal(await metricValue(b.metrics, 'vigil_messages_dropped_total', { cause: 'retained_limit' }), 1, 'node B refused to store a third topic')
   t.equal(index(a).clientTopics(), 2, 'so the cluster holds 2 retained topics')
   // A clear on node A frees a slot for node B.
   await pubA.publishAsync('rc/1', '', { qos: 1, retain: true })
   await waitFor(() => index(b).clientTopics() === 1, 5000, 'node B saw the clear')
   await pubB.publishAsync('rc/4', '4', { qos: 1, retain: true })
   await waitFor(() => index(a).clientTopics() === 2, 5000, 'rc/4 stored')
-  t.equal(await sample(b, 'vigil_messages_dropped_total', 'cause="retained_limit"'), 1, 'no further drop')
+  t.equal(await metricValue(b.metrics, 'vigil_messages_dropped_total', { cause: 'retained_limit' }), 1, 'no further drop')
 })
 
 const queuedCase = (persistence: () => Promise<VigilConfigInput['persistence']>) => async (t: Tap) => {
@@ -111,10 +109,7 @@ const queuedCase = (persistence: () => Promise<VigilConfigInput['persistence']>)
   const pub = await connectClient(t, broker.url, { clientId: 'pub-q' })
   for (let i = 1; i <= 5; i++) await pub.publishAsync('q/x', String(i), { qos: 1 })
   let drops = 0
-  for (let i = 0; i < 100 && drops < 2; i++) {
-    drops = await sample(broker, 'vigil_messages_dropped_total', 'cause="queue_full"')
-    if (drops < 2) await new Promise((resolve) => setTimeout(resolve, 30))
-  }
+  await eventually(async () => (drops = await metricValue(broker.metrics, 'vigil_messages_dropped_total', { cause: 'queue_full' })) >= 2, 10_000, 30)
   t.equal(drops, 2, 'two drops counted')
   const back = mqtt.connect(broker.url, { clientId: 'sleeper', clean: false, reconnectPeriod: 0, protocolVersion: 4 })
   t.teardown(() => { back.end(true) })

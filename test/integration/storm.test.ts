@@ -4,12 +4,12 @@
  * three takeover races (the new CONNECTs first, the old sockets die while the
  * broker takes them over); one clean takeover; one last mass close. The unfixed
  * broker ended with `RangeError: Maximum call stack size exceeded` (the emitter
- * drained its queue by recursion, broker/emitter-depth.ts) in every run of this
+ * drained its queue by recursion, broker/aedes/emitter-depth.ts) in every run of this
  * file. The broker is a real `vigil` process: a crash is an exit, not a dead runner.
  */
 import t from 'tap'
 import { StormFleet, StormWatcher, type Seen } from '../../bench/storm-fleet.js'
-import { connectClient, sleep } from '../helpers/clients.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { freePort } from '../helpers/redis.js'
 import { startVigilProcess } from '../helpers/vigil-process.js'
 
@@ -41,13 +41,7 @@ t.test('a fleet-wide reconnect storm and takeover race: no crash, every device o
     const alive = (): void => { if (exited !== null) throw new Error(exited) }
     /** Poll until `done()`, failing at once if the broker died. */
     const until = async (what: string, done: () => boolean, timeoutMs = 20_000): Promise<void> => {
-      const deadline = Date.now() + timeoutMs
-      for (;;) {
-        alive()
-        if (done()) return
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
-        await sleep(25)
-      }
+      await waitFor(() => { alive(); return done() }, timeoutMs, what, 25)
     }
 
     const ids = Array.from({ length: DEVICES }, (_, i) => `storm-${i}`)

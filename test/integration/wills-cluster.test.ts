@@ -3,12 +3,13 @@
  * takeover and quick reconnect across nodes, pending wills that survive a restart.
  */
 import t from 'tap'
-import { startBroker } from '../helpers/broker.js'
-import { sleep } from '../helpers/clients.js'
+import { disconnected, startBroker } from '../helpers/broker.js'
 import { startRedis } from '../helpers/redis.js'
 import { redisDelayStore } from '../../plugins/liveness/delay-store-redis.js'
 import type { DelayedEnd } from '../../plugins/liveness/delayed-end.js'
-import { counter, dropConnection, JSON_WILL, nextOn, parse, retainedOn, watch, willClient } from './wills-helpers.js'
+import { metricValue } from '../support/prom-text.js'
+import { retainedOn } from '../support/retained.js'
+import { dropConnection, JSON_WILL, nextOn, parse, watch, willBarrier, willClient } from './wills-helpers.js'
 
 t.test('server_shutdown: the will of a client of a stopping node arrives stamped on the other node', async (t) => {
   const redis = await startRedis(t)
@@ -24,7 +25,7 @@ t.test('server_shutdown: the will of a client of a stopping node arrives stamped
   t.ok(Math.abs((will.ts as number) - diedAt) <= 1000, 'ts within 1 s of the shutdown')
   t.equal(will.x, 1)
   t.type(will.last_seen, 'number')
-  t.same(await retainedOn(t, b.url, 'devices/sd-1/status'), m.payload, 'the retained copy is the stamped one')
+  t.same(await retainedOn(t, b, 'devices/sd-1/status', { until: (p) => p?.equals(m.payload) === true }), m.payload, 'the retained copy is the stamped one')
 })
 
 for (const mode of ['takeover', 'quick reconnect'] as const) {
@@ -42,18 +43,19 @@ for (const mode of ['takeover', 'quick reconnect'] as const) {
     const fresh = await willClient(t, b.url, id, { topic, payload: '{"state":"offline","ts":0,"who":"new"}' })
     const connackAt = Date.now()
     await fresh.publishAsync(topic, '{"state":"online","who":"new"}', { qos: 1, retain: true })
-    await sleep(1500)
+    // Barrier: a will through node a (where the old connection was), seen by both watchers.
+    await willBarrier(t, a.url, [wa, wb])
     for (const [name, w] of [['node a', wa], ['node b', wb]] as const) {
       const late = w.received.filter((m) => m.topic === topic && m.payload.toString().includes('"who":"old"') &&
         m.payload.toString().includes('offline') && m.at >= connackAt)
       t.same(late.map((m) => m.payload.toString()), [], `${name}: no old will after the new CONNACK`)
     }
     for (const node of [a, b]) {
-      t.equal((await retainedOn(t, node.url, topic))?.toString(), '{"state":"online","who":"new"}', 'retained is the new session\'s')
+      t.equal((await retainedOn(t, node, topic, { until: (p) => p?.toString() === '{"state":"online","who":"new"}' }))?.toString(), '{"state":"online","who":"new"}', 'retained is the new session\'s')
     }
     if (mode === 'takeover') {
-      const suppressed = await counter(a.metrics, 'vigil_wills_suppressed_total', 'cause="takeover"') +
-        await counter(a.metrics, 'vigil_wills_suppressed_total', 'cause="stale_epoch"')
+      const suppressed = await metricValue(a.metrics, 'vigil_wills_suppressed_total', { cause: 'takeover' }) +
+        await metricValue(a.metrics, 'vigil_wills_suppressed_total', { cause: 'stale_epoch' })
       t.equal(suppressed, 1, 'node a suppressed the replaced connection\'s will')
     }
   })
@@ -64,11 +66,15 @@ t.test('wills.delay (Redis): a reconnect on another node cancels; a client that 
   const a = await startBroker(t, { persistence: { redis: redis.url }, wills: { delay: '2s', tsUnit: 'ms' } })
   const b = await startBroker(t, { persistence: { redis: redis.url }, wills: { delay: '2s', tsUnit: 'ms' } })
   const w = await watch(t, b.url, ['devices/+/status', '$liveness/+'])
-  dropConnection(await willClient(t, a.url, 'rd-1', { topic: 'devices/rd-1/status', payload: JSON_WILL }))
-  const diedAt = dropConnection(await willClient(t, a.url, 'rd-2', { topic: 'devices/rd-2/status', payload: JSON_WILL }))
-  await sleep(300)
+  const rd1 = await willClient(t, a.url, 'rd-1', { topic: 'devices/rd-1/status', payload: JSON_WILL })
+  const rd2 = await willClient(t, a.url, 'rd-2', { topic: 'devices/rd-2/status', payload: JSON_WILL })
+  const gone = Promise.all([disconnected(a, 'rd-1'), disconnected(a, 'rd-2')])
+  dropConnection(rd1)
+  const diedAt = dropConnection(rd2)
+  await gone // node a has handled both drops: rd-1 on node b is a reconnect, not a takeover
   await willClient(t, b.url, 'rd-1', { topic: 'devices/rd-1/status', payload: JSON_WILL })
-  await sleep(3500)
+  // Barrier: a drop after the reconnect, through node a's delay; its will comes after anything rd-1 or rd-2 left pending.
+  await willBarrier(t, a.url, w)
   t.same(w.received.filter((m) => m.topic === 'devices/rd-1/status').map((m) => m.payload.toString()), [], 'reconnected: no will')
   const offline1 = w.received.filter((m) => m.topic === '$liveness/rd-1' && parse(m.payload).state === 'offline')
   t.equal(offline1.length, 0, 'reconnected: no offline status')

@@ -3,6 +3,7 @@ import { epochKey } from '../../plugins/liveness/epochs.js'
 import { realScheduler } from '../../broker/scheduler.js'
 import { FENCE_TTL_MS, redisPublishFence } from '../../plugins/wills/publish-fence.js'
 import { startRedis } from '../helpers/redis.js'
+import { nextTurn } from '../support/wait.js'
 
 t.test('the will publish fence orders a will before a reconnect elsewhere (real Redis)', async (t) => {
   const redis = await startRedis(t)
@@ -15,7 +16,10 @@ t.test('the will publish fence orders a will before a reconnect elsewhere (real 
 
   let cleared = false
   const waiting = fence.waitClear('dev-f').then(() => { cleared = true })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  // Barrier: a command on the same connection after waitClear's first look at the fence; its
+  // reply comes after that one, so waitClear has seen the fence and chosen to wait.
+  await db.ping()
+  await nextTurn()
   t.equal(cleared, false, 'a reconnect waits while the will is in flight')
   await fence.close('dev-f')
   const started = Date.now()

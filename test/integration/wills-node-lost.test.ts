@@ -10,11 +10,12 @@
 import { existsSync } from 'node:fs'
 import t from 'tap'
 import { sysReadableAcl } from '../helpers/auth.js'
-import { startBroker } from '../helpers/broker.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { publishFromBroker, startBroker } from '../helpers/broker.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
-import { counter, JSON_WILL, parse, watch } from './wills-helpers.js'
+import { metricValue } from '../support/prom-text.js'
+import { JSON_WILL, parse, watch } from './wills-helpers.js'
 
 const CLIENTS = 50
 
@@ -46,7 +47,9 @@ t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_l
   }
   // Heartbeats (as this test sees them) tell the time of death the wills must carry.
   await waitFor(() => wb.received.some((m) => m.topic === '$SYS/victim/heartbeat'), 10_000, 'a heartbeat of the victim')
-  await sleep(500)
+  // Killed right after a heartbeat that follows every CONNECT: that beat is the time of death the wills must carry.
+  const beatsBefore = wb.received.filter((m) => m.topic === '$SYS/victim/heartbeat').length
+  await waitFor(() => wb.received.filter((m) => m.topic === '$SYS/victim/heartbeat').length > beatsBefore, 10_000, 'the next heartbeat')
   victim.kill('SIGKILL')
   const killedAt = Date.now()
   const beats = wb.received.filter((m) => m.topic === '$SYS/victim/heartbeat')
@@ -61,7 +64,12 @@ t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_l
   const lastArrival = Math.max(...wills(wb).map((m) => m.at), ...wills(wc).map((m) => m.at))
   t.comment(`node_lost recovery: last will ${lastArrival - killedAt} ms after SIGKILL, ${lastArrival - lastBeat} ms after the last heartbeat`)
   t.ok(lastArrival - killedAt <= 30_000, `every will within 30 s of the kill (${lastArrival - killedAt} ms)`)
-  await sleep(3000) // anything duplicated would arrive by now
+  // Nothing is left to claim once the victim's wills are gone from Redis; then a barrier through each survivor
+  // comes after anything a duplicate claim would have published there.
+  const db = redis.client()
+  await waitFor(async () => (await db.keys('will:victim:*')).length === 0, 10_000, 'every will of the victim claimed')
+  for (const node of [b, c]) await publishFromBroker(node, `devices/barrier-${node.nodeId}/status`, 'barrier')
+  await waitFor(() => [wb, wc].every((w) => w.received.filter((m) => m.topic.startsWith('devices/barrier-')).length === 2), 10_000, 'the barriers')
   for (const [name, w] of [['node b', wb], ['node c', wc]] as const) {
     const got = wills(w)
     t.equal(got.length, CLIENTS, `${name}: exactly ${CLIENTS} wills`)
@@ -73,7 +81,7 @@ t.test('a killed node\'s 50 wills arrive exactly once within 30 s, reason node_l
     t.ok(offBy <= 1000, `${name}: ts within 1 s of the last heartbeat (off by ${offBy} ms at most)`)
     t.ok(payloads.every((p) => typeof p.last_seen === 'number' && p.last_seen <= (p.ts as number)), `${name}: last_seen, no later than the death`)
   }
-  const published = await counter(b.metrics, 'vigil_wills_published_total', 'reason="node_lost"') +
-    await counter(c.metrics, 'vigil_wills_published_total', 'reason="node_lost"')
+  const published = await metricValue(b.metrics, 'vigil_wills_published_total', { reason: 'node_lost' }) +
+    await metricValue(c.metrics, 'vigil_wills_published_total', { reason: 'node_lost' })
   t.equal(published, CLIENTS, 'published once cluster-wide')
 })

@@ -3,9 +3,12 @@
  * Times of death are measured here, on the same clock as the broker's.
  */
 import t from 'tap'
-import { startBroker } from '../helpers/broker.js'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
-import { counter, dropConnection, JSON_WILL, nextOn, parse, rawConnect, retainedOn, watch, willClient } from './wills-helpers.js'
+import { disconnected, startBroker } from '../helpers/broker.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
+import { metricValue } from '../support/prom-text.js'
+import { rawConnect } from '../support/raw-mqtt.js'
+import { retainedOn } from '../support/retained.js'
+import { dropConnection, JSON_WILL, nextOn, parse, watch, willBarrier, willClient } from './wills-helpers.js'
 
 const ms = { wills: { tsUnit: 'ms' as const } }
 
@@ -22,14 +25,14 @@ t.test('connection_lost: a JSON will with ts 0 arrives stamped with the time of 
   t.equal(will.x, 1, 'other fields unchanged')
   t.ok(Math.abs((will.ts as number) * 1000 - diedAt) <= 1000, `ts ${String(will.ts)} s within 1 s of ${diedAt} ms`)
   t.ok(Math.abs((will.last_seen as number) * 1000 - connectedAt) <= 1000, 'last_seen: the CONNECT was the last heartbeat')
-  t.same(await retainedOn(t, broker.url, 'devices/cl-1/status'), m.payload, 'the retained copy is the stamped one')
-  t.equal(await counter(broker.metrics, 'vigil_wills_published_total', 'reason="connection_lost"'), 1)
+  t.same(await retainedOn(t, broker, 'devices/cl-1/status'), m.payload, 'the retained copy is the stamped one')
+  t.equal(await metricValue(broker.metrics, 'vigil_wills_published_total', { reason: 'connection_lost' }), 1)
 })
 
 t.test('keepalive_timeout: ts is the last packet seen, not the expiry', async (t) => {
   const broker = await startBroker(t, ms)
   const w = await watch(t, broker.url, 'devices/+/status')
-  const { sentAt } = await rawConnect(t, broker.ports.mqtt, 'ka-1', { topic: 'devices/ka-1/status', payload: JSON_WILL }, 1)
+  const { sentAt } = await rawConnect(t, broker.ports.mqtt, { clientId: 'ka-1', keepalive: 1, will: { topic: 'devices/ka-1/status', payload: JSON_WILL, qos: 1, retain: true } })
   const m = await nextOn(w, 'devices/ka-1/status', 6000)
   const will = parse(m.payload)
   t.equal(will.reason, 'keepalive_timeout')
@@ -37,13 +40,13 @@ t.test('keepalive_timeout: ts is the last packet seen, not the expiry', async (t
   t.ok(Math.abs((will.ts as number) - sentAt) <= 1000, `ts ${String(will.ts)} within 1 s of the CONNECT at ${sentAt}`)
   t.equal(will.x, 1)
   t.type(will.last_seen, 'number')
-  t.same(await retainedOn(t, broker.url, 'devices/ka-1/status'), m.payload)
+  t.same(await retainedOn(t, broker, 'devices/ka-1/status'), m.payload)
 })
 
 t.test('protocol_error: a malformed packet ends the connection and the will says so', async (t) => {
   const broker = await startBroker(t, ms)
   const w = await watch(t, broker.url, 'devices/+/status')
-  const { socket } = await rawConnect(t, broker.ports.mqtt, 'pe-1', { topic: 'devices/pe-1/status', payload: JSON_WILL })
+  const { socket } = await rawConnect(t, broker.ports.mqtt, { clientId: 'pe-1', will: { topic: 'devices/pe-1/status', payload: JSON_WILL, qos: 1, retain: true } })
   const diedAt = Date.now()
   socket.write(Buffer.from([0x00, 0x00])) // packet type 0 is reserved [MQTT-2.2.1]
   const m = await nextOn(w, 'devices/pe-1/status')
@@ -52,7 +55,7 @@ t.test('protocol_error: a malformed packet ends the connection and the will says
   t.ok(Math.abs((will.ts as number) - diedAt) <= 1000, 'ts within 1 s of the bad packet')
   t.equal(will.x, 1)
   t.type(will.last_seen, 'number')
-  t.same(await retainedOn(t, broker.url, 'devices/pe-1/status'), m.payload)
+  t.same(await retainedOn(t, broker, 'devices/pe-1/status'), m.payload)
 })
 
 t.test('silent_timeout: a client kicked for silence gets its will stamped with the kick', async (t) => {
@@ -72,7 +75,7 @@ t.test('silent_timeout: a client kicked for silence gets its will stamped with t
   t.ok(Math.abs((will.ts as number) - closedAt) <= 1000, `ts ${String(will.ts)} within 1 s of the kick at ${closedAt}`)
   t.ok(Math.abs((will.last_seen as number) - connectedAt) <= 1000, 'last_seen: its last heartbeat (the CONNECT)')
   t.equal(will.x, 1)
-  t.same(await retainedOn(t, broker.url, 'devices/st-1/status'), m.payload)
+  t.same(await retainedOn(t, broker, 'devices/st-1/status'), m.payload)
 })
 
 t.test('a text will gets its placeholders filled in', async (t) => {
@@ -108,9 +111,9 @@ t.test('a graceful DISCONNECT publishes no will', async (t) => {
   const w = await watch(t, broker.url, 'devices/+/status')
   const dev = await willClient(t, broker.url, 'gr-1', { topic: 'devices/gr-1/status', payload: JSON_WILL })
   await dev.endAsync()
-  await sleep(800)
+  await willBarrier(t, broker.url, w)
   t.same(w.received.filter((m) => m.topic === 'devices/gr-1/status'), [])
-  t.equal(await retainedOn(t, broker.url, 'devices/gr-1/status'), null)
+  t.equal(await retainedOn(t, broker, 'devices/gr-1/status'), null)
 })
 
 t.test('takeover (memory mode): the old will is never delivered and the retained value is not the old will', async (t) => {
@@ -120,25 +123,26 @@ t.test('takeover (memory mode): the old will is never delivered and the retained
   await old.publishAsync('devices/tk-1/status', '{"state":"online","who":"old"}', { qos: 1, retain: true })
   const fresh = await willClient(t, broker.url, 'tk-1', { topic: 'devices/tk-1/status', payload: '{"state":"offline","ts":0,"who":"new"}' })
   await fresh.publishAsync('devices/tk-1/status', '{"state":"online","who":"new"}', { qos: 1, retain: true })
-  await sleep(800)
+  await willBarrier(t, broker.url, w)
   const offline = w.received.filter((m) => m.topic === 'devices/tk-1/status' && m.payload.toString().includes('offline'))
   t.same(offline.map((m) => m.payload.toString()), [], 'no will of the replaced connection')
-  t.equal((await retainedOn(t, broker.url, 'devices/tk-1/status'))?.toString(), '{"state":"online","who":"new"}')
-  t.equal(await counter(broker.metrics, 'vigil_wills_suppressed_total', 'cause="takeover"'), 1)
+  t.equal((await retainedOn(t, broker, 'devices/tk-1/status'))?.toString(), '{"state":"online","who":"new"}')
+  t.equal(await metricValue(broker.metrics, 'vigil_wills_suppressed_total', { cause: 'takeover' }), 1)
 })
 
 t.test('wills.delay: a drop and reconnect within the delay publishes no will and no offline status', async (t) => {
   const broker = await startBroker(t, { wills: { delay: '2s' } })
   const w = await watch(t, broker.url, ['devices/+/status', '$liveness/dl-1'])
   const dev = await willClient(t, broker.url, 'dl-1', { topic: 'devices/dl-1/status', payload: JSON_WILL })
+  const gone = disconnected(broker, 'dl-1')
   dropConnection(dev)
-  await sleep(300)
+  await gone // the drop is handled: what follows is a reconnect, not a takeover
   await willClient(t, broker.url, 'dl-1', { topic: 'devices/dl-1/status', payload: JSON_WILL })
-  await sleep(3000)
+  await willBarrier(t, broker.url, w)
   t.same(w.received.filter((m) => m.topic === 'devices/dl-1/status').map((m) => m.payload.toString()), [], 'no will')
   const offline = w.received.filter((m) => m.topic === '$liveness/dl-1' && parse(m.payload).state === 'offline')
   t.same(offline.map((m) => m.payload.toString()), [], 'no offline status')
-  t.equal(await counter(broker.metrics, 'vigil_wills_suppressed_total', 'cause="reconnected"'), 1)
+  t.equal(await metricValue(broker.metrics, 'vigil_wills_suppressed_total', { cause: 'reconnected' }), 1)
 })
 
 t.test('wills.delay: a client that stays away gets exactly one will, stamped with the real time of death', async (t) => {
@@ -151,9 +155,9 @@ t.test('wills.delay: a client that stays away gets exactly one will, stamped wit
   const will = parse(m.payload)
   t.ok(Math.abs((will.ts as number) - diedAt) <= 1000, 'ts is the time of death, not the end of the delay')
   t.equal(will.reason, 'connection_lost')
-  await sleep(1500)
+  await willBarrier(t, broker.url, w)
   t.equal(w.received.filter((r) => r.topic === 'devices/dl-2/status').length, 1, 'exactly one')
-  t.same(await retainedOn(t, broker.url, 'devices/dl-2/status'), m.payload)
+  t.same(await retainedOn(t, broker, 'devices/dl-2/status'), m.payload)
 })
 
 t.test('other publishes pass through untouched', async (t) => {

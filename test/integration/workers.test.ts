@@ -6,13 +6,14 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { connectClient, sleep, waitFor } from '../helpers/clients.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { envWithoutVigil, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { parsePrometheusText } from '../support/prom-text.js'
 import { JSON_WILL, parse, watch } from './wills-helpers.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from '../support/teardown.js'
+import { eventually } from '../support/wait.js'
 
 const DEVICES = 8
 
@@ -91,11 +92,10 @@ t.test('two workers share the ports, report the cluster\'s sum, restart a killed
   }
   // The fleet view of each worker fills from the other's statuses through Redis: poll the API.
   let fleet: Array<Record<string, unknown>> = []
-  const deadline = Date.now() + 10_000
-  while (fleet.filter((d) => String(d.clientId).startsWith('wd-')).length < DEVICES && Date.now() < deadline) {
-    await sleep(100)
+  await eventually(async () => {
     fleet = await devices(httpPort, 'online')
-  }
+    return fleet.filter((d) => String(d.clientId).startsWith('wd-')).length >= DEVICES
+  }, 20_000, 100)
   const ours = fleet.filter((d) => String(d.clientId).startsWith('wd-'))
   t.equal(ours.length, DEVICES, 'the API on the shared port lists every device, whichever worker holds it')
   const nodes = new Set(ours.map((d) => d.node))

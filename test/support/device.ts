@@ -6,7 +6,7 @@
 import type { MqttClient } from 'mqtt'
 import { connectClient } from '../helpers/clients.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+import type { Teardown } from './teardown.js'
 
 export interface Command { id: string, command: string, args: unknown, ts: number }
 export type Answer = (command: Command, received: number) => Array<{ status: string, result?: unknown }> | null

@@ -99,3 +99,18 @@ export function parsePrometheusText (text: string): Scrape {
     families: () => [...types.keys()]
   }
 }
+
+/** Anything that renders one metric family in the text format (a prom-client Registry does). */
+export interface MetricSource { getSingleMetricAsString(name: string): Promise<string> }
+
+/**
+ * The value of one sample of a registry's metric family `name`: the sample
+ * named `sample` (default `name`) whose labels include `labels`. NaN when none
+ * matches; an error when more than one does (the caller must say which).
+ */
+export async function metricValue (registry: MetricSource, name: string, labels: Record<string, string> = {}, sample = name): Promise<number> {
+  const scrape = parsePrometheusText(await registry.getSingleMetricAsString(name))
+  const found = scrape.samples.filter((s) => s.name === sample && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+  if (found.length > 1) throw new Error(`${sample} ${JSON.stringify(labels)} matches ${found.length} samples`)
+  return found[0]?.value ?? NaN
+}

@@ -3,10 +3,10 @@
  * library would (ill-formed UTF-8, bad flags, bad filters), and a raw session
  * that reads the broker's answers packet by packet.
  */
-import { connect as netConnect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
-
-interface Teardown { teardown(fn: () => unknown): void }
+import { rawSocket } from '../helpers/clients.js'
+import type { Teardown } from './teardown.js'
 
 type Text = string | Buffer
 
@@ -110,11 +110,7 @@ export class RawSession {
   }
 
   static async open (t: Teardown, port: number): Promise<RawSession> {
-    const socket = netConnect(port, '127.0.0.1')
-    socket.on('error', () => {})
-    t.teardown(() => socket.destroy())
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-    return new RawSession(socket)
+    return new RawSession(await rawSocket(t, port))
   }
 
   #wake (): void {
@@ -160,4 +156,36 @@ export class RawSession {
   }
 
   bytesReceived (): Buffer { return Buffer.concat(this.bytesIn) }
+}
+
+export interface RawConnectOptions {
+  clientId: string
+  /** Seconds; 0 (the default) turns keep-alive off [MQTT-3.1.2-10]. */
+  keepalive?: number
+  will?: ConnectFields['will']
+}
+
+/**
+ * A raw TCP connection that has sent a clean-session CONNECT and got CONNACK 0,
+ * for what mqtt.js will not do (stop sending, send garbage). `sentAt` is when
+ * the CONNECT was written. The socket has no data listener left afterwards.
+ */
+export async function rawConnect (t: Teardown, port: number, o: RawConnectOptions): Promise<{ socket: Socket, sentAt: number }> {
+  const socket = await rawSocket(t, port)
+  const connack = new Promise<Buffer>((resolve) => {
+    let got = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      got = Buffer.concat([got, chunk])
+      if (got.length < 4) return
+      socket.off('data', onData)
+      resolve(got)
+    }
+    socket.on('data', onData)
+  })
+  const sentAt = Date.now()
+  socket.write(connect({ clientId: o.clientId, keepalive: o.keepalive ?? 0, clean: true, ...(o.will !== undefined ? { will: o.will } : {}) }))
+  const reply = await connack
+  // CONNACK: 0x20, remaining length 2, flags, return code 0 [MQTT-3.2.2-3]
+  if (reply[0] !== 0x20 || reply[3] !== 0) throw new Error(`CONNACK refused: ${reply.toString('hex')}`)
+  return { socket, sentAt }
 }

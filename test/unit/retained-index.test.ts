@@ -1,7 +1,7 @@
 import t from 'tap'
 import { DueIndex } from '../../plugins/retained/due-index.js'
 import { ExpiryRules } from '../../plugins/retained/expiry-rules.js'
-import { StatusTopic } from '../../plugins/retained/status-topic.js'
+import { StatusTopic } from '../../plugins/liveness/status-topic.js'
 
 const T0 = 1_763_700_000_000
 
@@ -97,12 +97,12 @@ t.test('expire rules: MQTT wildcards, first matching rule wins, $ topics need an
 
 t.test('the status topic template maps clientIds to topics and back', async (t) => {
   const plain = new StatusTopic('$liveness/{clientId}')
-  t.equal(plain.clientOf('$liveness/dev-1'), 'dev-1')
-  t.equal(plain.clientOf('$liveness/a/b'), 'a/b', 'a clientId may contain /')
-  t.equal(plain.clientOf('devices/dev-1/status'), undefined)
-  t.equal(plain.clientOf('$liveness/'), undefined)
+  t.equal(plain.clientIdOf('$liveness/dev-1'), 'dev-1')
+  t.equal(plain.clientIdOf('$liveness/a/b'), null, 'a clientId with / has no status topic (such clients are refused at CONNECT)')
+  t.equal(plain.clientIdOf('devices/dev-1/status'), null)
+  t.equal(plain.clientIdOf('$liveness/'), null)
   t.equal(plain.topicOf('dev-1'), '$liveness/dev-1')
   const nested = new StatusTopic('fleet/{username}/{clientId}/state')
-  t.equal(nested.clientOf('fleet/acme/dev.1/state'), 'dev.1')
+  t.equal(nested.clientIdOf('fleet/acme/dev.1/state'), 'dev.1')
   t.equal(nested.topicOf('dev.1'), undefined, 'the username is not known from the clientId')
 })

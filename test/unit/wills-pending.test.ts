@@ -4,7 +4,7 @@ import { DelayedEndIndex, type DelayedEnd } from '../../plugins/liveness/delayed
 
 const facts = (over: Partial<WillFacts> = {}): WillFacts => ({
   willEpoch: 3, currentEpoch: 3, reason: 'connection_lost', takenOver: false, connectedElsewhere: false,
-  at: 10_000, now: 10_000, delay: 0, canHold: true, ...over
+  at: 10_000, now: 10_000, delay: 0, canDelay: true, ...over
 })
 
 t.test('a will of the current connection is published when there is no delay', async (t) => {
@@ -20,10 +20,10 @@ t.test('a will whose connection was replaced is never published', async (t) => {
 })
 
 t.test('wills.delay holds a will until the time of death plus the delay', async (t) => {
-  t.same(decideWill(facts({ delay: 2000 })), { action: 'hold', due: 12_000 })
-  t.same(decideWill(facts({ delay: 2000, now: 11_000 })), { action: 'hold', due: 12_000 }, 'noticed late: held for the rest')
+  t.same(decideWill(facts({ delay: 2000 })), { action: 'delay', due: 12_000 })
+  t.same(decideWill(facts({ delay: 2000, now: 11_000 })), { action: 'delay', due: 12_000 }, 'noticed late: delayed for the rest')
   t.same(decideWill(facts({ delay: 2000, now: 14_000, reason: 'node_lost' })), { action: 'publish' }, 'a lost node noticed after the delay: now')
-  t.same(decideWill(facts({ delay: 2000, canHold: false })), { action: 'publish' }, 'memory mode shutdown: now')
+  t.same(decideWill(facts({ delay: 2000, canDelay: false })), { action: 'publish' }, 'memory mode shutdown: now')
   t.same(decideWill(facts({ delay: 2000, currentEpoch: 4 })), { action: 'suppress', cause: 'stale_epoch' }, 'stale: never held')
 })
 
