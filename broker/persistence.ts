@@ -11,6 +11,7 @@ import memoryPersistence from 'aedes-persistence'
 import mqemitter from 'mqemitter'
 import { errorMessage, VigilError, type ErrorCode } from './errors.js'
 import { LocalFirstEmitter } from './local-first-emitter.js'
+import { releaseOncePerSession } from './aedes/index.js'
 import { parseRedisUrl } from './redis-url.js'
 import type { Logger } from './logger.js'
 
@@ -82,6 +83,8 @@ export function createPersistence (redisUrl: string | null, log: Logger, nodeId:
   const subConn = connection('emitter-sub')
   const needed = [commands, persistenceConn, pubConn]
   const persistence = aedesPersistenceRedis({ conn: persistenceConn })
+  // A session's second acknowledgement of one stored message must not release another session's share (broker/aedes/outgoing-release.ts).
+  releaseOncePerSession(persistence, persistenceConn)
   // Local first: a message goes through Redis only to the nodes that subscribe to it (local-first-emitter.ts).
   const mq = new LocalFirstEmitter({
     nodeId,

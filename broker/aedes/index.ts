@@ -9,8 +9,8 @@
  * - Patches, each installed once at start-up (broker/server.ts, the plugin host,
  *   the limits and wills plugins): strict-packets.ts and packet-size.ts on each
  *   client's parser (through broker.handle), emitter-depth.ts on the emitter,
- *   queued-dollar.ts, queue-limit.ts, retained-visibility.ts and will-deletes.ts
- *   on the persistence, publish-drop.ts, redis-gate.ts and session-replay.ts
+ *   queued-dollar.ts, queue-limit.ts, retained-visibility.ts, will-deletes.ts and
+ *   outgoing-release.ts on the persistence, publish-drop.ts, redis-gate.ts and session-replay.ts
  *   around publishing and delivery.
  * - test/unit/aedes-boundary.test.ts pins every internal these rely on for the
  *   installed versions; test/unit/aedes-boundary-imports.test.ts fails on any
@@ -36,3 +36,4 @@ export {
 export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
 export { afterWillDeleted, type StoredWillKey } from './will-deletes.js'
 export { coalesceWrites } from './write-coalescing.js'
+export { releaseOncePerSession } from './outgoing-release.js'
