@@ -4,7 +4,8 @@
 # run's result line and the tally: for chasing a rare failure under load.
 #   bench/loaded-loop.sh test/integration/redis-proxy-cut.test.ts 20 2 'a 3 s cut'
 # Arguments: file, runs (20), busy loops (2), a --grep pattern (optional).
-# Set LOOP_MATCH to a regex of the comment lines to print per run (default: '# ').
+# LOOP_MATCH: a regex of the output lines to print per run; LOOP_KEEP=PREFIX keeps a failed
+# run's whole output in PREFIX.runN.log.
 set -u
 file=$1; runs=${2:-20}; busy=${3:-2}; grep_for=${4:-}
 match=${LOOP_MATCH:-'^\s*# [a-z]'}
@@ -17,6 +18,7 @@ for i in $(seq 1 "$runs"); do
   [ -n "$grep_for" ] && args+=(--grep "$grep_for")
   out=$(npx tap "${args[@]}" 2>&1)
   if echo "$out" | grep -q '^# { total: [0-9]*, pass: ' && ! echo "$out" | grep -q '^# { total: .*fail'; then pass=$((pass + 1)); verdict=pass; else fail=$((fail + 1)); verdict=FAIL; fi
+  if [ "$verdict" = FAIL ] && [ -n "${LOOP_KEEP:-}" ]; then echo "$out" > "$LOOP_KEEP.run$i.log"; fi
   echo "run $i: $verdict $(echo "$out" | grep -E "$match" | sed 's/^ *//' | tr '\n' ' ')"
 done
 echo "passed $pass of $runs, failed $fail (busy loops: $busy)"

@@ -8,7 +8,8 @@
  * of redis-proxy-cut.test.ts). broker/aedes/outgoing-release.ts.
  */
 import t from 'tap'
-import type { Redis } from 'ioredis'
+import aedesPersistenceRedis from 'aedes-persistence-redis'
+import { Redis } from 'ioredis'
 import { disconnected, publishFromBroker, startBroker, type TestBroker } from '../helpers/broker.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
@@ -106,4 +107,17 @@ t.test('Redis mode: QoS 2, a session completing one queued message twice release
   await waitFor(() => got.length > 0, 10_000, 'm2 at the session that was away')
   t.same(got.map((m) => [m.payload.toString(), m.qos]), [['m2', 2]], 'it gets m2, at QoS 2')
   await waitFor(async () => await check.exists(`packet:${m2!.brokerId}:${m2!.brokerCounter}`) === 0, 10_000, 'm2 deleted once both completed it')
+})
+
+t.test('pin: aedes-persistence-redis alone releases a share on every acknowledgement (why outgoing-release.ts replaces it)', { timeout: 30_000 }, async (t) => {
+  const redis = await startRedis(t)
+  const conn = new Redis(redis.url, { maxRetriesPerRequest: 3 })
+  t.teardown(() => { conn.disconnect() })
+  const p = aedesPersistenceRedis({ conn }) as unknown as Outgoing & { outgoingEnqueueCombi(subs: object[], packet: object): Promise<void> }
+  const m = { cmd: 'publish', topic: 'pin/t', payload: Buffer.from('m'), qos: 1, retain: false, dup: false, brokerId: 'pin', brokerCounter: 7 }
+  await p.outgoingEnqueueCombi([{ clientId: 'pin-twice', topic: 'pin/t', qos: 1 }, { clientId: 'pin-waiting', topic: 'pin/t', qos: 1 }], m)
+  for (const messageId of [11, 12]) await p.outgoingUpdate({ id: 'pin-twice' }, { ...m, messageId })
+  for (const messageId of [11, 12]) await p.outgoingClearMessageId({ id: 'pin-twice' }, { messageId })
+  t.same(await queued(p, 'pin-waiting'), [], 'the other session\'s queued copy is gone: when this fails, the library counts shares itself; drop the patch')
+  await conn.ping() // the library's un-awaited LREM of the missing key answers first (one connection, in order)
 })
