@@ -190,13 +190,14 @@ t.test('config errors: all at once, a bad environment value named by its variabl
 
 t.test('global install and npx put a working `vigil` on the PATH (docs/cli.md)', async (t) => {
   const prefix = mkdtempSync(join(tmpdir(), 'vigil-global-'))
-  // Independent: the global install and npx run side by side.
-  const [install, npx] = await Promise.all([
-    exec('npm', ['install', '-g', '--prefix', prefix, REPO, '--no-audit', '--no-fund'], { env: cleanEnv, timeout: 60_000 }),
+  const install = await exec('npm', ['install', '-g', '--prefix', prefix, REPO, '--no-audit', '--no-fund'], { env: cleanEnv, timeout: 60_000 })
+  t.equal(install.status, 0, install.stderr)
+  // After the install (it makes the freshly built bin executable, as a user's install would), the rest side by side.
+  const [global, local, npx] = await Promise.all([
+    exec(join(prefix, 'bin', 'vigil'), ['--version'], { env: cleanEnv, timeout: 20_000 }),
+    run(['--version']),
     exec('npx', ['--yes', `--package=${REPO}`, 'vigil', '--help'], { cwd: tmpdir(), env: cleanEnv, timeout: 60_000 })
   ])
-  t.equal(install.status, 0, install.stderr)
-  const [global, local] = await Promise.all([exec(join(prefix, 'bin', 'vigil'), ['--version'], { env: cleanEnv, timeout: 20_000 }), run(['--version'])])
   t.equal(global.stdout.trim(), local.stdout.trim(), 'the installed bin runs')
   t.equal(npx.status, 0, npx.stderr)
   t.match(npx.stdout, /vigil check-config FILE/)
