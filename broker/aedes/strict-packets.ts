@@ -24,7 +24,7 @@ import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
 import { noteConnect, noteDisconnect } from './mqtt5.js'
-import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW } from './regressions.js'
+import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW, shieldProtoFilters } from './regressions.js'
 import mqttPacket from 'mqtt-packet'
 
 interface ParserInternals {
@@ -202,6 +202,7 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
           const problem = filterProblem(sub.topic)
           if (problem !== null) return this._emitError(protocolError(`SUBSCRIBE: ${problem}`))
         }
+        shieldProtoFilters((packet as { subscriptions: Array<{ topic: string }> }).subscriptions)
         break
       case 'unsubscribe':
         for (const filter of (packet as { unsubscriptions: string[] }).unsubscriptions) {

@@ -1,0 +1,130 @@
+/**
+ * Every refusal an MQTT 5 client gets carries a Reason String: the CONNACKs of
+ * the authenticate hooks (bad credentials, not authorized, banned, limits,
+ * Redis unavailable) and the SUBACK of a refused filter; a 3.1.1 client gets
+ * the same return codes as before. Real broker, raw v5 packets and mqtt.js.
+ */
+import t from 'tap'
+import mqttPacket from 'mqtt-packet'
+import { startBroker } from '../helpers/broker.js'
+import { aclFile, connackCode, passwordFile } from '../helpers/auth.js'
+import { startRedis } from '../helpers/redis.js'
+import { connectClient, rawSocket, waitFor } from '../helpers/clients.js'
+import { metricValue } from '../support/prom-text.js'
+import { eventually } from '../support/wait.js'
+
+interface Teardown { teardown(fn: () => unknown): void }
+const v5 = { protocolVersion: 5 as const }
+
+/** The CONNACK a raw MQTT 5 CONNECT gets. */
+async function connack5 (t: Teardown, port: number, connect: Partial<mqttPacket.IConnectPacket>): Promise<mqttPacket.IConnackPacket> {
+  const socket = await rawSocket(t, port)
+  const got = new Promise<mqttPacket.IConnackPacket>((resolve) => {
+    const parser = mqttPacket.parser({ protocolVersion: 5 })
+    parser.on('packet', (p) => resolve(p as mqttPacket.IConnackPacket))
+    socket.on('data', (d: Buffer) => parser.parse(d))
+  })
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 0, clean: true, clientId: 'x', ...connect } as mqttPacket.IConnectPacket, { protocolVersion: 5 }))
+  return await got
+}
+
+const SECRET = 'hunter2-very-secret'
+
+t.test('bad credentials, not authorized, banned: v5 CONNACK 0x86 / 0x87 with a Reason String that never holds the password; 3.1.1 unchanged', async (t) => {
+  const broker = await startBroker(t, {
+    auth: { passwordFile: passwordFile(t, { alice: 'right' }), allowAnonymous: false, failureBan: { attempts: 3, window: '60s', ban: '60s' } }
+  })
+  const port = broker.ports.mqtt
+  const bad = await connack5(t, port, { clientId: 'v5-bad', username: 'alice', password: Buffer.from(SECRET) })
+  t.equal(bad.reasonCode, 0x86, 'bad user name or password')
+  t.match(bad.properties?.reasonString, /./, `Reason String: ${String(bad.properties?.reasonString)}`)
+  t.notMatch(bad.properties?.reasonString, SECRET, 'the Reason String never carries the password')
+
+  const anon = await connack5(t, port, { clientId: 'v5-anon' })
+  t.equal(anon.reasonCode, 0x87, 'not authorized (anonymous)')
+  t.match(anon.properties?.reasonString, /./, `Reason String: ${String(anon.properties?.reasonString)}`)
+
+  t.equal(await connackCode(broker.url, { clientId: 'v4-bad', username: 'alice', password: SECRET }), 4, '3.1.1: CONNACK 4')
+  // The third bad attempt from this address bans it: even the right password is refused now.
+  t.equal((await connack5(t, port, { clientId: 'v5-bad3', username: 'alice', password: Buffer.from(SECRET) })).reasonCode, 0x86)
+  const banned = await connack5(t, port, { clientId: 'v5-banned', username: 'alice', password: Buffer.from('right') })
+  t.equal(banned.reasonCode, 0x87, 'banned: not authorized')
+  t.match(banned.properties?.reasonString, /too many bad credentials/, 'the Reason String says why')
+  t.equal(await connackCode(broker.url, { clientId: 'v4-banned', username: 'alice', password: 'right' }), 5, '3.1.1: CONNACK 5')
+  // An MQTT 5 refusal is counted like a 3.1.1 one (its CONNACK carries the reason code, not a return code).
+  t.equal(await metricValue(broker.metrics, 'vigil_connections_total', { result: 'rejected_auth' }), 6, 'all six refusals counted as rejected_auth')
+})
+
+t.test('mqtt.maxConnections reached: v5 CONNACK 0x88 with a Reason String, 3.1.1 CONNACK 3', async (t) => {
+  const broker = await startBroker(t, { mqtt: { maxConnections: 1 } })
+  await connectClient(t, broker.url, { ...v5, clientId: 'v5-first' })
+  const refused = await connack5(t, broker.ports.mqtt, { clientId: 'v5-second' })
+  t.equal(refused.reasonCode, 0x88, 'server unavailable')
+  t.match(refused.properties?.reasonString, /maxConnections/, 'the Reason String names the limit')
+  t.equal(await connackCode(broker.url, { clientId: 'v4-second' }), 3, '3.1.1: CONNACK 3')
+})
+
+t.test('Redis unavailable: v5 CONNACK 0x88 with a Reason String', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis(t)
+  const broker = await startBroker(t, { persistence: { redis: redis.url } })
+  await redis.stop()
+  await eventually(async () => (await broker.http.inject({ method: 'GET', url: '/readyz' })).statusCode === 503, 10_000)
+  const refused = await connack5(t, broker.ports.mqtt, { clientId: 'v5-noredis' })
+  t.equal(refused.reasonCode, 0x88, 'server unavailable')
+  t.match(refused.properties?.reasonString, /redis unavailable/, 'the Reason String says why')
+  t.equal(await connackCode(broker.url, { clientId: 'v4-noredis' }), 3, '3.1.1: CONNACK 3')
+})
+
+t.test('a refused filter: SUBACK 0x87 with a Reason String naming it, none when the client asked for no problem information', async (t) => {
+  const broker = await startBroker(t, { auth: { aclFile: aclFile(t, 'topic readwrite ok/#\n'), allowAnonymous: true } })
+  const dev = await connectClient(t, broker.url, { ...v5, clientId: 'v5-suback' })
+  const acks: mqttPacket.ISubackPacket[] = []
+  dev.on('packetreceive', (p) => { if (p.cmd === 'suback') acks.push(p as mqttPacket.ISubackPacket) })
+  await dev.subscribeAsync({ 'secret/#': { qos: 1 }, 'ok/a': { qos: 1 } }).catch(() => {})
+  await waitFor(() => acks.length === 1, 5000, 'SUBACK')
+  t.same(acks[0]!.granted, [0x87, 1], 'one reason code per filter, in order')
+  t.match(acks[0]!.properties?.reasonString, /secret\/#/, `Reason String: ${String(acks[0]!.properties?.reasonString)}`)
+  await dev.subscribeAsync('ok/b', { qos: 1 })
+  t.equal(acks[1]!.properties?.reasonString, undefined, 'a SUBACK granting everything carries none')
+
+  const quiet = await connectClient(t, broker.url, { ...v5, clientId: 'v5-quiet', properties: { requestProblemInformation: false } })
+  const quietAcks: mqttPacket.ISubackPacket[] = []
+  quiet.on('packetreceive', (p) => { if (p.cmd === 'suback') quietAcks.push(p as mqttPacket.ISubackPacket) })
+  await quiet.subscribeAsync('secret/x', { qos: 1 }).catch(() => {})
+  await waitFor(() => quietAcks.length === 1, 5000, 'SUBACK')
+  t.same(quietAcks[0]!.granted, [0x87])
+  t.equal(quietAcks[0]!.properties?.reasonString, undefined, 'Request Problem Information 0: no Reason String [MQTT-3.1.2-29]')
+
+  const old = await connectClient(t, broker.url, { clientId: 'v4-suback' })
+  const granted = await old.subscribeAsync('secret/#', { qos: 1 }).catch((err: { packet?: { granted?: number[] } }) => err.packet?.granted?.map((qos) => ({ qos })) ?? [])
+  t.equal(granted[0]?.qos, 0x80, '3.1.1: SUBACK 0x80')
+})
+
+for (const protocolVersion of [4, 5] as const) {
+  t.test(`[${protocolVersion === 5 ? 'v5' : '3.1.1'}] a SUBSCRIBE with several filters, one of them __proto__, gets its SUBACK and both subscriptions work, in a restored session too`, async (t) => {
+    const broker = await startBroker(t)
+    const id = `proto-${protocolVersion}`
+    const opts = { protocolVersion, clientId: id, clean: false, ...(protocolVersion === 5 ? { properties: { sessionExpiryInterval: 60 } } : {}) }
+    const sub = await connectClient(t, broker.url, opts)
+    const granted = await sub.subscribeAsync(['__proto__', 'p/a', 'constructor'], { qos: 1 })
+    t.same(granted.map((g) => [g.topic, g.qos]), [['__proto__', 1], ['p/a', 1], ['constructor', 1]], 'one SUBACK, a code per filter')
+    const pub = await connectClient(t, broker.url, { clientId: `${id}-pub` })
+    const got: string[] = []
+    sub.on('message', (topic) => got.push(topic))
+    await pub.publishAsync('__proto__', 'x', { qos: 1 })
+    await pub.publishAsync('p/a', 'y', { qos: 1 })
+    await waitFor(() => got.length >= 2, 5000, 'both messages')
+    t.same(got, ['__proto__', 'p/a'])
+    // Restored: the persistent session comes back with all three subscriptions.
+    sub.end(true)
+    await new Promise<void>((resolve) => sub.once('close', () => resolve()))
+    const back = await connectClient(t, broker.url, { ...opts, clean: false })
+    const again: string[] = []
+    back.on('message', (topic) => again.push(topic))
+    await pub.publishAsync('__proto__', 'x2', { qos: 1 })
+    await pub.publishAsync('constructor', 'z', { qos: 1 })
+    await pub.publishAsync('p/a', 'y2', { qos: 1 })
+    await waitFor(() => again.length >= 3, 5000, 'all three after the restore')
+    t.same(again, ['__proto__', 'constructor', 'p/a'])
+  })
+}
