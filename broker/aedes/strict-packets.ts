@@ -23,7 +23,7 @@ import { VigilError } from '../errors.js'
 import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
-import { noteConnect, noteDisconnect } from './mqtt5.js'
+import { DISCONNECT_RECEIVE_MAXIMUM, endForProtocolError, noteConnect, noteDisconnect } from './mqtt5.js'
 import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW, shieldProtoFilters } from './regressions.js'
 import mqttPacket from 'mqtt-packet'
 
@@ -139,14 +139,20 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
     pending = protocolError(`${this.packet.cmd ?? 'packet'}: ${STRING_PROBLEM_TEXT[problem]}`)
     return null
   }
+  let refused = false
   const emitError = parser._emitError
   parser._emitError = function reportedError (this: ParserInternals, err: Error): void {
-    const own = pending
+    const error = pending ?? err
     pending = null
-    emitError.call(this, own ?? err)
+    // MQTT 5: a DISCONNECT with the reason first; the parser stops as on any error, later packets are dropped.
+    if (endForProtocolError(client, error)) {
+      (this as unknown as { error: Error }).error = error
+      refused = true
+      return
+    }
+    emitError.call(this, error)
   }
 
-  let refused = false
   /** Packet Identifiers of inbound QoS 2 PUBLISH awaiting PUBREL (regressions.ts 4). */
   let awaitingRelease: Set<number> | null = null
   parser.removeAllListeners('packet')
@@ -160,7 +166,8 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         awaitingRelease ??= new Set()
         // A retransmission (DUP) of one awaiting release takes no second place.
         if (!awaitingRelease.has(id) && awaitingRelease.size >= INBOUND_QOS2_WINDOW) {
-          return this._emitError(protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`))
+          return this._emitError(Object.assign(protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`),
+            { reasonCode: DISCONNECT_RECEIVE_MAXIMUM }))
         }
         awaitingRelease.add(id)
         break

@@ -128,3 +128,65 @@ for (const protocolVersion of [4, 5] as const) {
     t.same(again, ['__proto__', 'constructor', 'p/a'])
   })
 }
+
+/** A raw MQTT 5 connection, connected (CONNACK 0 seen), that records every packet it gets. */
+async function raw5 (t: Teardown, port: number, clientId: string): Promise<{ socket: import('node:net').Socket, got: mqttPacket.Packet[] }> {
+  const socket = await rawSocket(t, port)
+  const got: mqttPacket.Packet[] = []
+  const parser = mqttPacket.parser({ protocolVersion: 5 })
+  parser.on('packet', (p) => got.push(p))
+  socket.on('data', (d: Buffer) => parser.parse(d))
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 0, clean: true, clientId } as mqttPacket.IConnectPacket, { protocolVersion: 5 }))
+  await waitFor(() => got.some((p) => p.cmd === 'connack'), 5000, 'CONNACK')
+  return { socket, got }
+}
+
+const disconnectOf = async (got: mqttPacket.Packet[], what: string): Promise<mqttPacket.IDisconnectPacket> =>
+  await waitFor(() => got.find((p) => p.cmd === 'disconnect') as mqttPacket.IDisconnectPacket | undefined, 10_000, `DISCONNECT (${what})`)
+
+t.test('what ends an MQTT 5 connection is told in a DISCONNECT with a reason code and a Reason String: 0x95, 0x81, 0x93, 0x96', { timeout: 60_000 }, async (t) => {
+  const broker = await startBroker(t, { mqtt: { maxPacketSize: 1024 }, limits: { publishRate: 5 } })
+  const v5gen = { protocolVersion: 5 as const }
+
+  const big = await raw5(t, broker.ports.mqtt, 'v5-big')
+  big.socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'b/x', payload: Buffer.alloc(4096), qos: 0, retain: false, dup: false } as mqttPacket.IPublishPacket, v5gen))
+  const tooLarge = await disconnectOf(big.got, 'packet too large')
+  t.equal(tooLarge.reasonCode, 0x95, 'packet too large')
+  t.match(tooLarge.properties?.reasonString, /mqtt\.maxPacketSize 1024/, `Reason String: ${String(tooLarge.properties?.reasonString)}`)
+
+  const filter = await raw5(t, broker.ports.mqtt, 'v5-filter')
+  filter.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a+/b', qos: 0 }] } as mqttPacket.ISubscribePacket, v5gen))
+  const malformed = await disconnectOf(filter.got, 'a bad filter')
+  t.equal(malformed.reasonCode, 0x81, 'malformed packet')
+  t.match(malformed.properties?.reasonString, /SUBSCRIBE/, `Reason String: ${String(malformed.properties?.reasonString)}`)
+  t.notOk(filter.got.some((p) => p.cmd === 'suback'), 'no SUBACK for it')
+
+  const plain = await startBroker(t)
+  const window = await raw5(t, plain.ports.mqtt, 'v5-q2')
+  const batch: Buffer[] = []
+  for (let id = 1; id <= 1001; id++) {
+    batch.push(mqttPacket.generate({ cmd: 'publish', topic: 'w/x', payload: Buffer.from('z'), qos: 2, messageId: id, retain: false, dup: false } as mqttPacket.IPublishPacket, v5gen))
+  }
+  window.socket.write(Buffer.concat(batch))
+  const receiveMax = await disconnectOf(window.got, 'receive maximum exceeded')
+  t.equal(receiveMax.reasonCode, 0x93, 'receive maximum exceeded')
+  t.match(receiveMax.properties?.reasonString, /./, `Reason String: ${String(receiveMax.properties?.reasonString)}`)
+
+  const fast = await connectClient(t, broker.url, { ...v5, clientId: 'v5-fast' })
+  const gone = new Promise<mqttPacket.IDisconnectPacket>((resolve) => fast.on('packetreceive', (p) => { if (p.cmd === 'disconnect') resolve(p as mqttPacket.IDisconnectPacket) }))
+  for (let i = 0; i < 30; i++) fast.publish('fast/x', 'y', { qos: 0 })
+  const rate = await gone
+  t.equal(rate.reasonCode, 0x96, 'message rate too high')
+  t.match(rate.properties?.reasonString, /./, `Reason String: ${String(rate.properties?.reasonString)}`)
+})
+
+t.test('a QoS 2 PUBLISH the ACL refuses: PUBREC 0x87 with a Reason String', async (t) => {
+  const broker = await startBroker(t, { auth: { aclFile: aclFile(t, 'topic readwrite ok/#\n'), allowAnonymous: true } })
+  const dev = await connectClient(t, broker.url, { ...v5, clientId: 'v5-pubrec' })
+  const recs: mqttPacket.IPubrecPacket[] = []
+  dev.on('packetreceive', (p) => { if (p.cmd === 'pubrec') recs.push(p as mqttPacket.IPubrecPacket) })
+  dev.publish('secret/q2', 'no', { qos: 2 })
+  await waitFor(() => recs.length > 0, 5000, 'PUBREC')
+  t.equal(recs[0]!.reasonCode, 0x87, 'not authorized')
+  t.match(recs[0]!.properties?.reasonString, /may not publish/, `Reason String: ${String(recs[0]!.properties?.reasonString)}`)
+})
