@@ -108,10 +108,10 @@ export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
 const V5_REFUSALS = { 1: 0x84, 2: 0x85 } as const
 
 /** The CONNACK refusing a CONNECT: 3.1.1 return code, or for MQTT 5 a reason code and a Reason String [MQTT-3.2.2.3.9]. */
-function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string): Buffer {
+function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string, reasonCode?: number): Buffer {
   if (protocolVersion !== 5) return Buffer.from([0x20, 0x02, 0x00, returnCode])
   return mqttPacket.generate({
-    cmd: 'connack', sessionPresent: false, reasonCode: V5_REFUSALS[returnCode], properties: { reasonString: reason }
+    cmd: 'connack', sessionPresent: false, reasonCode: reasonCode ?? V5_REFUSALS[returnCode], properties: { reasonString: reason }
   } as mqttPacket.IConnackPacket, { protocolVersion: 5 })
 }
 
@@ -198,7 +198,7 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         // connection closes. Whatever the client sent after it is dropped.
         refused = true
         hooks.refused({ info, returnCode: verdict.returnCode, reason: verdict.reason })
-        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason), () => c.conn.destroy())
+        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason, verdict.reasonCode), () => c.conn.destroy())
         return
       }
       case 'disconnect':

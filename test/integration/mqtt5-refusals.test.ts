@@ -64,6 +64,16 @@ t.test('mqtt.maxConnections reached: v5 CONNACK 0x88 with a Reason String, 3.1.1
   t.equal(await connackCode(broker.url, { clientId: 'v4-second' }), 3, '3.1.1: CONNACK 3')
 })
 
+t.test('a CONNECT with Receive Maximum 0 or an Authentication Method: CONNACK 0x82 / 0x8C with a Reason String', async (t) => {
+  const broker = await startBroker(t)
+  const zero = await connack5(t, broker.ports.mqtt, { clientId: 'v5-rm0', properties: { receiveMaximum: 0 } })
+  t.equal(zero.reasonCode, 0x82, 'protocol error')
+  t.match(zero.properties?.reasonString, /Receive Maximum 0/, `Reason String: ${String(zero.properties?.reasonString)}`)
+  const auth = await connack5(t, broker.ports.mqtt, { clientId: 'v5-auth', properties: { authenticationMethod: 'SCRAM-SHA-1' } })
+  t.equal(auth.reasonCode, 0x8c, 'bad authentication method')
+  t.match(auth.properties?.reasonString, /SCRAM-SHA-1/, `Reason String: ${String(auth.properties?.reasonString)}`)
+})
+
 t.test('Redis unavailable: v5 CONNACK 0x88 with a Reason String', { timeout: 60_000 }, async (t) => {
   const redis = await startRedis(t)
   const broker = await startBroker(t, { persistence: { redis: redis.url } })
