@@ -200,3 +200,20 @@ t.test('a QoS 2 PUBLISH the ACL refuses: PUBREC 0x87 with a Reason String', asyn
   t.equal(recs[0]!.reasonCode, 0x87, 'not authorized')
   t.match(recs[0]!.properties?.reasonString, /may not publish/, `Reason String: ${String(recs[0]!.properties?.reasonString)}`)
 })
+
+t.test('a kicked MQTT 5 client gets DISCONNECT 0x98 with a Reason String, and is offline with reason kicked', async (t) => {
+  const broker = await startBroker(t)
+  const obs = await connectClient(t, broker.url, { clientId: 'obs-kicked' })
+  const statuses: Array<Record<string, unknown>> = []
+  obs.on('message', (_topic, payload) => { if (payload.length > 0) statuses.push(JSON.parse(payload.toString()) as Record<string, unknown>) })
+  await obs.subscribeAsync('$liveness/v5-kicked', { qos: 1 })
+  const dev = await connectClient(t, broker.url, { ...v5, clientId: 'v5-kicked' })
+  const gone = new Promise<mqttPacket.IDisconnectPacket>((resolve) => dev.on('packetreceive', (p) => { if (p.cmd === 'disconnect') resolve(p as mqttPacket.IDisconnectPacket) }))
+  await waitFor(() => statuses.some((s) => s.state === 'online'), 5000, 'online')
+  t.equal(await broker.services.need('liveness').kick('v5-kicked', 'kicked'), true)
+  const packet = await gone
+  t.equal(packet.reasonCode, 0x98, 'administrative action')
+  t.match(packet.properties?.reasonString, /operator/, `Reason String: ${String(packet.properties?.reasonString)}`)
+  const offline = await waitFor(() => statuses.find((s) => s.state === 'offline'), 5000, 'offline')
+  t.equal(offline.reason, 'kicked')
+})
