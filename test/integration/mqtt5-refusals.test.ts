@@ -4,6 +4,7 @@
  * Redis unavailable) and the SUBACK of a refused filter; a 3.1.1 client gets
  * the same return codes as before. Real broker, raw v5 packets and mqtt.js.
  */
+import { execFile } from 'node:child_process'
 import t from 'tap'
 import mqttPacket from 'mqtt-packet'
 import { startBroker } from '../helpers/broker.js'
@@ -51,8 +52,15 @@ t.test('bad credentials, not authorized, banned: v5 CONNACK 0x86 / 0x87 with a R
   t.equal(banned.reasonCode, 0x87, 'banned: not authorized')
   t.match(banned.properties?.reasonString, /too many bad credentials/, 'the Reason String says why')
   t.equal(await connackCode(broker.url, { clientId: 'v4-banned', username: 'alice', password: 'right' }), 5, '3.1.1: CONNACK 5')
+  // A third-party MQTT 5 client reads the refusal (Mosquitto's, which prints the reason code's text).
+  const mosq = await new Promise<{ code: number | null, out: string }>((resolve) => {
+    execFile('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-i', 'mosq-refused', '-u', 'alice', '-P', 'wrong', '-t', 'x', '-C', '1', '-W', '10'],
+      (err, stdout, stderr) => resolve({ code: err === null ? 0 : (err as { code?: number }).code ?? null, out: stdout + stderr }))
+  })
+  t.not(mosq.code, 0, 'mosquitto_sub -V mqttv5 exits non-zero')
+  t.match(mosq.out, /not authori[sz]ed|bad user ?name or password/i, `mosquitto_sub says: ${mosq.out.trim()}`)
   // An MQTT 5 refusal is counted like a 3.1.1 one (its CONNACK carries the reason code, not a return code).
-  t.equal(await metricValue(broker.metrics, 'vigil_connections_total', { result: 'rejected_auth' }), 6, 'all six refusals counted as rejected_auth')
+  t.equal(await metricValue(broker.metrics, 'vigil_connections_total', { result: 'rejected_auth' }), 7, 'all seven refusals counted as rejected_auth')
 })
 
 t.test('mqtt.maxConnections reached: v5 CONNACK 0x88 with a Reason String, 3.1.1 CONNACK 3', async (t) => {
