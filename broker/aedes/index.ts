@@ -36,3 +36,7 @@ export {
 export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
 export { afterWillDeleted, type StoredWillKey } from './will-deletes.js'
 export { coalesceWrites } from './write-coalescing.js'
+export { explainConnackRefusals } from './connack-reasons.js'
+export { explainSubscribeRefusals } from './suback-reasons.js'
+export { unshieldProtoFilters } from './regressions.js'
+export { closeWithReason, endForProtocolError } from './mqtt5.js'
