@@ -24,6 +24,7 @@ import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
 import { noteConnect, noteDisconnect } from './mqtt5.js'
+import { endWithReceiveMaximumExceeded } from './v5-refusals.js'
 import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW } from './regressions.js'
 import mqttPacket from 'mqtt-packet'
 
@@ -160,7 +161,10 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         awaitingRelease ??= new Set()
         // A retransmission (DUP) of one awaiting release takes no second place.
         if (!awaitingRelease.has(id) && awaitingRelease.size >= INBOUND_QOS2_WINDOW) {
-          return this._emitError(protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`))
+          const err = protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`)
+          // MQTT 5: DISCONNECT 0x93 Receive Maximum exceeded first [MQTT-3.3.4-9] (v5-refusals.ts).
+          if (endWithReceiveMaximumExceeded(client, err)) { refused = true; return }
+          return this._emitError(err)
         }
         awaitingRelease.add(id)
         break

@@ -17,6 +17,7 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+sys.dont_write_bytecode = True
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 
 import cases_core  # noqa: E402
