@@ -9,7 +9,7 @@ import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
 import { boundEmitterDepth, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, type RetainedLookupHandle } from './aedes/index.js'
-import { advertiseV5Limits, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
+import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -175,6 +175,9 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       markRedeliveries(bundle.persistence)
       // Aedes' per-client dedupe dropped messages that overtook each other (broker/aedes/delivery-dedupe.ts).
       installOrderTolerantDedupe(aedes)
+      // MQTT 5 (issue 20): no more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum
+      // (broker/aedes/receive-maximum.ts); around the dedupe, which then sees each held message when it goes out.
+      applyReceiveMaximum(aedes, metrics)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler, bundle.redis !== null && bundle.subscriber !== null

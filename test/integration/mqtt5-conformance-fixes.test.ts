@@ -185,3 +185,27 @@ t.test('more QoS 2 PUBLISH awaiting PUBREL than Receive Maximum ends an MQTT 5 c
   if (disconnect !== undefined) t.equal(disconnect.reasonCode, 0x93, 'DISCONNECT 0x93 Receive Maximum exceeded')
   t.match(disconnect?.properties?.reasonString ?? 'QoS 2 messages already await PUBREL', /await PUBREL/, 'the Reason String says why')
 })
+
+t.test('an MQTT 5 client with Receive Maximum 2 has at most 2 unacknowledged QoS 1 PUBLISH; the rest follow its PUBACKs, in order [MQTT-3.3.4-7]', async (t) => {
+  const broker = await startBroker(t)
+  t.equal(await metricValue(broker.metrics, 'vigil_mqtt5_receive_maximum_dropped_total'), 0, 'present at 0')
+  const slow = await raw5(t, broker.ports.mqtt, { clientId: 'rm-slow', properties: { receiveMaximum: 2 } })
+  slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rm/#', qos: 1 }] })
+  await waitFor(() => slow.packets.find((p) => p.cmd === 'suback'), 5000, 'SUBACK')
+  const other = await watch5(t, broker.url, ['rm/#'])
+  const pub = await connectClient(t, broker.url, v5)
+  for (const n of [1, 2, 3]) await pub.publishAsync('rm/t', `m${n}`, { qos: 1 })
+  await pub.publishAsync('rm/t', 'after', { qos: 0 })
+  // The broker has routed all four: a subscriber without a limit has them.
+  await waitFor(() => other.received.length >= 4, 5000, 'all four at the other subscriber')
+  const publishes = (): mqttPacket.IPublishPacket[] => slow.packets.filter((p) => p.cmd === 'publish') as mqttPacket.IPublishPacket[]
+  await waitFor(() => publishes().length >= 2, 5000, 'two PUBLISH')
+  // A PINGRESP after the routing: everything the broker wrote before it has arrived.
+  slow.send({ cmd: 'pingreq' })
+  await waitFor(() => slow.packets.find((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP')
+  t.same(publishes().map((p) => p.payload.toString()), ['m1', 'm2'], 'two in flight, m3 and the QoS 0 one after it held')
+  slow.send({ cmd: 'puback', messageId: publishes()[0]!.messageId })
+  await waitFor(() => publishes().length >= 4, 5000, 'the held ones')
+  t.same(publishes().map((p) => p.payload.toString()), ['m1', 'm2', 'm3', 'after'], 'released by the PUBACK, in publish order')
+  t.equal(await metricValue(broker.metrics, 'vigil_mqtt5_receive_maximum_dropped_total'), 0, 'nothing dropped')
+})

@@ -27,9 +27,7 @@ const DIFFERENCES: Record<string, string> = {
   shared_subscription: 'aedes 2.0.0-beta.1 has no shared subscriptions',
   // mqtt-packet 9 decodes User Properties into an object keyed by name: values of a repeated
   // name are grouped, so [a=2, c=3, a=1] is forwarded as [a=2, a=1, c=3].
-  user_properties_repeated_name_order: 'mqtt-packet groups the values of a repeated user property name',
-  // aedes 2.0.0-beta.1 stores the client's Receive Maximum but does not hold QoS 1/2 PUBLISH back at it.
-  receive_maximum_respected: 'aedes 2.0.0-beta.1 does not apply the client\'s Receive Maximum'
+  user_properties_repeated_name_order: 'mqtt-packet groups the values of a repeated user property name'
 }
 
 interface Outcome { status: 'PASS' | 'FAIL' | 'SKIP', reason?: string, seconds: number, optional?: boolean }
