@@ -9,7 +9,6 @@
  */
 import type { Aedes, Client } from 'aedes'
 import { VigilError } from '../errors.js'
-import { endWithPacketTooLarge } from './v5-refusals.js'
 
 interface ParserInternals {
   packet: { length: number, cmd?: string }
@@ -33,8 +32,6 @@ export function limitPacketSize (client: Client, maxPacketSize: number): void {
   parser._parseLength = function guardedParseLength (this: ParserInternals): boolean {
     if (!parseLength.call(this)) return false
     if (totalSize(this.packet.length) > maxPacketSize) {
-      // MQTT 5: DISCONNECT 0x95 Packet too large first [MQTT-3.2.2-15] (v5-refusals.ts).
-      if (endWithPacketTooLarge(client, totalSize(this.packet.length))) return false
       this._emitError(new VigilError('VIGIL_E_PACKET_TOO_LARGE',
         `${this.packet.cmd ?? 'packet'} of ${totalSize(this.packet.length)} bytes exceeds mqtt.maxPacketSize ${maxPacketSize}`))
       return false

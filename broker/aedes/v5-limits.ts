@@ -10,8 +10,8 @@
  *   default (0) only meant "not offered". Vigil offers 10, as Mosquitto does.
  *   Aliases are per connection, so a takeover or another node starts empty.
  * - Maximum Packet Size [MQTT-3.2.2-15]: `mqtt.maxPacketSize` was enforced
- *   but never advertised, so a client could not know it; packet-size.ts
- *   answers an MQTT 5 client over it with DISCONNECT 0x95.
+ *   but never advertised, so a client could not know it (an MQTT 5 client over
+ *   it gets DISCONNECT 0x95: mqtt5.ts endForProtocolError).
  * - The client's own Maximum Packet Size [MQTT-3.1.2-24]: Aedes stores it but
  *   still sends larger PUBLISH packets. The spec says to discard such a
  *   message as if it had been sent [MQTT-3.1.2-25]: dropped here, in

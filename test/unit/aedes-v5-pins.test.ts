@@ -1,6 +1,6 @@
 /**
  * What the MQTT 5 conformance fixes in broker/aedes/ (v5-limits.ts,
- * subscription-ids.ts, session-resume.ts, v5-refusals.ts) rely on, pinned on
+ * subscription-ids.ts, session-resume.ts, receive-maximum.ts) rely on, pinned on
  * a bare Aedes from node_modules over a real socket, with no Vigil around it.
  * The first pin is the one that makes topic aliases safe to turn on: Aedes
  * resolves an alias before authorizePublish, so every hook sees the real topic.
@@ -59,9 +59,8 @@ t.test('the client fields the fixes read are where they expect them', async (t) 
   await waitFor(() => c.packets.find((p) => p.cmd === 'suback'), 5000, 'SUBACK')
   const client = clients[0] as unknown as Record<string, unknown> & { _parser: { prependListener?: unknown }, subscriptions: Record<string, { si?: number }> }
   t.equal(client.maximumPacketSize, 300, 'client.maximumPacketSize from CONNECT (v5-limits.ts)')
-  t.equal(client.connackSent, true, 'client.connackSent (v5-refusals.ts)')
-  t.equal(typeof client.rejectPacketTooLarge, 'function', 'client.rejectPacketTooLarge (v5-refusals.ts)')
-  t.equal(typeof client._parser.prependListener, 'function', 'the parser is an EventEmitter (session-resume.ts)')
+  t.equal(typeof client._parser.prependListener, 'function', 'the parser is an EventEmitter (session-resume.ts, receive-maximum.ts)')
+  t.equal(typeof client.deliverQoS, 'function', 'deliverQoS, an own field subscriptions take when made (receive-maximum.ts)')
   t.equal(client.subscriptions['pin/#']?.si, 7, 'subscriptions[filter].si (subscription-ids.ts)')
   t.equal(client.clean, true, 'clean: a field Aedes sets at CONNECT (session-resume.ts)')
 })
