@@ -24,8 +24,10 @@
  * duplicate filter when it goes out, not when it was held (else a later
  * message that went first would make it look like a duplicate).
  *
- * Not gated: the stored messages Aedes resends when a session resumes (its
- * CONNECT handling writes them itself); they do count as in flight.
+ * The stored messages Aedes resends when a session resumes are written by
+ * its CONNECT handling itself, one after the other, each right after its
+ * outgoingUpdate: session-resume.ts makes that update wait on
+ * whenWindowOpens(), so they keep to the window too.
  */
 import { createRequire } from 'node:module'
 import type { Aedes, AedesPublishPacket, Client } from 'aedes'
@@ -48,6 +50,21 @@ interface Gate {
   inFlight: number
   starting: number
   held: Array<[AedesPublishPacket, Done]>
+  /** The session's resend, waiting for room (one at a time: Aedes resends in sequence). */
+  waiters: Array<() => void>
+}
+
+const gates = new WeakMap<object, Gate>()
+
+/**
+ * Null when `client` may be sent one more QoS 1/2 PUBLISH now (no gate, or
+ * room in its window); else a promise that resolves when there is room, or
+ * when the connection closes.
+ */
+export function whenWindowOpens (client: object): Promise<void> | null {
+  const g = gates.get(client)
+  if (g === undefined || g.inFlight + g.starting < g.max) return null
+  return new Promise<void>((resolve) => { g.waiters.push(resolve) })
 }
 
 interface Internals {
@@ -94,6 +111,7 @@ function gateClient (c: Internals, onDrop: () => void): void {
       g.held.shift()
     }
     if (c.closed) g.held.length = 0
+    while (g.waiters.length > 0 && (c.closed || g.inFlight + g.starting < g.max)) g.waiters.shift()!()
   }
 
   // Subscriptions take `client.deliverQoS` when they are made (after this), so every one goes through here.
@@ -115,8 +133,11 @@ function gateClient (c: Internals, onDrop: () => void): void {
       case 'connect': {
         const max = packet.properties?.receiveMaximum
         if (packet.protocolVersion !== 5 || max === undefined || max >= NO_LIMIT || gate !== null) return
-        const g: Gate = { max, inFlight: 0, starting: 0, held: [] }
+        const g: Gate = { max, inFlight: 0, starting: 0, held: [], waiters: [] }
         gate = g
+        gates.set(c, g)
+        // A resend waiting for room must not wait for ever on a closed connection.
+        ;(c.conn as unknown as { once(event: 'close', fn: () => void): unknown }).once('close', () => pump(g))
         const write = c.conn.write
         c.conn.write = function countedWrite (this: unknown, chunk: unknown, ...rest: unknown[]): boolean {
           if (QOS_HEADERS.has(chunk)) g.inFlight++

@@ -16,9 +16,12 @@
  *    beta resends stored packets with the DUP they were first sent with (0).
  *    A stored packet that has a Packet Identifier was handed to the client
  *    before; one queued while it was offline has none and goes out DUP 0.
+ * 3. That resend keeps to the client's Receive Maximum [MQTT-3.3.4-7]
+ *    (receive-maximum.ts): each QoS 1/2 packet waits for room in the window.
  */
 import { Readable } from 'node:stream'
 import type { Aedes, Client } from 'aedes'
+import { whenWindowOpens } from './receive-maximum.js'
 
 interface ParserEvents {
   prependListener(event: 'packet', fn: (packet: { cmd: string, protocolVersion?: number, clean?: boolean }) => void): unknown
@@ -59,19 +62,43 @@ export function resumeQueuedSessions (broker: Aedes): void {
   }) as Aedes['handle']
 }
 
-interface Stored { cmd?: string, qos?: number, messageId?: number | null, dup?: boolean }
-interface OutgoingStore { outgoingStream(client: { id: string }): AsyncIterable<Stored> }
+interface Stored { cmd?: string, qos?: number, messageId?: number | null, dup?: boolean, brokerId?: string, brokerCounter?: number }
+type Session = { id: string, connected?: boolean }
+interface OutgoingStore {
+  outgoingStream(client: Session): AsyncIterable<Stored>
+  outgoingUpdate(client: Session, packet: Stored): Promise<unknown>
+}
 
-async function * marked (source: AsyncIterable<Stored>): AsyncGenerator<Stored> {
+/** Per client being set up: the stored QoS 1/2 PUBLISH (broker id and counter) Aedes is resending. */
+const resending = new WeakMap<object, Set<string>>()
+const keyOf = (packet: Stored): string => `${packet.brokerId ?? ''}:${String(packet.brokerCounter)}`
+
+async function * marked (source: AsyncIterable<Stored>, client: Session): AsyncGenerator<Stored> {
   for await (const packet of source) {
-    if (packet.cmd !== 'pubrel' && (packet.qos ?? 0) > 0 && packet.messageId != null) packet.dup = true
+    const publish = packet.cmd !== 'pubrel' && (packet.qos ?? 0) > 0
+    if (publish && packet.messageId != null) packet.dup = true
+    // While the connection is being set up this is Aedes resending the session (3); once it is
+    // up, a replay, which delivers through receive-maximum.ts's gate.
+    if (publish && client.connected !== true) {
+      let keys = resending.get(client)
+      if (keys === undefined) resending.set(client, keys = new Set())
+      keys.add(keyOf(packet))
+    }
     yield packet
   }
 }
 
-/** Wrap the persistence's outgoingStream once, before the broker listens (2). */
+/** Wrap the persistence's outgoingStream and outgoingUpdate once, before the broker listens (2, 3). */
 export function markRedeliveries (persistence: object): void {
   const store = persistence as OutgoingStore
   const stream = store.outgoingStream.bind(store)
-  store.outgoingStream = (client) => Readable.from(marked(stream(client)), { objectMode: true })
+  store.outgoingStream = (client) => Readable.from(marked(stream(client), client), { objectMode: true })
+  // Aedes updates each resent packet right before writing it, and takes the next one only after the
+  // write: waiting here holds the resend at the client's window. Live deliveries never wait here.
+  const update = store.outgoingUpdate.bind(store)
+  store.outgoingUpdate = async (client, packet) => {
+    const keys = resending.get(client)
+    if (keys !== undefined && keys.delete(keyOf(packet))) await whenWindowOpens(client)
+    return await update(client, packet)
+  }
 }

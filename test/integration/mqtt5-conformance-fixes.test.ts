@@ -12,6 +12,7 @@ import { startBroker } from '../helpers/broker.js'
 import { aclFile } from '../helpers/auth.js'
 import { connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
 import { metricValue } from '../support/prom-text.js'
+import { startRedis } from '../helpers/redis.js'
 
 import type { Teardown } from '../support/teardown.js'
 
@@ -209,3 +210,32 @@ t.test('an MQTT 5 client with Receive Maximum 2 has at most 2 unacknowledged QoS
   t.same(publishes().map((p) => p.payload.toString()), ['m1', 'm2', 'm3', 'after'], 'released by the PUBACK, in publish order')
   t.equal(await metricValue(broker.metrics, 'vigil_mqtt5_receive_maximum_dropped_total'), 0, 'nothing dropped')
 })
+
+for (const mode of ['memory', 'redis'] as const) {
+  t.test(`[${mode}] a resumed session's queued messages keep to the Receive Maximum of the new connection [MQTT-3.3.4-7]`, async (t) => {
+    const redis = mode === 'redis' ? await startRedis(t) : null
+    const broker = await startBroker(t, redis === null ? {} : { persistence: { redis: redis.url } })
+    const session = { clientId: 'rm-resume', properties: { sessionExpiryInterval: 60, receiveMaximum: 2 } }
+    const first = await raw5(t, broker.ports.mqtt, session)
+    first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rmq/#', qos: 1 }] })
+    await waitFor(() => first.packets.find((p) => p.cmd === 'suback'), 5000, 'SUBACK')
+    first.send({ cmd: 'disconnect', reasonCode: 0 })
+    await first.closed
+    const pub = await connectClient(t, broker.url, v5)
+    for (const n of [1, 2, 3, 4]) await pub.publishAsync('rmq/t', `q${n}`, { qos: 1 })
+    const again = await raw5(t, broker.ports.mqtt, { ...session, clean: false })
+    t.equal(again.connack.sessionPresent, true, 'the session is back')
+    const publishes = (): mqttPacket.IPublishPacket[] => again.packets.filter((p) => p.cmd === 'publish') as mqttPacket.IPublishPacket[]
+    await waitFor(() => publishes().length >= 2, 5000, 'two queued messages')
+    // A PINGRESP comes after everything the broker wrote before it.
+    again.send({ cmd: 'pingreq' })
+    await waitFor(() => again.packets.find((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP')
+    t.same(publishes().map((p) => p.payload.toString()), ['q1', 'q2'], 'two in flight, the other two wait')
+    for (const p of publishes()) again.send({ cmd: 'puback', messageId: p.messageId })
+    await waitFor(() => publishes().length >= 4, 5000, 'the rest after the PUBACKs')
+    t.same(publishes().map((p) => p.payload.toString()), ['q1', 'q2', 'q3', 'q4'], 'in order')
+    for (const p of publishes().slice(2)) again.send({ cmd: 'puback', messageId: p.messageId })
+    again.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } })
+    await again.closed
+  })
+}
