@@ -12,7 +12,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 import wire
 from context import check
 from peer import connect_props, publish_props
-from wire import NO_PROPS, props
+from wire import props
 from paho.mqtt.packettypes import PacketTypes
 
 
@@ -358,4 +358,3 @@ CASES = [connect_success, wrong_protocol_name_refused, publish_all_qos, qos_down
          zero_length_clientid_clean_start_0, offline_queueing, overlapping_subscriptions, redelivery_on_reconnect,
          dollar_topics_not_matched, unsubscribe_reason_codes, session_expiry_zero, session_expiry_interval,
          session_expiry_set_on_disconnect, session_takeover, session_takeover_publishes_will]
-_ = NO_PROPS

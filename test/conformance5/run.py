@@ -21,11 +21,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
 
 import cases_core  # noqa: E402
+import cases_limits  # noqa: E402
 import cases_v5  # noqa: E402
 from context import Context, Skip  # noqa: E402
 
-ALL = cases_core.CASES + cases_v5.CASES
-OPTIONAL = cases_v5.OPTIONAL
+ALL = cases_core.CASES + cases_v5.CASES + cases_limits.CASES
+OPTIONAL = cases_limits.OPTIONAL
 
 
 def run_case(fn, args, run_id):
