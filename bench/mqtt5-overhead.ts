@@ -1,79 +1,163 @@
 /**
  * Benchmark (not a test): what an MQTT 5 message costs the broker beside a
- * 3.1.1 one (issue 20), as same-run ratios. One Vigil in this process (memory
- * mode, default plugins), one raw-socket publisher writing pre-encoded QoS 0
- * PUBLISH packets (the client costs a few socket writes), one raw-socket
- * subscriber counting bytes; "v4" = both 3.1.1, "v5" = both MQTT 5 (a v5
- * PUBLISH without properties, the common case). Alternating pairs; the figure
- * is process CPU per message, so client and broker share it, the client's
- * share being the same for both.
+ * 3.1.1 one (issue 20), as same-run ratios. One Vigil child process
+ * (dist/broker/main.js, memory mode, default plugins); raw-socket clients in
+ * this process write pre-encoded PUBLISH packets and count what arrives, so
+ * the figure is the broker's own CPU (utime + stime from /proc) per message,
+ * the harness's not included. "v4" = every client 3.1.1, "v5" = every client
+ * MQTT 5 (PUBLISH without properties, the common case). Scenarios:
  *
- *   npx tsc -p tsconfig.json && node dist/bench/mqtt5-overhead.js [messages] [pairs]
+ * - fanin-qos0: 4 publishers -> 1 subscriber, QoS 0.
+ * - fanin-qos1: 4 publishers -> 1 subscriber, QoS 1 both ways (the broker
+ *   PUBACKs each PUBLISH; the subscriber PUBACKs each delivery).
+ * - fanout-qos0: 1 publisher -> 20 subscribers, QoS 0; CPU per message
+ *   published (each one is 20 deliveries).
+ *
+ * v4 and v5 runs alternate on the same broker (pair order flips each pair).
+ *
+ *   npm run build && node dist/bench/mqtt5-overhead.js [messages] [pairs] [scenario,...]
  */
 import { connect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
-import { createVigil } from '../broker/server.js'
-import { parseConfig } from '../config/load.js'
+import { readProc } from './proc-stats.js'
+import { startTarget } from './targets.js'
 
-const MESSAGES = Number(process.argv[2] ?? 200_000)
-const PAIRS = Number(process.argv[3] ?? 7)
-const BATCH = 500
+const MESSAGES = Number(process.argv[2] ?? 100_000)
+const PAIRS = Number(process.argv[3] ?? 5)
+const BATCH = 250
+const FANIN_PUBLISHERS = 4
+const FANOUT_SUBSCRIBERS = 20
 
 type Version = 4 | 5
+interface Scenario { name: string, title: string, publishers: number, subscribers: number, qos: 0 | 1 }
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'fanin-qos0', title: `QoS 0 fan-in, ${FANIN_PUBLISHERS} publishers -> 1 subscriber`, publishers: FANIN_PUBLISHERS, subscribers: 1, qos: 0 },
+  { name: 'fanin-qos1', title: `QoS 1 fan-in, ${FANIN_PUBLISHERS} publishers -> 1 subscriber (PUBACK both ways)`, publishers: FANIN_PUBLISHERS, subscribers: 1, qos: 1 },
+  { name: 'fanout-qos0', title: `QoS 0 fan-out, 1 publisher -> ${FANOUT_SUBSCRIBERS} subscribers`, publishers: 1, subscribers: FANOUT_SUBSCRIBERS, qos: 0 }
+]
+
+const wanted = process.argv[4]?.split(',') ?? SCENARIOS.map((s) => s.name)
+for (const name of wanted) {
+  if (!SCENARIOS.some((s) => s.name === name)) {
+    process.stderr.write(`unknown scenario ${name}: one of ${SCENARIOS.map((s) => s.name).join(', ')}\n`)
+    process.exit(2)
+  }
+}
 
 async function open (port: number, clientId: string, version: Version): Promise<Socket> {
   const socket = connect(port, '127.0.0.1')
-  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  socket.setNoDelay(true)
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
   const acked = new Promise<void>((resolve) => socket.once('data', () => resolve()))
   socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clean: true, clientId, keepalive: 0 }, { protocolVersion: version }))
   await acked
   return socket
 }
 
-let run = 0
-async function once (version: Version): Promise<{ cpuUsPerMsg: number, rate: number }> {
-  const vigil = createVigil(parseConfig({ node: { id: `bench-${process.pid}-${++run}` }, mqtt: { port: 0, ws: null }, http: null, log: { level: 'silent' } }))
-  await vigil.start()
-  try {
-    const port = vigil.ports.mqtt
-    const sub = await open(port, `sub-${run}`, version)
-    const subacked = new Promise<void>((resolve) => sub.once('data', () => resolve()))
-    sub.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'devices/+/telemetry', qos: 0 }] }, { protocolVersion: version }))
-    await subacked
-    const pub = await open(port, `pub-${run}`, version)
-    const message = { cmd: 'publish' as const, topic: 'devices/pub-1/telemetry', payload: Buffer.from('{"t":21.5,"h":40}'), qos: 0 as const, retain: false, dup: false }
-    const one = mqttPacket.generate(message, { protocolVersion: version })
-    const batch = Buffer.concat(Array.from({ length: BATCH }, () => one))
-    // What the subscriber receives per message is the same encoding.
-    const expected = one.length * MESSAGES
-    let received = 0
-    const done = new Promise<void>((resolve) => sub.on('data', (d: Buffer) => { received += d.length; if (received >= expected) resolve() }))
-    const cpu0 = process.cpuUsage()
-    const t0 = Date.now()
-    for (let sent = 0; sent < MESSAGES; sent += BATCH) {
-      if (!pub.write(batch)) await new Promise<void>((resolve) => pub.once('drain', resolve))
-    }
-    await done
-    const cpu = process.cpuUsage(cpu0)
-    const ms = Date.now() - t0
-    pub.destroy()
-    sub.destroy()
-    return { cpuUsPerMsg: (cpu.user + cpu.system) / MESSAGES, rate: MESSAGES / ms * 1000 }
-  } finally {
-    await vigil.close()
+/** A subscriber: counts deliveries; for QoS 1 it parses them and PUBACKs each (one write per chunk). */
+async function subscriber (port: number, id: string, version: Version, qos: 0 | 1, deliverySize: number): Promise<{ socket: Socket, count(): number }> {
+  const socket = await open(port, id, version)
+  const subacked = new Promise<void>((resolve) => socket.once('data', () => resolve()))
+  socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'devices/+/telemetry', qos }] }, { protocolVersion: version }))
+  await subacked
+  let received = 0
+  if (qos === 0) {
+    let bytes = 0
+    socket.on('data', (d: Buffer) => { bytes += d.length; received = Math.floor(bytes / deliverySize) })
+  } else {
+    const parser = mqttPacket.parser({ protocolVersion: version })
+    let acks: Buffer[] = []
+    parser.on('packet', (p: mqttPacket.Packet) => {
+      if (p.cmd !== 'publish') return
+      received++
+      acks.push(mqttPacket.generate({ cmd: 'puback', messageId: (p as mqttPacket.IPublishPacket).messageId! }, { protocolVersion: version }))
+    })
+    socket.on('data', (d: Buffer) => {
+      parser.parse(d)
+      if (acks.length > 0) { socket.write(Buffer.concat(acks)); acks = [] }
+    })
   }
+  return { socket, count: () => received }
+}
+
+/** BATCH pre-encoded PUBLISH packets of one publisher (QoS 1: Packet Identifiers 1..BATCH, reused once each batch is acknowledged). */
+function batchOf (publisher: string, version: Version, qos: 0 | 1): Buffer {
+  const packets: Buffer[] = []
+  for (let i = 0; i < BATCH; i++) {
+    packets.push(mqttPacket.generate({
+      cmd: 'publish', topic: `devices/${publisher}/telemetry`, payload: Buffer.from('{"t":21.5,"h":40}'), qos, retain: false, dup: false,
+      ...(qos === 1 ? { messageId: i + 1 } : {})
+    }, { protocolVersion: version }))
+  }
+  return Buffer.concat(packets)
+}
+
+/** Publish `total` messages in batches; QoS 1 waits for the batch's PUBACKs before reusing its identifiers. */
+async function publish (socket: Socket, batch: Buffer, total: number, qos: 0 | 1, version: Version): Promise<void> {
+  const ackSize = mqttPacket.generate({ cmd: 'puback', messageId: 1 }, { protocolVersion: version }).length
+  let ackBytes = 0
+  let waiting: (() => void) | null = null
+  if (qos === 1) socket.on('data', (d: Buffer) => { ackBytes += d.length; if (waiting !== null && ackBytes >= BATCH * ackSize) { ackBytes -= BATCH * ackSize; const w = waiting; waiting = null; w() } })
+  for (let sent = 0; sent < total; sent += BATCH) {
+    if (qos === 1) {
+      const acked = new Promise<void>((resolve) => { waiting = resolve })
+      socket.write(batch)
+      await acked
+    } else if (!socket.write(batch)) {
+      await new Promise<void>((resolve) => socket.once('drain', resolve))
+    }
+  }
+}
+
+interface Result { cpuUsPerMsg: number, rate: number }
+
+let run = 0
+async function once (port: number, pid: number, scenario: Scenario, version: Version): Promise<Result> {
+  run++
+  const perPublisher = Math.ceil(MESSAGES / scenario.publishers / BATCH) * BATCH
+  const total = perPublisher * scenario.publishers
+  const deliverySize = mqttPacket.generate({ cmd: 'publish', topic: 'devices/p-0/telemetry', payload: Buffer.from('{"t":21.5,"h":40}'), qos: 0, retain: false, dup: false }, { protocolVersion: version }).length
+  const subs = await Promise.all(Array.from({ length: scenario.subscribers }, async (_v, i) => await subscriber(port, `s${run}-${i}`, version, scenario.qos, deliverySize)))
+  const pubs = await Promise.all(Array.from({ length: scenario.publishers }, async (_v, i) => await open(port, `p${run}-${i}`, version)))
+  // Same-length topics for every publisher, so a QoS 0 delivery's size is known: `p-<digit>`.
+  const batches = pubs.map((_p, i) => batchOf(`p-${i}`, version, scenario.qos))
+  const cpu0 = readProc(pid)
+  const t0 = Date.now()
+  const everyone = new Promise<void>((resolve) => {
+    const check = (): void => { if (subs.every((s) => s.count() >= total)) resolve(); else setTimeout(check, 5) }
+    check()
+  })
+  await Promise.all(pubs.map(async (p, i) => await publish(p, batches[i]!, perPublisher, scenario.qos, version)))
+  await everyone
+  const ms = Date.now() - t0
+  const cpu1 = readProc(pid)
+  for (const s of [...pubs, ...subs.map((x) => x.socket)]) s.destroy()
+  if (cpu0 === null || cpu1 === null) throw new Error('no /proc reading of the broker (Linux only)')
+  return { cpuUsPerMsg: (cpu1.cpuMs - cpu0.cpuMs) * 1000 / total, rate: total / ms * 1000 }
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const spread = (xs: number[], digits: number): string => `median ${median(xs).toFixed(digits)} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)})`
 
-await once(4) // warm-up
-const v4: Array<{ cpuUsPerMsg: number, rate: number }> = []
-const v5: Array<{ cpuUsPerMsg: number, rate: number }> = []
-for (let i = 0; i < PAIRS; i++) {
-  if (i % 2 === 0) { v4.push(await once(4)); v5.push(await once(5)) } else { v5.push(await once(5)); v4.push(await once(4)) }
+const target = await startTarget('vigil')
+try {
+  const port = Number(new URL(target.url).port)
+  const pid = target.pids()[0]!
+  console.log(`Vigil child process (pid ${pid}), broker CPU from /proc; about ${MESSAGES} messages per run, ${PAIRS} alternating pairs`)
+  for (const scenario of SCENARIOS.filter((s) => wanted.includes(s.name))) {
+    await once(port, pid, scenario, 4) // warm-up
+    await once(port, pid, scenario, 5)
+    const v4: Result[] = []
+    const v5: Result[] = []
+    for (let i = 0; i < PAIRS; i++) {
+      if (i % 2 === 0) { v4.push(await once(port, pid, scenario, 4)); v5.push(await once(port, pid, scenario, 5)) } else { v5.push(await once(port, pid, scenario, 5)); v4.push(await once(port, pid, scenario, 4)) }
+    }
+    console.log(`${scenario.name}: ${scenario.title}`)
+    console.log(`  3.1.1: ${spread(v4.map((r) => r.cpuUsPerMsg), 2)} us broker CPU/msg, ${spread(v4.map((r) => r.rate), 0)} msg/s`)
+    console.log(`  MQTT 5: ${spread(v5.map((r) => r.cpuUsPerMsg), 2)} us broker CPU/msg, ${spread(v5.map((r) => r.rate), 0)} msg/s`)
+    console.log(`  broker CPU per message v5/3.1.1 per pair: ${spread(v5.map((r, i) => r.cpuUsPerMsg / v4[i]!.cpuUsPerMsg), 3)}`)
+  }
+} finally {
+  await target.stop()
 }
-console.log(`QoS 0 fan-in, 1 publisher -> 1 subscriber, ${MESSAGES} messages per run, ${PAIRS} alternating pairs`)
-console.log(`  3.1.1: ${spread(v4.map((r) => r.cpuUsPerMsg), 2)} us CPU/msg, ${spread(v4.map((r) => r.rate), 0)} msg/s`)
-console.log(`  MQTT 5: ${spread(v5.map((r) => r.cpuUsPerMsg), 2)} us CPU/msg, ${spread(v5.map((r) => r.rate), 0)} msg/s`)
-console.log(`  CPU per message v5/3.1.1 per pair: ${spread(v5.map((r, i) => r.cpuUsPerMsg / v4[i]!.cpuUsPerMsg), 3)}`)

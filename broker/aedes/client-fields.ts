@@ -15,6 +15,8 @@ export interface WillPacket extends PublishPacket {
   brokerId?: string
   /** The epoch of the connection that set the will, tagged at CONNECT so it travels through persistence. */
   vigilEpoch?: number
+  /** MQTT 5: how long (ms) the will waits (Will Delay Interval, bounded by the session), tagged at CONNECT like vigilEpoch. */
+  vigilWillDelay?: number
 }
 
 interface ClientInternals {

@@ -13,10 +13,12 @@ export interface RawConnect {
   username?: string | undefined
   password?: unknown
   will?: { topic: string } | null | undefined
+  properties?: { receiveMaximum?: number, authenticationMethod?: string, authenticationData?: unknown } | undefined
 }
 
 export type ConnectVerdict =
-  | { action: 'connack', returnCode: 1 | 2, reason: string }
+  /** `reasonCode`: an MQTT 5 refusal with no 3.1.1 counterpart (counted as returnCode's). */
+  | { action: 'connack', returnCode: 1 | 2, reason: string, reasonCode?: number }
   | { action: 'close', reason: string }
 
 /**
@@ -37,6 +39,16 @@ export function connectVerdict (packet: RawConnect): ConnectVerdict | null {
     // [MQTT-3.1.3-8] a zero-byte ClientId needs CleanSession 1; 3.1 required 1 to 23 characters.
     if (!packet.clean) return { action: 'connack', returnCode: 2, reason: 'empty client identifier with CleanSession 0 [MQTT-3.1.3-8]' }
     if (protocolVersion === 3) return { action: 'connack', returnCode: 2, reason: 'empty client identifier (MQTT 3.1)' }
+  }
+  if (protocolVersion === 5) {
+    // What Aedes 2 refuses itself, with no Reason String: refused here with one.
+    const props = packet.properties
+    if (props?.receiveMaximum === 0) return { action: 'connack', returnCode: 1, reasonCode: 0x82, reason: 'Receive Maximum 0 is a Protocol Error' }
+    if (props?.authenticationData !== undefined && props.authenticationMethod === undefined) {
+      return { action: 'connack', returnCode: 1, reasonCode: 0x82, reason: 'Authentication Data without an Authentication Method' }
+    }
+    // Enhanced authentication (AUTH) is not supported [MQTT-4.12.0-1].
+    if (props?.authenticationMethod !== undefined) return { action: 'connack', returnCode: 1, reasonCode: 0x8c, reason: `authentication method ${props.authenticationMethod} not supported` }
   }
   if (packet.will != null) {
     const problem = topicNameProblem(packet.will.topic)

@@ -36,4 +36,14 @@ export {
 export { emitterOf, liveClient, liveClients, persistenceOf, publishAs, type BrokerEmitter, type BrokerPersistence } from './broker-fields.js'
 export { afterWillDeleted, type StoredWillKey } from './will-deletes.js'
 export { coalesceWrites } from './write-coalescing.js'
+export { explainConnackRefusals } from './connack-reasons.js'
+export { explainSubscribeRefusals } from './suback-reasons.js'
+export { unshieldProtoFilters } from './regressions.js'
+export { closeWithReason, endForProtocolError } from './mqtt5.js'
+// MQTT 5 conformance fixes (issue 20, test/conformance5/): advertised limits and the client's
+// Maximum Packet Size, every Subscription Identifier, session resumption, the client's Receive Maximum.
+export { advertiseV5Limits, limitForwardedSize, TOPIC_ALIAS_MAXIMUM } from './v5-limits.js'
+export { forwardAllSubscriptionIds } from './subscription-ids.js'
+export { markRedeliveries, resumeQueuedSessions } from './session-resume.js'
+export { applyReceiveMaximum, HELD_MAX } from './receive-maximum.js'
 export { releaseOncePerSession } from './outgoing-release.js'

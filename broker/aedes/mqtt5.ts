@@ -88,5 +88,76 @@ const NOT_AUTHORIZED = 0x87
 export function endForRefusedPublish (client: Client, packet: object, err: Error): void {
   if (client.version !== 5 || client.closed || (packet as { brokerId?: unknown }).brokerId !== undefined) return
   const code = (err as { reasonCode?: unknown }).reasonCode
-  client.disconnect({ reasonCode: typeof code === 'number' ? code : NOT_AUTHORIZED, properties: { reasonString: err.message } })
+  const reasonCode = typeof code === 'number' ? code : NOT_AUTHORIZED
+  const properties = disconnectProperties(client as { maximumPacketSize?: number }, err.message)
+  client.disconnect(properties === undefined ? { reasonCode } : { reasonCode, properties })
+}
+
+/** [MQTT-3.14.2.1] reason codes of a DISCONNECT ending a connection for what the client sent. */
+export const DISCONNECT_MALFORMED = 0x81
+export const DISCONNECT_RECEIVE_MAXIMUM = 0x93
+export const DISCONNECT_PACKET_TOO_LARGE = 0x95
+
+/** The reason code for a parser-level error: its own, else by Vigil's code, else Malformed Packet. */
+function protocolReasonCode (err: Error): number {
+  const own = (err as { reasonCode?: unknown }).reasonCode
+  if (typeof own === 'number') return own
+  return (err as { code?: unknown }).code === 'VIGIL_E_PACKET_TOO_LARGE' ? DISCONNECT_PACKET_TOO_LARGE : DISCONNECT_MALFORMED
+}
+
+interface EndingClient {
+  version: number
+  connected: boolean
+  closed: boolean
+  errored?: boolean
+  maximumPacketSize?: number
+  broker: { emit(event: 'clientError', client: unknown, err: Error): unknown }
+  pause(): void
+  disconnect(opts: { reasonCode: number, properties?: { reasonString: string } }): void
+}
+
+/** A Reason String for a server DISCONNECT, unless it would take the packet over the client's Maximum Packet Size [MQTT-3.14.2-2]. */
+function disconnectProperties (client: { maximumPacketSize?: number }, reason: string): { reasonString: string } | undefined {
+  // Fixed header (2) + reason code + properties length + property id + string length.
+  const size = 2 + 1 + 1 + 1 + 2 + Buffer.byteLength(reason)
+  return client.maximumPacketSize !== undefined && size > client.maximumPacketSize ? undefined : { reasonString: reason }
+}
+
+/**
+ * A connected MQTT 5 client sent what ends its connection (Vigil's packet
+ * checks, mqtt.maxPacketSize, the inbound QoS 2 window, or a packet
+ * mqtt-packet cannot parse): tell it why with a DISCONNECT carrying the
+ * reason code and the error as Reason String [MQTT-4.13.1-1] instead of only
+ * closing, as a 3.1.1 connection is. Reading stops; the error is reported as
+ * Aedes would (`clientError`, so the liveness reason stays protocol_error) and
+ * the will, if any, goes out as after any server-side close. False when the
+ * client is not a connected v5 one: the caller closes it the 3.1.1 way.
+ */
+export function endForProtocolError (client: Client, err: Error): boolean {
+  const c = client as unknown as EndingClient
+  if (c.version !== 5 || !c.connected || c.closed || c.errored === true) return false
+  c.pause()
+  c.broker.emit('clientError', client, err)
+  const properties = disconnectProperties(c, err.message)
+  c.disconnect(properties === undefined ? { reasonCode: protocolReasonCode(err) } : { reasonCode: protocolReasonCode(err), properties })
+  return true
+}
+
+/** [MQTT-3.14.2.1] why the server ends a connection it was asked to end (Vigil's offline reasons). */
+const KICK_REASON: Record<string, { reasonCode: number, reasonString: string }> = {
+  kicked: { reasonCode: 0x98, reasonString: 'disconnected by an operator' },
+  silent_timeout: { reasonCode: 0x98, reasonString: 'silent longer than the liveness timeout' },
+  rate_limited: { reasonCode: 0x96, reasonString: 'over limits.publishRate' }
+}
+
+/**
+ * End a connection the broker decided to end (a kick, a rate limit): an MQTT 5
+ * client first gets a DISCONNECT with the reason code and a Reason String
+ * [MQTT-3.14.0-1]; a 3.1.1 client is closed, as before. `done` runs once closed.
+ */
+export function closeWithReason (client: Client, reason: string, done: () => void): void {
+  const why = KICK_REASON[reason]
+  if (client.version !== 5 || why === undefined) return client.close(done)
+  const properties = disconnectProperties(client as { maximumPacketSize?: number }, why.reasonString)
+  client.disconnect(properties === undefined ? { reasonCode: why.reasonCode } : { reasonCode: why.reasonCode, properties }, done)
 }

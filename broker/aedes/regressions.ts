@@ -20,6 +20,13 @@
  * 4. The bound on inbound QoS 2 PUBLISH awaiting PUBREL (1.2's
  *    maxInflightInbound, 1000): the beta stores up to 65535 per client.
  *    Counted on the parser (strict-packets.ts) with INBOUND_QOS2_WINDOW.
+ * 5. A SUBSCRIBE with several filters, one of them `__proto__`: the beta's
+ *    lib/handlers/subscribe.js `_dedupe` collects them in a `{}`, where that
+ *    key sets the object's prototype; the filter is lost, the sub's own fields
+ *    come back as subscriptions, and the handler fails before its SUBACK
+ *    [MQTT-3.8.4-1]. Such a filter stands in as PROTO_STANDIN until Aedes has
+ *    deduplicated (on the parser for a SUBSCRIBE, on the persistence for a
+ *    restored session) and gets its name back when authorizeSubscribe sees it.
  */
 import type { Aedes, Client } from 'aedes'
 
@@ -28,6 +35,7 @@ interface ClientMaps { subscriptions: Record<string, unknown>, duplicates: Recor
 interface IncomingStore {
   incomingDelPacket(client: unknown, packet: unknown): Promise<unknown>
   cleanIncoming?(client: unknown): Promise<unknown>
+  subscriptionsByClient(client: unknown): Promise<Array<{ topic: string }>>
 }
 
 /** Inbound QoS 2 PUBLISH a client may have awaiting PUBREL (Aedes 1.2's maxInflightInbound default). */
@@ -75,8 +83,37 @@ export function fixClientRegressions (broker: Aedes, client: Client): void {
     const del = store.incomingDelPacket.bind(store)
     // Only PUBREL deletes incoming packets: one already gone was released by an earlier PUBREL.
     store.incomingDelPacket = (c, packet) => del(c, packet).catch(() => undefined)
+    // A restored session's subscriptions go through `_dedupe` too (5).
+    const byClient = store.subscriptionsByClient.bind(store)
+    store.subscriptionsByClient = async (c) => {
+      const subs = await byClient(c)
+      shieldProtoFilters(subs)
+      return subs
+    }
   }
   const c = client as unknown as ClientMaps
   if (Object.getPrototypeOf(c.subscriptions) !== null) c.subscriptions = nullProto(c.subscriptions)
   if (Object.getPrototypeOf(c.duplicates) !== null) c.duplicates = nullProto(c.duplicates)
+}
+
+/** The filter `_dedupe` cannot key, and its stand-in: U+0000 is in no filter a client may send [MQTT-1.5.3-2]. */
+const PROTO_FILTER = '__proto__'
+const PROTO_STANDIN = '__proto__\u0000'
+
+/** Rename every `__proto__` filter of a several-filter list (one filter skips `_dedupe`). */
+export function shieldProtoFilters (subs: Array<{ topic: string }>): void {
+  if (subs.length < 2) return
+  for (const sub of subs) if (sub.topic === PROTO_FILTER) sub.topic = PROTO_STANDIN
+}
+
+/**
+ * Install once, after every other authorizeSubscribe wrapper (it must run
+ * first): a stand-in gets its name back before any hook or ACL reads it.
+ */
+export function unshieldProtoFilters (broker: Aedes): void {
+  const authorize = broker.authorizeSubscribe.bind(broker)
+  broker.authorizeSubscribe = (client, sub, callback) => {
+    if (sub.topic === PROTO_STANDIN) sub.topic = PROTO_FILTER
+    authorize(client, sub, callback)
+  }
 }

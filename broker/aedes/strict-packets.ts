@@ -23,8 +23,8 @@ import { VigilError } from '../errors.js'
 import { connectVerdict, type RawConnect } from './connect-rules.js'
 import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
-import { noteConnect, noteDisconnect } from './mqtt5.js'
-import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW } from './regressions.js'
+import { DISCONNECT_RECEIVE_MAXIMUM, endForProtocolError, noteConnect, noteDisconnect } from './mqtt5.js'
+import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW, shieldProtoFilters } from './regressions.js'
 import mqttPacket from 'mqtt-packet'
 
 interface ParserInternals {
@@ -108,10 +108,10 @@ export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
 const V5_REFUSALS = { 1: 0x84, 2: 0x85 } as const
 
 /** The CONNACK refusing a CONNECT: 3.1.1 return code, or for MQTT 5 a reason code and a Reason String [MQTT-3.2.2.3.9]. */
-function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string): Buffer {
+function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string, reasonCode?: number): Buffer {
   if (protocolVersion !== 5) return Buffer.from([0x20, 0x02, 0x00, returnCode])
   return mqttPacket.generate({
-    cmd: 'connack', sessionPresent: false, reasonCode: V5_REFUSALS[returnCode], properties: { reasonString: reason }
+    cmd: 'connack', sessionPresent: false, reasonCode: reasonCode ?? V5_REFUSALS[returnCode], properties: { reasonString: reason }
   } as mqttPacket.IConnackPacket, { protocolVersion: 5 })
 }
 
@@ -139,14 +139,20 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
     pending = protocolError(`${this.packet.cmd ?? 'packet'}: ${STRING_PROBLEM_TEXT[problem]}`)
     return null
   }
+  let refused = false
   const emitError = parser._emitError
   parser._emitError = function reportedError (this: ParserInternals, err: Error): void {
-    const own = pending
+    const error = pending ?? err
     pending = null
-    emitError.call(this, own ?? err)
+    // MQTT 5: a DISCONNECT with the reason first; the parser stops as on any error, later packets are dropped.
+    if (endForProtocolError(client, error)) {
+      (this as unknown as { error: Error }).error = error
+      refused = true
+      return
+    }
+    emitError.call(this, error)
   }
 
-  let refused = false
   /** Packet Identifiers of inbound QoS 2 PUBLISH awaiting PUBREL (regressions.ts 4). */
   let awaitingRelease: Set<number> | null = null
   parser.removeAllListeners('packet')
@@ -160,7 +166,8 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         awaitingRelease ??= new Set()
         // A retransmission (DUP) of one awaiting release takes no second place.
         if (!awaitingRelease.has(id) && awaitingRelease.size >= INBOUND_QOS2_WINDOW) {
-          return this._emitError(protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`))
+          return this._emitError(Object.assign(protocolError(`PUBLISH: ${INBOUND_QOS2_WINDOW} QoS 2 messages already await PUBREL`),
+            { reasonCode: DISCONNECT_RECEIVE_MAXIMUM }))
         }
         awaitingRelease.add(id)
         break
@@ -191,7 +198,7 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         // connection closes. Whatever the client sent after it is dropped.
         refused = true
         hooks.refused({ info, returnCode: verdict.returnCode, reason: verdict.reason })
-        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason), () => c.conn.destroy())
+        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason, verdict.reasonCode), () => c.conn.destroy())
         return
       }
       case 'disconnect':
@@ -202,6 +209,7 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
           const problem = filterProblem(sub.topic)
           if (problem !== null) return this._emitError(protocolError(`SUBSCRIBE: ${problem}`))
         }
+        shieldProtoFilters((packet as { subscriptions: Array<{ topic: string }> }).subscriptions)
         break
       case 'unsubscribe':
         for (const filter of (packet as { unsubscriptions: string[] }).unsubscriptions) {

@@ -9,7 +9,7 @@
  * and allocate nothing in the common case.
  */
 import type { Client, PublishPacket } from 'aedes'
-import { connectWill, errorKeepsConnection, isClosed, liveClient, liveClients, pendingWill, persistenceOf } from '../../broker/aedes/index.js'
+import { closeWithReason, connectWill, errorKeepsConnection, isClosed, liveClient, liveClients, pendingWill, persistenceOf } from '../../broker/aedes/index.js'
 import { ConnackCode, ConnectRefused, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
 import type { ScheduledTask } from '../../broker/scheduler.js'
@@ -343,7 +343,8 @@ export class LivenessAdapter implements LivenessService {
   async #kickClient (client: Client, reason: OfflineReason): Promise<boolean> {
     if (isClosed(client)) return false
     connectionOf(client)?.mark(reason, this.#ctx.scheduler.now())
-    await new Promise<void>((resolve) => client.close(() => resolve()))
+    // MQTT 5 clients are told why (DISCONNECT 0x96 for rate_limited, 0x98 otherwise).
+    await new Promise<void>((resolve) => closeWithReason(client, reason, resolve))
     return true
   }
 }

@@ -11,7 +11,7 @@
  * and join in Redis; an older connection's never replaces a newer one's.
  */
 import type { Redis } from 'ioredis'
-import type { DelayedEnd, DelayedStatus, DelayedWill } from './delayed-end.js'
+import type { DelayedEnd, DelayedStatus, DelayedWill, WillProperties } from './delayed-end.js'
 import type { DelayStore } from './delay-store.js'
 
 export const DELAYED_KEY = 'vigil:delayed-ends'
@@ -74,13 +74,27 @@ return out`
 
 interface Part { epoch: number | null, due: number }
 type StatusPart = Part & DelayedStatus
-type WillPart = Part & Omit<DelayedWill, 'payload'> & { payload: string }
+/** Buffers (payload, correlation data) as base64: JSON has no bytes. */
+type WillPart = Part & Omit<DelayedWill, 'payload' | 'properties'> & { payload: string, properties?: StoredProperties }
+type StoredProperties = Omit<WillProperties, 'correlationData'> & { correlationData?: string }
+
+const encodeProperties = (properties: WillProperties | undefined): StoredProperties | undefined => {
+  if (properties === undefined) return undefined
+  const { correlationData, ...rest } = properties
+  return correlationData === undefined ? rest : { ...rest, correlationData: correlationData.toString('base64') }
+}
+
+const decodeProperties = (stored: StoredProperties | undefined): WillProperties | undefined => {
+  if (stored === undefined || stored === null) return undefined
+  const { correlationData, ...rest } = stored
+  return correlationData === undefined ? rest : { ...rest, correlationData: Buffer.from(correlationData, 'base64') }
+}
 
 const encodeStatus = (end: DelayedEnd): string =>
   end.status === null ? '' : JSON.stringify({ epoch: end.epoch ?? null, due: end.due, ...end.status } satisfies StatusPart)
 
 const encodeWill = ({ epoch, due, will }: DelayedEnd): string =>
-  will === null ? '' : JSON.stringify({ epoch: epoch ?? null, due, ...will, payload: will.payload.toString('base64') } satisfies WillPart)
+  will === null ? '' : JSON.stringify({ epoch: epoch ?? null, due, ...will, payload: will.payload.toString('base64'), properties: encodeProperties(will.properties) } satisfies WillPart)
 
 function decode (clientId: string, statusText: string, willText: string): DelayedEnd {
   const status = statusText === '' ? null : JSON.parse(statusText) as StatusPart
@@ -91,10 +105,15 @@ function decode (clientId: string, statusText: string, willText: string): Delaye
     epoch: part.epoch ?? undefined,
     due: part.due,
     status: status === null ? null : { status: status.status, topic: status.topic },
-    will: will === null
-      ? null
-      : { topic: will.topic, payload: Buffer.from(will.payload, 'base64'), qos: will.qos, retain: will.retain, reason: will.reason, at: will.at }
+    will: will === null ? null : decodeWill(will)
   }
+}
+
+function decodeWill (will: WillPart): DelayedWill {
+  const out: DelayedWill = { topic: will.topic, payload: Buffer.from(will.payload, 'base64'), qos: will.qos, retain: will.retain, reason: will.reason, at: will.at }
+  const properties = decodeProperties(will.properties)
+  if (properties !== undefined) out.properties = properties
+  return out
 }
 
 export function redisDelayStore (redis: Redis): DelayStore {

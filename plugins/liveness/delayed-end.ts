@@ -27,6 +27,19 @@ export interface DelayedWill {
   /** Why the connection ended and when (ms). */
   reason: string
   at: number
+  /**
+   * The will's own MQTT 5 properties (content type, payload format, response
+   * topic, correlation data, user properties, message expiry), published with
+   * it; never the Will Delay Interval [MQTT-3.1.3-10]. Absent for a will without any.
+   */
+  properties?: WillProperties
+}
+
+/** MQTT 5 properties of a will, as mqtt-packet decodes them. */
+export interface WillProperties {
+  correlationData?: Buffer
+  userProperties?: Record<string, string | string[]>
+  [key: string]: unknown
 }
 
 export interface DelayedEnd {

@@ -8,7 +8,7 @@ import type { Client } from 'aedes'
 import type { WillPacket } from '../../broker/aedes/index.js'
 import type { DelayedEnd, DelayedWill } from './delayed-end.js'
 
-export type { DelayedEnd, DelayedStatus, DelayedWill } from './delayed-end.js'
+export type { DelayedEnd, DelayedStatus, DelayedWill, WillProperties } from './delayed-end.js'
 
 export type LivenessState = 'online' | 'silent' | 'offline'
 export const LIVENESS_STATES: readonly LivenessState[] = ['online', 'silent', 'offline']

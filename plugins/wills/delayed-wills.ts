@@ -17,8 +17,9 @@ export function delayedWills (broker: Aedes, liveness: LivenessService, metrics:
   reportError: (err: unknown, what: string) => void, stamp = true): DelayedWillHandler {
   const publish = async ({ will }: { will: DelayedWill }): Promise<void> => {
     const out: PublishPacket = { cmd: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false }
-    // The stamp for MQTT 5 subscribers (stamp.ts stampProperties).
-    if (stamp) out.properties = stampProperties(undefined, will)
+    // The will's own MQTT 5 properties, and the stamp for MQTT 5 subscribers (stamp.ts stampProperties).
+    const properties = stamp ? stampProperties(will.properties, will) : will.properties
+    if (properties !== undefined) out.properties = properties as PublishPacket['properties']
     await publishAsync(broker, out)
     metrics.published(will.reason)
   }

@@ -17,7 +17,7 @@
  * - takeover-will-restore.ts: a same-node takeover keeps the new will stored.
  * Other publishes pass with three property reads and no allocation.
  */
-import { connectWill, isClosed, type WillPacket } from '../../broker/aedes/index.js'
+import { connectWill, isClosed, willDelayOf, type WillPacket } from '../../broker/aedes/index.js'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { delayedWills } from './delayed-wills.js'
 import { LocalWills } from './local-wills.js'
@@ -90,6 +90,10 @@ export const willsPlugin = definePlugin({
         const will = connectWill(client)
         const epoch = liveness.epochOf(client)
         if (will !== null && epoch !== undefined) will.vigilEpoch = epoch
+        // MQTT 5: the client's own Will Delay Interval travels the same way, so a survivor
+        // that recovers this will holds it for that delay, not wills.delay [MQTT-3.1.3-9].
+        const willDelay = will === null ? undefined : willDelayOf(client)
+        if (will !== null && willDelay !== undefined) will.vigilWillDelay = willDelay
         // Redis mode, after liveness took the new epoch: a will of the previous connection that
         // another node is publishing right now goes out before this CONNACK (publish-fence.ts).
         return local.waitClear(client.id)

@@ -64,7 +64,8 @@ export class RecoveredWills {
       connectedElsewhere: end.displacedBy !== null,
       at: end.at,
       now: scheduler.now(),
-      delay: this.#deps.delay,
+      // The Will Delay Interval the client set, as tagged at its CONNECT; else wills.delay.
+      delay: typeof packet.vigilWillDelay === 'number' ? packet.vigilWillDelay : this.#deps.delay,
       canDelay: this.#deps.canDelay()
     })
     try {

@@ -8,7 +8,7 @@
 import { type WillPacket } from '../../broker/aedes/index.js'
 import { VigilError } from '../../broker/errors.js'
 import type { Logger } from '../../broker/logger.js'
-import type { DelayedWill, LivenessService } from '../liveness/service.js'
+import type { DelayedWill, LivenessService, WillProperties } from '../liveness/service.js'
 import type { WillDecision } from './decide.js'
 import type { WillMetrics } from './metrics.js'
 import { stampPayload, stampProperties, type Death } from './stamp.js'
@@ -22,6 +22,18 @@ export interface WillOutcomeDeps {
   stamp: boolean
   tsUnit: 's' | 'ms'
   reportError(err: unknown, what: string): void
+}
+
+/**
+ * What of a will's properties waits with it: all but the Will Delay Interval,
+ * which is the broker's to apply and never goes out with the will
+ * [MQTT-3.1.3-10] (broker/aedes/mqtt5.ts takes it off at CONNECT already).
+ */
+export function ownProperties (properties: WillPacket['properties'] | undefined): WillProperties | undefined {
+  if (properties === undefined || properties === null) return undefined
+  const own = { ...properties } as WillProperties
+  delete own.willDelayInterval
+  return Object.keys(own).length === 0 ? undefined : own
 }
 
 export class WillOutcome {
@@ -51,6 +63,8 @@ export class WillOutcome {
         reason: death.reason,
         at: death.at
       }
+      const properties = ownProperties(packet.properties)
+      if (properties !== undefined) will.properties = properties
       return liveness.delayWill({ clientId: death.clientId, epoch, due: decision.due }, will).then(() => {
         throw withheld('will delayed for wills.delay')
       }, (err: unknown) => {
