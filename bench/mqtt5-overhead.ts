@@ -10,7 +10,8 @@
  * - fanin-qos0: 4 publishers -> 1 subscriber, QoS 0.
  * - fanin-qos1: 4 publishers -> 1 subscriber, QoS 1 both ways (the broker
  *   PUBACKs each PUBLISH; the subscriber PUBACKs each delivery).
- * - fanout-qos0: 1 publisher -> 20 subscribers, QoS 0; CPU per message
+ * - fanout-qos0: 1 publisher -> 20 subscribers, QoS 0; a twentieth of the
+ *   messages, so as many deliveries as the fan-ins; CPU per message
  *   published (each one is 20 deliveries).
  *
  * v4 and v5 runs alternate on the same broker (pair order flips each pair).
@@ -115,7 +116,7 @@ interface Result { cpuUsPerMsg: number, rate: number }
 let run = 0
 async function once (port: number, pid: number, scenario: Scenario, version: Version): Promise<Result> {
   run++
-  const perPublisher = Math.ceil(MESSAGES / scenario.publishers / BATCH) * BATCH
+  const perPublisher = Math.ceil(MESSAGES / scenario.subscribers / scenario.publishers / BATCH) * BATCH
   const total = perPublisher * scenario.publishers
   const deliverySize = mqttPacket.generate({ cmd: 'publish', topic: 'devices/p-0/telemetry', payload: Buffer.from('{"t":21.5,"h":40}'), qos: 0, retain: false, dup: false }, { protocolVersion: version }).length
   const subs = await Promise.all(Array.from({ length: scenario.subscribers }, async (_v, i) => await subscriber(port, `s${run}-${i}`, version, scenario.qos, deliverySize)))
