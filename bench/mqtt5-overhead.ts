@@ -16,7 +16,10 @@
  *
  * v4 and v5 runs alternate on the same broker (pair order flips each pair).
  *
- *   npm run build && node dist/bench/mqtt5-overhead.js [messages] [pairs] [scenario,...]
+ *   npm run build && node dist/bench/mqtt5-overhead.js [messages] [pairs] [scenario,...] [target]
+ *
+ * `target` (default vigil) is any of bench/targets.ts: `aedes` gives bare
+ * Aedes' own v5/3.1.1 ratio on the same harness.
  */
 import { connect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
@@ -38,7 +41,8 @@ export const SCENARIOS: Scenario[] = [
   { name: 'fanout-qos0', title: `QoS 0 fan-out, 1 publisher -> ${FANOUT_SUBSCRIBERS} subscribers`, publishers: 1, subscribers: FANOUT_SUBSCRIBERS, qos: 0 }
 ]
 
-const wanted = process.argv[4]?.split(',') ?? SCENARIOS.map((s) => s.name)
+const wanted = process.argv[4] === undefined || process.argv[4] === 'all' ? SCENARIOS.map((s) => s.name) : process.argv[4].split(',')
+const TARGET = process.argv[5] ?? 'vigil'
 for (const name of wanted) {
   if (!SCENARIOS.some((s) => s.name === name)) {
     process.stderr.write(`unknown scenario ${name}: one of ${SCENARIOS.map((s) => s.name).join(', ')}\n`)
@@ -141,11 +145,11 @@ async function once (port: number, pid: number, scenario: Scenario, version: Ver
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const spread = (xs: number[], digits: number): string => `median ${median(xs).toFixed(digits)} (min ${Math.min(...xs).toFixed(digits)}, max ${Math.max(...xs).toFixed(digits)})`
 
-const target = await startTarget('vigil')
+const target = await startTarget(TARGET)
 try {
   const port = Number(new URL(target.url).port)
   const pid = target.pids()[0]!
-  console.log(`Vigil child process (pid ${pid}), broker CPU from /proc; about ${MESSAGES} messages per run, ${PAIRS} alternating pairs`)
+  console.log(`${TARGET} child process (pid ${pid}), broker CPU from /proc; about ${MESSAGES} messages per run, ${PAIRS} alternating pairs`)
   for (const scenario of SCENARIOS.filter((s) => wanted.includes(s.name))) {
     await once(port, pid, scenario, 4) // warm-up
     await once(port, pid, scenario, 5)

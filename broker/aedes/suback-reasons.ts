@@ -22,7 +22,8 @@ type WriteToStream = (packet: unknown, stream: unknown, opts?: unknown) => boole
 
 interface Mutable { writeToStream: WriteToStream }
 const codec = mqttPacket as unknown as Mutable
-const original: WriteToStream = codec.writeToStream
+/** What writes when no refusal is pending: taken at install (publish-encoding.ts may have replaced mqtt-packet's). */
+let original: WriteToStream = codec.writeToStream
 
 interface SubscribingClient {
   version: number
@@ -73,6 +74,7 @@ function owe (client: SubscribingClient, reason: string): void {
 
 /** Wrap the broker's (composed) authorizeSubscribe once: a refusal of an MQTT 5 client's filter is explained in its SUBACK. */
 export function explainSubscribeRefusals (broker: Aedes): void {
+  if (pending.size === 0) original = codec.writeToStream
   const authorize = broker.authorizeSubscribe.bind(broker)
   broker.authorizeSubscribe = (client, subscription, callback) => {
     authorize(client, subscription, (err, sub) => {

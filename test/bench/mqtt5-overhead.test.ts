@@ -16,7 +16,7 @@ const built = existsSync(script) && existsSync('dist/broker/main.js')
 
 t.test('a tiny run prints broker CPU per message for 3.1.1 and MQTT 5, and the ratio, for each scenario', { skip: built ? false : 'not built (npm test builds it)', timeout: 180_000 }, async (t) => {
   const { stdout } = await run(process.execPath, [script, '1000', '1'], { timeout: 170_000 })
-  t.match(stdout, /broker CPU from \/proc; about 1000 messages per run, 1 alternating pairs/)
+  t.match(stdout, /vigil child process \(pid \d+\), broker CPU from \/proc; about 1000 messages per run, 1 alternating pairs/)
   for (const name of ['fanin-qos0', 'fanin-qos1', 'fanout-qos0']) {
     const section = stdout.slice(stdout.indexOf(`${name}:`))
     t.ok(stdout.includes(`${name}:`), `${name} ran`)
