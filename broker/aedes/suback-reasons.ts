@@ -27,6 +27,7 @@ let original: WriteToStream = codec.writeToStream
 
 interface SubscribingClient {
   version: number
+  connected: boolean
   _requestProblemInformation?: boolean
   maximumPacketSize?: number
   conn: { once(event: 'close', fn: () => void): unknown }
@@ -79,7 +80,8 @@ export function explainSubscribeRefusals (broker: Aedes): void {
   broker.authorizeSubscribe = (client, subscription, callback) => {
     authorize(client, subscription, (err, sub) => {
       const c = client as unknown as SubscribingClient | null
-      if ((err != null || sub == null) && c !== null && c.version === 5 && c._requestProblemInformation !== false) {
+      // Not while a session is restored at CONNECT: no SUBACK answers those.
+      if ((err != null || sub == null) && c !== null && c.version === 5 && c.connected && c._requestProblemInformation !== false) {
         owe(c, `not authorized to subscribe to ${subscription.topic}`)
       }
       callback(err, sub)
