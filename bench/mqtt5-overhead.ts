@@ -29,6 +29,7 @@ import { startTarget } from './targets.js'
 const MESSAGES = Number(process.argv[2] ?? 100_000)
 const PAIRS = Number(process.argv[3] ?? 5)
 const BATCH = 250
+const SETTLE_MS = 500
 const FANIN_PUBLISHERS = 4
 const FANOUT_SUBSCRIBERS = 20
 
@@ -138,6 +139,8 @@ async function once (port: number, pid: number, scenario: Scenario, version: Ver
   const ms = Date.now() - t0
   const cpu1 = readProc(pid)
   for (const s of [...pubs, ...subs.map((x) => x.socket)]) s.destroy()
+  // Let the broker finish with these connections (closes, their garbage) before the next run's measurement starts.
+  await new Promise<void>((resolve) => setTimeout(resolve, SETTLE_MS))
   if (cpu0 === null || cpu1 === null) throw new Error('no /proc reading of the broker (Linux only)')
   return { cpuUsPerMsg: (cpu1.cpuMs - cpu0.cpuMs) * 1000 / total, rate: total / ms * 1000 }
 }
