@@ -11,7 +11,6 @@ import { formatConfig, loadConfig } from '../config/load.js'
 import { errorMessage, VigilError } from './errors.js'
 import { passwdCommand } from './passwd-command.js'
 import { createLogger } from './logger.js'
-import { createVigil } from './server.js'
 import { isWorker, runPrimary, WORKER_INDEX_ENV, workerMetrics, workerNodeId } from './workers.js'
 
 /** A hung flush must not keep a stopping process alive past the orchestrator's patience. */
@@ -104,6 +103,8 @@ export async function main (argv: string[]): Promise<void> {
     const log = createLogger(config.log.level).child({ role: 'primary' })
     process.exit(await runPrimary(config.cluster.workers, log))
   }
+  // Loaded only to run: --help, --version, check-config and a bad config answer without it (a third of the start-up).
+  const { createVigil } = await import('./server.js')
   const vigil = isWorker()
     ? createVigil({ ...config, node: { id: workerNodeId(config, process.ppid, Number(process.env[WORKER_INDEX_ENV])) } },
       { scrape: workerMetrics })

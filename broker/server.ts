@@ -9,6 +9,7 @@ import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
 import { boundEmitterDepth, encodePublishesWhole, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
+import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -167,8 +168,16 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       // mqtt.maxPacketSize: Aedes has no such option; each client's parser is guarded (broker/aedes/packet-size.ts).
       installPacketSizeLimit(aedes, config.mqtt.maxPacketSize)
+      // MQTT 5 (issue 20): Topic Alias Maximum and Maximum Packet Size in the CONNACK; a resumed
+      // session gets its queue, resent PUBLISH carry DUP (broker/aedes/v5-limits.ts, session-resume.ts).
+      advertiseV5Limits(aedes, config.mqtt.maxPacketSize)
+      resumeQueuedSessions(aedes)
+      markRedeliveries(bundle.persistence)
       // Aedes' per-client dedupe dropped messages that overtook each other (broker/aedes/delivery-dedupe.ts).
       installOrderTolerantDedupe(aedes)
+      // MQTT 5 (issue 20): no more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum
+      // (broker/aedes/receive-maximum.ts); around the dedupe, which then sees each held message when it goes out.
+      applyReceiveMaximum(aedes, metrics)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler, bundle.redis !== null && bundle.subscriber !== null
@@ -190,6 +199,10 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       })
       try {
         await host.setup([connectionLimits(aedes, config.mqtt.maxConnections), ...(options.plugins ?? defaultPlugins)])
+        // MQTT 5 (issue 20): around the hooks' authorizeForward, every matching Subscription
+        // Identifier and the receiver's Maximum Packet Size (broker/aedes/subscription-ids.ts, v5-limits.ts).
+        forwardAllSubscriptionIds(aedes)
+        limitForwardedSize(aedes, metrics)
         // Redis mode: acknowledge only what Redis kept; wraps the hooks the host just installed.
         if (bundle.subscriber !== null) {
           const subscribed = replayAfterResubscribe(aedes, bundle.subscriber, log, metrics)

@@ -41,3 +41,9 @@ export { explainSubscribeRefusals } from './suback-reasons.js'
 export { unshieldProtoFilters } from './regressions.js'
 export { closeWithReason, endForProtocolError } from './mqtt5.js'
 export { encodePublishesWhole } from './publish-encoding.js'
+// MQTT 5 conformance fixes (issue 20, test/conformance5/): advertised limits and the client's
+// Maximum Packet Size, every Subscription Identifier, session resumption, the client's Receive Maximum.
+export { advertiseV5Limits, limitForwardedSize, TOPIC_ALIAS_MAXIMUM } from './v5-limits.js'
+export { forwardAllSubscriptionIds } from './subscription-ids.js'
+export { markRedeliveries, resumeQueuedSessions } from './session-resume.js'
+export { applyReceiveMaximum, HELD_MAX } from './receive-maximum.js'

@@ -1,5 +1,5 @@
 /**
- * An outbound PUBLISH, and its acknowledgements, in one write (issue 20, measured in
+ * An outbound PUBLISH, and its acknowledgements, in one or two writes (issue 20, measured in
  * bench/mqtt5-overhead.ts). mqtt-packet's writeToStream writes a PUBLISH in
  * five pieces (fixed header, length, topic length, topic, payload), six for
  * MQTT 5 (its properties length, after building a properties encoder even for
@@ -12,12 +12,15 @@
  * So the common PUBLISH (string topic, Buffer payload, no properties) is
  * encoded here into one Buffer, byte for byte what mqtt-packet writes
  * [MQTT-3.3.1], [MQTT-3.3.2]: the MQTT 5 form only adds the zero Property
- * Length [MQTT-2.2.2]. A payload over COPY_LIMIT goes as a second write rather
+ * Length [MQTT-2.2.2]. A QoS 1/2 one goes as two writes, its first byte
+ * being mqtt-packet's own shared header buffer, by which receive-maximum.ts
+ * counts in-flight PUBLISH. A payload over COPY_LIMIT goes as a second write rather
  * than be copied. Anything else (properties, a topic alias, a Buffer topic, a
  * QoS > 0 without a Packet Identifier) is left to mqtt-packet, which also
  * reports what is invalid. Aedes' write looks writeToStream up on the module
  * at every write (test/unit/aedes-mqtt5-pins.test.ts pins it).
  */
+import { createRequire } from 'node:module'
 import mqttPacket from 'mqtt-packet'
 
 type WriteToStream = (packet: unknown, stream: unknown, opts?: unknown) => boolean
@@ -35,6 +38,8 @@ interface PublishLike {
 }
 
 const codec = mqttPacket as unknown as Mutable
+/** mqtt-packet's fixed-header buffers by QoS, DUP and RETAIN (the very objects it writes). */
+const { PUBLISH_HEADER } = createRequire(import.meta.url)('mqtt-packet/constants.js') as { PUBLISH_HEADER: Buffer[][][] }
 /** Payloads up to this size are copied into the packet's buffer; bigger ones are written as they are. */
 const COPY_LIMIT = 2048
 /** Largest Remaining Length [MQTT-2.2.3]. */
@@ -125,13 +130,22 @@ export function encodePublishesWhole (): void {
     const encoded = encodePublish(p, version)
     if (encoded === null) return original(packet, stream, opts)
     const s = stream as Writable
-    if (encoded.payload === null) return s.write(encoded.head)
-    // Two pieces leave together, as mqtt-packet corks a packet's pieces until the next tick.
+    const qos = p.qos ?? 0
+    if (qos === 0 && encoded.payload === null) return s.write(encoded.head)
+    // Several pieces leave together, as mqtt-packet corks a packet's pieces until the next tick.
     if (s.cork !== undefined) {
       s.cork()
       process.nextTick(uncork, s)
     }
-    s.write(encoded.head)
-    return s.write(encoded.payload)
+    let ok: boolean
+    if (qos === 0) {
+      ok = s.write(encoded.head)
+    } else {
+      // A QoS 1/2 PUBLISH starts with mqtt-packet's own shared fixed-header buffer, as when
+      // mqtt-packet writes it: receive-maximum.ts counts in-flight PUBLISH by that first chunk.
+      s.write(PUBLISH_HEADER[qos]![p.dup === true ? 1 : 0]![p.retain === true ? 1 : 0]!)
+      ok = s.write(encoded.head.subarray(1))
+    }
+    return encoded.payload === null ? ok : s.write(encoded.payload)
   }
 }

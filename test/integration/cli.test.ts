@@ -12,8 +12,24 @@ import { envWithoutVigil, VIGIL_MAIN } from '../helpers/vigil-process.js'
 const MAIN = VIGIL_MAIN
 const cleanEnv = envWithoutVigil()
 
-const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [MAIN, ...args], { env: { ...cleanEnv, ...env }, encoding: 'utf8', timeout: 20_000 })
+interface Ran { status: number | null, stdout: string, stderr: string }
+
+/**
+ * One CLI run to its exit. Asynchronous, so that a test's independent runs start together:
+ * each is a Node start-up that mostly waits for a core on a loaded machine.
+ */
+const run = async (args: string[], env: Record<string, string> = {}): Promise<Ran> =>
+  await exec(process.execPath, [MAIN, ...args], { env: { ...cleanEnv, ...env }, timeout: 20_000 })
+
+const exec = async (cmd: string, args: string[], options: { env: NodeJS.ProcessEnv, timeout: number, cwd?: string }): Promise<Ran> => await new Promise((resolve, reject) => {
+  const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  child.once('error', reject)
+  child.once('close', (status) => resolve({ status, stdout, stderr }))
+})
 
 const tmpFile = (name: string, text: string): string => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-cli-'))
@@ -23,17 +39,16 @@ const tmpFile = (name: string, text: string): string => {
 }
 
 t.test('--help and --version', async (t) => {
-  const help = run(['--help'])
+  const [help, version] = await Promise.all([run(['--help']), run(['--version'])])
   t.equal(help.status, 0)
   t.match(help.stdout, /vigil check-config FILE/)
-  const version = run(['--version'])
   t.equal(version.status, 0)
   t.match(version.stdout.trim(), /^\d+\.\d+\.\d+$/)
 })
 
 t.test('check-config validates and prints the effective config', async (t) => {
   const file = tmpFile('ok.yaml', 'mqtt:\n  port: 1999\nliveness:\n  silentAfter: 30s\n')
-  const ok = run(['check-config', file], { VIGIL_HTTP_PORT: '9999' })
+  const ok = await run(['check-config', file], { VIGIL_HTTP_PORT: '9999' })
   t.equal(ok.status, 0, ok.stderr)
   t.match(ok.stdout, /port: 1999/)
   t.match(ok.stdout, /silentAfter: 30s/)
@@ -47,13 +62,13 @@ t.test('bad config exits 2 with one line naming the key', async (t) => {
     ['port.yaml', 'mqtt:\n  port: 70000\n', /mqtt\.port = 70000/],
     ['json.json', '{"wills": {"tsUnit": "h"}}', /wills\.tsUnit = "h"/]
   ]
-  for (const [name, text, pattern] of cases) {
-    const result = run(['--config', file(name, text)])
+  const [env, ...results] = await Promise.all([run([], { VIGIL_MQTT_PORT: '-5' }), ...cases.map(async ([name, text]) => await run(['--config', file(name, text)]))])
+  for (const [i, [name, , pattern]] of cases.entries()) {
+    const result = results[i]!
     t.equal(result.status, 2, `${name} exits 2`)
     t.match(result.stderr, pattern)
     t.equal(result.stderr.trim().split('\n').length, 1, `${name}: one line`)
   }
-  const env = run([], { VIGIL_MQTT_PORT: '-5' })
   t.equal(env.status, 2)
   t.match(env.stderr, /mqtt\.port = -5/)
   function file (name: string, text: string): string { return tmpFile(name, text) }
@@ -146,24 +161,23 @@ t.test('a broker whose npm parent is killed outright stops by itself within seco
 
 t.test('arguments: --config FILE, --config=FILE, -c FILE; an unknown option or command exits 2 naming it', async (t) => {
   const file = tmpFile('args.yaml', 'mqtt:\n  port: 1998\n')
-  for (const args of [['check-config', file], ['check-config', '--config', file], ['check-config', `--config=${file}`], ['check-config', '-c', file]]) {
-    const result = run(args)
+  const variants = [['check-config', file], ['check-config', '--config', file], ['check-config', `--config=${file}`], ['check-config', '-c', file]]
+  const [unknown, command, missing, ...results] = await Promise.all([run(['--frobnicate']), run(['serve']), run(['--config']), ...variants.map(async (args) => await run(args))])
+  for (const [i, args] of variants.entries()) {
+    const result = results[i]!
     t.equal(result.status, 0, `${args.join(' ')}: ${result.stderr}`)
     t.match(result.stdout, /port: 1998/)
   }
-  const unknown = run(['--frobnicate'])
   t.equal(unknown.status, 2)
   t.match(unknown.stderr, /^vigil: Unknown option '--frobnicate'\.\n/)
-  const command = run(['serve'])
   t.equal(command.status, 2)
   t.match(command.stderr, /unknown command serve/)
-  const missing = run(['--config'])
   t.equal(missing.status, 2, '--config without its FILE')
 })
 
 t.test('config errors: all at once, a bad environment value named by its variable, did-you-mean', async (t) => {
   const file = tmpFile('good.yaml', 'mqtt:\n  maxConection: 5\n  port: 1883\nwills:\n  tsUnit: h\n')
-  const result = run(['--config', file], { VIGIL_HTTP_PORT: 'abc' })
+  const result = await run(['--config', file], { VIGIL_HTTP_PORT: 'abc' })
   t.equal(result.status, 2)
   const lines = result.stderr.trim().split('\n')
   t.equal(lines.length, 3, result.stderr)
@@ -176,12 +190,15 @@ t.test('config errors: all at once, a bad environment value named by its variabl
 
 t.test('global install and npx put a working `vigil` on the PATH (docs/cli.md)', async (t) => {
   const prefix = mkdtempSync(join(tmpdir(), 'vigil-global-'))
-  const install = spawnSync('npm', ['install', '-g', '--prefix', prefix, REPO, '--no-audit', '--no-fund'],
-    { env: cleanEnv, encoding: 'utf8', timeout: 60_000 })
+  const install = await exec('npm', ['install', '-g', '--prefix', prefix, REPO, '--no-audit', '--no-fund'], { env: cleanEnv, timeout: 60_000 })
   t.equal(install.status, 0, install.stderr)
-  const global = spawnSync(join(prefix, 'bin', 'vigil'), ['--version'], { env: cleanEnv, encoding: 'utf8' })
-  t.equal(global.stdout.trim(), run(['--version']).stdout.trim(), 'the installed bin runs')
-  const npx = spawnSync('npx', ['--yes', `--package=${REPO}`, 'vigil', '--help'], { cwd: tmpdir(), env: cleanEnv, encoding: 'utf8', timeout: 60_000 })
+  // After the install (it makes the freshly built bin executable, as a user's install would), the rest side by side.
+  const [global, local, npx] = await Promise.all([
+    exec(join(prefix, 'bin', 'vigil'), ['--version'], { env: cleanEnv, timeout: 20_000 }),
+    run(['--version']),
+    exec('npx', ['--yes', `--package=${REPO}`, 'vigil', '--help'], { cwd: tmpdir(), env: cleanEnv, timeout: 60_000 })
+  ])
+  t.equal(global.stdout.trim(), local.stdout.trim(), 'the installed bin runs')
   t.equal(npx.status, 0, npx.stderr)
   t.match(npx.stdout, /vigil check-config FILE/)
 })
