@@ -165,7 +165,9 @@ try {
     console.log(`${scenario.name}: ${scenario.title}`)
     console.log(`  3.1.1: ${spread(v4.map((r) => r.cpuUsPerMsg), 2)} us broker CPU/msg, ${spread(v4.map((r) => r.rate), 0)} msg/s`)
     console.log(`  MQTT 5: ${spread(v5.map((r) => r.cpuUsPerMsg), 2)} us broker CPU/msg, ${spread(v5.map((r) => r.rate), 0)} msg/s`)
-    console.log(`  broker CPU per message v5/3.1.1 per pair: ${spread(v5.map((r, i) => r.cpuUsPerMsg / v4[i]!.cpuUsPerMsg), 3)}`)
+    // A run shorter than /proc's 10 ms tick reads 0: no ratio from it.
+    const ratios = v5.flatMap((r, i) => v4[i]!.cpuUsPerMsg > 0 ? [r.cpuUsPerMsg / v4[i]!.cpuUsPerMsg] : [])
+    console.log(`  broker CPU per message v5/3.1.1 per pair: ${ratios.length > 0 ? spread(ratios, 3) : 'n/a (runs too short for /proc\'s 10 ms tick)'}`)
   }
 } finally {
   await target.stop()

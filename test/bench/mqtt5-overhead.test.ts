@@ -22,7 +22,8 @@ t.test('a tiny run prints broker CPU per message for 3.1.1 and MQTT 5, and the r
     t.ok(stdout.includes(`${name}:`), `${name} ran`)
     t.match(section, /3\.1\.1: median \d+\.\d\d .* us broker CPU\/msg/, `${name}: 3.1.1 CPU per message`)
     t.match(section, /MQTT 5: median \d+\.\d\d .* us broker CPU\/msg/, `${name}: MQTT 5 CPU per message`)
-    t.match(section, /broker CPU per message v5\/3\.1\.1 per pair: median \d+\.\d{3}/, `${name}: the ratio`)
+    // A tiny run may be under /proc's 10 ms tick: then the ratio says so.
+    t.match(section, /broker CPU per message v5\/3\.1\.1 per pair: (median \d+\.\d{3}|n\/a \(runs too short)/, `${name}: the ratio`)
   }
 })
 
