@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
-import { boundEmitterDepth, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
+import { boundEmitterDepth, encodePublishesWhole, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
 import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
@@ -208,6 +208,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
           const subscribed = replayAfterResubscribe(aedes, bundle.subscriber, log, metrics)
           gateOnRedis(aedes, bundle, subscribed, log, metrics)
         }
+        // An outbound PUBLISH in one write (3.1.1 and MQTT 5 alike); before the SUBACK wrapper below.
+        encodePublishesWhole()
         // MQTT 5: every CONNACK refusal of the hooks above carries a Reason String (outermost wrapper).
         explainConnackRefusals(aedes)
         explainSubscribeRefusals(aedes)

@@ -13,7 +13,7 @@ export interface RawConnect {
   username?: string | undefined
   password?: unknown
   will?: { topic: string } | null | undefined
-  properties?: { receiveMaximum?: number, authenticationMethod?: string, authenticationData?: unknown } | undefined
+  properties?: { receiveMaximum?: number, maximumPacketSize?: number, authenticationMethod?: string, authenticationData?: unknown } | undefined
 }
 
 export type ConnectVerdict =

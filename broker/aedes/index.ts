@@ -40,6 +40,7 @@ export { explainConnackRefusals } from './connack-reasons.js'
 export { explainSubscribeRefusals } from './suback-reasons.js'
 export { unshieldProtoFilters } from './regressions.js'
 export { closeWithReason, endForProtocolError } from './mqtt5.js'
+export { encodePublishesWhole } from './publish-encoding.js'
 // MQTT 5 conformance fixes (issue 20, test/conformance5/): advertised limits and the client's
 // Maximum Packet Size, every Subscription Identifier, session resumption, the client's Receive Maximum.
 export { advertiseV5Limits, limitForwardedSize, TOPIC_ALIAS_MAXIMUM } from './v5-limits.js'

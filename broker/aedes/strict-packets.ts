@@ -108,11 +108,16 @@ export function installStrictPackets (broker: Aedes, hooks: StrictHooks): void {
 const V5_REFUSALS = { 1: 0x84, 2: 0x85 } as const
 
 /** The CONNACK refusing a CONNECT: 3.1.1 return code, or for MQTT 5 a reason code and a Reason String [MQTT-3.2.2.3.9]. */
-function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string, reasonCode?: number): Buffer {
+function refusalConnack (protocolVersion: number, returnCode: 1 | 2, reason: string, reasonCode?: number, maximumPacketSize?: number): Buffer {
   if (protocolVersion !== 5) return Buffer.from([0x20, 0x02, 0x00, returnCode])
-  return mqttPacket.generate({
+  const packet = {
     cmd: 'connack', sessionPresent: false, reasonCode: reasonCode ?? V5_REFUSALS[returnCode], properties: { reasonString: reason }
-  } as mqttPacket.IConnackPacket, { protocolVersion: 5 })
+  } as mqttPacket.IConnackPacket
+  const bytes = mqttPacket.generate(packet, { protocolVersion: 5 })
+  // Not over the client's Maximum Packet Size: then without the Reason String [MQTT-3.2.2-19].
+  if (maximumPacketSize === undefined || bytes.length <= maximumPacketSize) return bytes
+  delete packet.properties
+  return mqttPacket.generate(packet, { protocolVersion: 5 })
 }
 
 /** The checks on one client (exported for bench/strict-packets.ts, which measures them on a bare parser). */
@@ -198,7 +203,7 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         // connection closes. Whatever the client sent after it is dropped.
         refused = true
         hooks.refused({ info, returnCode: verdict.returnCode, reason: verdict.reason })
-        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason, verdict.reasonCode), () => c.conn.destroy())
+        c.conn.write(refusalConnack(connect.protocolVersion, verdict.returnCode, verdict.reason, verdict.reasonCode, connect.properties?.maximumPacketSize), () => c.conn.destroy())
         return
       }
       case 'disconnect':

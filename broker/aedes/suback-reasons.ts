@@ -22,10 +22,12 @@ type WriteToStream = (packet: unknown, stream: unknown, opts?: unknown) => boole
 
 interface Mutable { writeToStream: WriteToStream }
 const codec = mqttPacket as unknown as Mutable
-const original: WriteToStream = codec.writeToStream
+/** What writes when no refusal is pending: taken at install (publish-encoding.ts may have replaced mqtt-packet's). */
+let original: WriteToStream = codec.writeToStream
 
 interface SubscribingClient {
   version: number
+  connected: boolean
   _requestProblemInformation?: boolean
   maximumPacketSize?: number
   conn: { once(event: 'close', fn: () => void): unknown }
@@ -73,11 +75,13 @@ function owe (client: SubscribingClient, reason: string): void {
 
 /** Wrap the broker's (composed) authorizeSubscribe once: a refusal of an MQTT 5 client's filter is explained in its SUBACK. */
 export function explainSubscribeRefusals (broker: Aedes): void {
+  if (pending.size === 0) original = codec.writeToStream
   const authorize = broker.authorizeSubscribe.bind(broker)
   broker.authorizeSubscribe = (client, subscription, callback) => {
     authorize(client, subscription, (err, sub) => {
       const c = client as unknown as SubscribingClient | null
-      if ((err != null || sub == null) && c !== null && c.version === 5 && c._requestProblemInformation !== false) {
+      // Not while a session is restored at CONNECT: no SUBACK answers those.
+      if ((err != null || sub == null) && c !== null && c.version === 5 && c.connected && c._requestProblemInformation !== false) {
         owe(c, `not authorized to subscribe to ${subscription.topic}`)
       }
       callback(err, sub)

@@ -16,13 +16,14 @@ const built = existsSync(script) && existsSync('dist/broker/main.js')
 
 t.test('a tiny run prints broker CPU per message for 3.1.1 and MQTT 5, and the ratio, for each scenario', { skip: built ? false : 'not built (npm test builds it)', timeout: 180_000 }, async (t) => {
   const { stdout } = await run(process.execPath, [script, '1000', '1'], { timeout: 170_000 })
-  t.match(stdout, /broker CPU from \/proc; about 1000 messages per run, 1 alternating pairs/)
+  t.match(stdout, /vigil child process \(pid \d+\), broker CPU from \/proc; about 1000 messages per run, 1 alternating pairs/)
   for (const name of ['fanin-qos0', 'fanin-qos1', 'fanout-qos0']) {
     const section = stdout.slice(stdout.indexOf(`${name}:`))
     t.ok(stdout.includes(`${name}:`), `${name} ran`)
     t.match(section, /3\.1\.1: median \d+\.\d\d .* us broker CPU\/msg/, `${name}: 3.1.1 CPU per message`)
     t.match(section, /MQTT 5: median \d+\.\d\d .* us broker CPU\/msg/, `${name}: MQTT 5 CPU per message`)
-    t.match(section, /broker CPU per message v5\/3\.1\.1 per pair: median \d+\.\d{3}/, `${name}: the ratio`)
+    // A tiny run may be under /proc's 10 ms tick: then the ratio says so.
+    t.match(section, /broker CPU per message v5\/3\.1\.1 per pair: (median \d+\.\d{3}|n\/a \(runs too short)/, `${name}: the ratio`)
   }
 })
 

@@ -12,6 +12,7 @@ export const WILL_PROPERTIES = {
   payloadFormatIndicator: true,
   responseTopic: 'replies/will',
   correlationData: Buffer.from([0x00, 0xff, 0x10, 0x80]),
+  messageExpiryInterval: 600,
   userProperties: { site: 'north', rack: ['1', '2'] }
 }
 
@@ -30,6 +31,7 @@ export function checkWillProperties (t: Test, packet: IPublishPacket, reason: st
   t.equal(p.payloadFormatIndicator, true, 'payload format indicator kept')
   t.equal(p.responseTopic, WILL_PROPERTIES.responseTopic, 'response topic kept')
   t.same(p.correlationData, WILL_PROPERTIES.correlationData, 'correlation data kept, byte for byte')
+  t.ok(typeof p.messageExpiryInterval === 'number' && p.messageExpiryInterval > 0 && p.messageExpiryInterval <= 600, `message expiry kept (${String(p.messageExpiryInterval)} s left)`)
   t.same(Object.keys(p.userProperties ?? {}), ['site', 'rack', 'vigil-reason', 'vigil-ts'], 'the will\'s user properties, then the stamp\'s')
   t.same(p.userProperties?.rack, ['1', '2'], 'a repeated user property stays repeated')
   t.equal(p.userProperties?.['vigil-reason'], reason, 'vigil-reason')
