@@ -26,6 +26,20 @@
  * message published elsewhere in that window can miss the new subscriber (as
  * with any replicated routing table). Persistent sessions do not depend on
  * this: Aedes queues a message for an offline session from the persistence.
+ *
+ * Except the persistence's own messages: every node keeps all sessions'
+ * subscriptions in memory (aedes-persistence-redis' trie, which decides whom
+ * a message is queued for), and learns each new one from a `$SYS/sub/add` (or
+ * `$SYS/sub/rm`) the subscribing node emits. Routed like any message, one
+ * emitted before that node had heard of a node that had just started was
+ * never sent there: the new node never queued anything for that session, and
+ * a persistent subscriber lost every acknowledged message published on that
+ * node while it was offline or cut off (test/integration/subscription-broadcast.test.ts).
+ * So those go to every node, on one channel all nodes subscribe to before
+ * their persistence reads the subscriptions stored in Redis (`subscribed`),
+ * and the ones that arrive before the persistence listens for them (it reads
+ * first, then subscribes) are kept and handed to it when it does: a
+ * subscription is either in what a node read or in a message it gets.
  */
 import { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
@@ -37,6 +51,12 @@ export const ROUTES_CHANNEL = 'vigil:routes'
 export const routesKey = (node: string): string => `vigil:routes:${node}`
 export const versionKey = (node: string): string => `vigil:routes-version:${node}`
 export const nodeChannel = (node: string): string => `vigil:mq:${node}`
+/** Every node's channel for what all nodes must get whatever their routes: [origin node, message]. */
+export const BROADCAST_CHANNEL = 'vigil:mq'
+/** The persistence's subscription updates (aedes-persistence's BroadcastPersistence). */
+const PERSISTENCE_TOPICS = '$SYS/sub/'
+/** Updates kept for the persistence until it listens (it does during start-up; this only bounds a broken one). */
+const EARLY_MAX = 100_000
 const HELLO_MS = 5000
 const ROUTES_TTL_S = 30
 /** A node not heard from (hello or change) for this long is dropped from the routes. */
@@ -88,6 +108,10 @@ export class LocalFirstEmitter extends Base {
   readonly #remote = new Map<string, RemoteNode>()
   readonly #timer: NodeJS.Timeout
   #closing = false
+  /** Resolves once this node's channels are subscribed (or the attempt failed, reported on `state`). */
+  readonly subscribed: Promise<void>
+  /** Subscription updates from other nodes received before the persistence listened; null once it does. */
+  #early: Message[] | null = []
 
   constructor (options: LocalFirstOptions) {
     const matchEmptyLevels = options.matchEmptyLevels ?? true
@@ -104,12 +128,13 @@ export class LocalFirstEmitter extends Base {
       try {
         const name = channel.toString()
         if (name === this.#channel) this.#deliver(payload)
+        else if (name === BROADCAST_CHANNEL) this.#broadcastReceived(payload)
         else if (name === ROUTES_CHANNEL) this.#announced(JSON.parse(payload.toString()) as Announcement)
       } catch (err) {
         fail(err)
       }
     })
-    this.subConn.subscribe(ROUTES_CHANNEL, this.#channel).catch(fail)
+    this.subscribed = this.subConn.subscribe(ROUTES_CHANNEL, this.#channel, BROADCAST_CHANNEL).then(() => {}, fail)
     // After a reconnect ioredis re-subscribes; what was announced meanwhile is lost: resync both ways.
     let subReady = this.subConn.status === 'ready'
     this.subConn.on('ready', () => {
@@ -130,6 +155,11 @@ export class LocalFirstEmitter extends Base {
 
   override on (topic: string, notify: Listener, done?: () => void): this {
     local.on.call(this, topic, notify)
+    if (this.#early !== null && topic.startsWith(PERSISTENCE_TOPICS)) {
+      const early = this.#early
+      this.#early = null
+      for (const message of early) local.emit.call(this, message)
+    }
     const count = (this.#filters.get(topic) ?? 0) + 1
     this.#filters.set(topic, count)
     if (count > 1) {
@@ -164,6 +194,10 @@ export class LocalFirstEmitter extends Base {
   override emit (message: Message, callback?: Callback): void {
     if (this.closed) {
       callback?.(new Error('the emitter is closed'))
+      return
+    }
+    if (message.topic.startsWith(PERSISTENCE_TOPICS)) {
+      this.#broadcast(message, callback)
       return
     }
     const nodes = this.#routes.match(message.topic)
@@ -371,6 +405,30 @@ export class LocalFirstEmitter extends Base {
   }
 
   /** A message another node routed here: deliver it to this node's subscribers. */
+  /** Here at once, and to every other node through BROADCAST_CHANNEL, whatever the routes say. */
+  #broadcast (message: Message, callback?: Callback): void {
+    let pending = 2
+    let failure: Error | undefined
+    const settle = (err?: Error | null): void => {
+      if (err !== null && err !== undefined && failure === undefined) failure = err
+      if (--pending === 0) callback?.(failure)
+    }
+    local.emit.call(this, message, settle)
+    if (this.pubConn.status !== 'ready') {
+      settle(new Error('redis unavailable: a subscription update not sent to the other nodes'))
+      return
+    }
+    this.pubConn.publish(BROADCAST_CHANNEL, msgpack.encode([this.#node, message])).then(() => settle(), (err: Error) => settle(err))
+  }
+
+  #broadcastReceived (payload: Buffer): void {
+    const [origin, message] = msgpack.decode(payload) as [string, Message]
+    // Its own: already delivered here when it was emitted.
+    if (origin === this.#node) return
+    if (this.#early === null) local.emit.call(this, message)
+    else if (this.#early.length < EARLY_MAX) this.#early.push(message)
+  }
+
   #deliver (payload: Buffer): void {
     const message = msgpack.decode(payload) as Message
     local.emit.call(this, message)

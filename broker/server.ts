@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { Registry } from 'prom-client'
 import type { VigilConfig } from '../config/schema.js'
 import { defaultPlugins } from '../plugins/index.js'
+import { LocalFirstEmitter } from './local-first-emitter.js'
 import { boundEmitterDepth, encodePublishesWhole, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
 import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
@@ -214,6 +215,9 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         explainConnackRefusals(aedes)
         explainSubscribeRefusals(aedes)
         unshieldProtoFilters(aedes)
+        // Redis mode: the persistence reads the stored subscriptions only once this node gets the
+        // others' subscription updates (broker/local-first-emitter.ts: no subscription falls between).
+        if (bundle.mq instanceof LocalFirstEmitter) await bundle.mq.subscribed
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
