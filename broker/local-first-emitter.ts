@@ -93,6 +93,16 @@ interface RemoteNode {
 const Base = MQEmitter as unknown as new (opts: object) => MQEmitter.MQEmitter & { closed: boolean }
 const local = (MQEmitter as unknown as { prototype: MQEmitter.MQEmitter }).prototype
 
+/** A callback for `parts` parts of one delivery: `callback` once all are done, with the first error. */
+function settleAfter (parts: number, callback?: Callback): (err?: Error | null) => void {
+  let pending = parts
+  let failure: Error | undefined
+  return (err) => {
+    if (err !== null && err !== undefined && failure === undefined) failure = err
+    if (--pending === 0) callback?.(failure)
+  }
+}
+
 export class LocalFirstEmitter extends Base {
   /** Errors of the Redis side (as mqemitter-redis' `state`), for the caller to log. */
   readonly state = new EventEmitter()
@@ -205,12 +215,7 @@ export class LocalFirstEmitter extends Base {
       local.emit.call(this, message, callback)
       return
     }
-    let pending = nodes.size + 1
-    let failure: Error | undefined
-    const settle = (err?: Error | null): void => {
-      if (err !== null && err !== undefined && failure === undefined) failure = err
-      if (--pending === 0) callback?.(failure)
-    }
+    const settle = settleAfter(nodes.size + 1, callback)
     local.emit.call(this, message, settle)
     // Redis unreachable: fail the remote part at once rather than after ioredis' retries, so the
     // publisher's next packet is not held up (a QoS 1 PUBLISH is then not acknowledged).
@@ -407,12 +412,7 @@ export class LocalFirstEmitter extends Base {
   /** A message another node routed here: deliver it to this node's subscribers. */
   /** Here at once, and to every other node through BROADCAST_CHANNEL, whatever the routes say. */
   #broadcast (message: Message, callback?: Callback): void {
-    let pending = 2
-    let failure: Error | undefined
-    const settle = (err?: Error | null): void => {
-      if (err !== null && err !== undefined && failure === undefined) failure = err
-      if (--pending === 0) callback?.(failure)
-    }
+    const settle = settleAfter(2, callback)
     local.emit.call(this, message, settle)
     if (this.pubConn.status !== 'ready') {
       settle(new Error('redis unavailable: a subscription update not sent to the other nodes'))

@@ -37,3 +37,21 @@ export async function startMosquitto (t: Teardown): Promise<{ port: number }> {
   if (up !== true) throw new Error(`mosquitto did not start on ${port}`)
   return { port }
 }
+
+/**
+ * Debian's mosquitto_sub as an MQTT 5 subscriber on `devices/#` (QoS 1), printing each message
+ * with `format` (mosquitto_sub -F). Resolves once it is subscribed: a probe published on
+ * `devices/probe` came back through it. `output()` is everything it printed so far.
+ */
+export async function mosquittoSubV5 (t: Teardown, port: number, clientId: string, format: string,
+  publishProbe: () => Promise<unknown>): Promise<{ output(): string }> {
+  const sub = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(port), '-i', clientId, '-q', '1', '-t', 'devices/#', '-F', format], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => { sub.kill() })
+  let out = ''
+  sub.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  for (let i = 0; i < 100 && !out.includes('devices/probe'); i++) {
+    await publishProbe()
+    await waitFor(() => out.includes('devices/probe'), 100, 'the probe').catch(() => {})
+  }
+  return { output: () => out }
+}

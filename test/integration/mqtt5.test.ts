@@ -2,11 +2,11 @@
  * MQTT 5 clients beside 3.1.1 clients (Aedes 2): real mqtt.js v5 clients, raw
  * v5 packets where a case needs bytes mqtt.js will not send, and mosquitto_sub -V mqttv5.
  */
-import { spawn } from 'node:child_process'
 import t from 'tap'
 import mqttPacket from 'mqtt-packet'
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt'
 import { startBroker } from '../helpers/broker.js'
+import { mosquittoSubV5 } from '../helpers/mosquitto.js'
 import { aclFile } from '../helpers/auth.js'
 import { makeCerts } from '../helpers/certs.js'
 import { startRedis } from '../helpers/redis.js'
@@ -186,21 +186,14 @@ t.test('ACL: a refused MQTT 5 PUBLISH gets PUBACK 0x87 and keeps its connection;
 
 t.test('mosquitto_sub -V mqttv5 subscribes and receives, with the user properties of a stamped will', async (t) => {
   const broker = await startBroker(t)
-  const sub = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(broker.ports.mqtt), '-i', 'mosq-v5', '-q', '1', '-t', 'devices/#', '-F', '%t %p %P'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { sub.kill() })
-  let out = ''
-  sub.stdout.on('data', (d: Buffer) => { out += d.toString() })
   const probe = await connectClient(t, broker.url)
   // Subscribed once a probe message comes back through it.
-  for (let i = 0; i < 100 && !out.includes('devices/probe'); i++) {
-    await probe.publishAsync('devices/probe', 'p', { qos: 1 })
-    await waitFor(() => out.includes('devices/probe'), 100, 'the probe').catch(() => {})
-  }
-  t.ok(out.includes('devices/probe'), 'mosquitto_sub is subscribed')
+  const sub = await mosquittoSubV5(t, broker.ports.mqtt, 'mosq-v5', '%t %p %P', async () => await probe.publishAsync('devices/probe', 'p', { qos: 1 }))
+  t.ok(sub.output().includes('devices/probe'), 'mosquitto_sub is subscribed')
   const dev = await connectClient(t, broker.url, { clientId: 'v4-mosq', will: WILL('v4-mosq') as never })
   dropConnection(dev)
-  await waitFor(() => out.includes('devices/v4-mosq/status'), 5000, 'the will at mosquitto_sub')
-  const line = out.split('\n').find((l) => l.startsWith('devices/v4-mosq/status'))!
+  await waitFor(() => sub.output().includes('devices/v4-mosq/status'), 5000, 'the will at mosquitto_sub')
+  const line = sub.output().split('\n').find((l) => l.startsWith('devices/v4-mosq/status'))!
   t.match(line, /"reason":"connection_lost"/)
   t.match(line, /vigil-reason:connection_lost/, 'user property vigil-reason')
   t.match(line, /vigil-ts:\d+/, 'user property vigil-ts')

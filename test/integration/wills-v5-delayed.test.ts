@@ -6,9 +6,9 @@
  * will's own user properties and the Will Delay Interval is never passed on.
  * Real broker, mqtt.js v5 clients, a real redis-server.
  */
-import { spawn } from 'node:child_process'
 import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
+import { mosquittoSubV5 } from '../helpers/mosquitto.js'
 import { startRedis } from '../helpers/redis.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
 import type { VigilConfigInput } from '../../config/schema.js'
@@ -42,17 +42,10 @@ for (const mode of ['memory', 'redis'] as const) {
 
 t.test('mosquitto_sub -V mqttv5 gets a will delayed by its Will Delay Interval with its content type, payload format, response topic and user properties', { timeout: 60_000 }, async (t) => {
   const broker = await startBroker(t, { wills: { tsUnit: 'ms' } })
-  const sub = spawn('mosquitto_sub', ['-V', 'mqttv5', '-h', '127.0.0.1', '-p', String(broker.ports.mqtt), '-i', 'mosq-v5-will', '-q', '1', '-t', 'devices/#', '-F', '%t|%C|%F|%R|%P'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { sub.kill() })
-  let out = ''
-  sub.stdout.on('data', (d: Buffer) => { out += d.toString() })
   const probe = await connectClient(t, broker.url)
   // Subscribed once a probe message comes back through it.
-  for (let i = 0; i < 100 && !out.includes('devices/probe'); i++) {
-    await probe.publishAsync('devices/probe', 'p', { qos: 1 })
-    await waitFor(() => out.includes('devices/probe'), 100, 'the probe').catch(() => {})
-  }
-  t.ok(out.includes('devices/probe'), 'mosquitto_sub is subscribed')
+  const sub = await mosquittoSubV5(t, broker.ports.mqtt, 'mosq-v5-will', '%t|%C|%F|%R|%P', async () => await probe.publishAsync('devices/probe', 'p', { qos: 1 }))
+  t.ok(sub.output().includes('devices/probe'), 'mosquitto_sub is subscribed')
   const dev = await connectClient(t, broker.url, {
     ...v5,
     clientId: 'v5-mosq-will',
@@ -60,8 +53,8 @@ t.test('mosquitto_sub -V mqttv5 gets a will delayed by its Will Delay Interval w
     will: { topic: 'devices/v5-mosq-will/status', payload: Buffer.from(JSON_WILL), qos: 1, retain: false, properties: { ...WILL_PROPERTIES, willDelayInterval: 1 } } as never
   })
   dropConnection(dev)
-  await waitFor(() => out.includes('devices/v5-mosq-will/status'), 10_000, 'the delayed will at mosquitto_sub')
-  const line = out.split('\n').find((l) => l.startsWith('devices/v5-mosq-will/status'))!
+  await waitFor(() => sub.output().includes('devices/v5-mosq-will/status'), 10_000, 'the delayed will at mosquitto_sub')
+  const line = sub.output().split('\n').find((l) => l.startsWith('devices/v5-mosq-will/status'))!
   const [, contentType, format, responseTopic, userProperties] = line.split('|')
   t.equal(contentType, 'application/json', 'content type')
   t.equal(format, '1', 'payload format indicator')
