@@ -11,6 +11,7 @@ import { defaultPlugins } from '../plugins/index.js'
 import { LocalFirstEmitter } from './local-first-emitter.js'
 import { boundEmitterDepth, encodePublishesWhole, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
 import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
+import { installSharedSubscriptions } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -214,6 +215,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         // MQTT 5: every CONNACK refusal of the hooks above carries a Reason String (outermost wrapper).
         explainConnackRefusals(aedes)
         explainSubscribeRefusals(aedes)
+        // MQTT 5 shared subscriptions (broker/aedes/shared-subscriptions.ts); refused in Redis mode.
+        installSharedSubscriptions(aedes, { persistence: bundle.persistence, redis: bundle.redis !== null, registry: metrics, onError: (err) => vigil.reportError(err, 'shared subscription') })
         unshieldProtoFilters(aedes)
         // Redis mode: the persistence reads the stored subscriptions only once this node gets the
         // others' subscription updates (broker/local-first-emitter.ts: no subscription falls between).

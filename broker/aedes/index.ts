@@ -48,3 +48,5 @@ export { forwardAllSubscriptionIds } from './subscription-ids.js'
 export { markRedeliveries, resumeQueuedSessions } from './session-resume.js'
 export { applyReceiveMaximum, HELD_MAX } from './receive-maximum.js'
 export { releaseOncePerSession } from './outgoing-release.js'
+// MQTT 5 shared subscriptions `$share/{ShareName}/{filter}` (issue 20, [MQTT-4.8.2]).
+export { installSharedSubscriptions, realFilter } from './shared-subscriptions.js'

@@ -28,7 +28,8 @@ export function guardOfflineQueue (persistence: unknown): void {
   }
   const enqueue = queue.outgoingEnqueueCombi.bind(queue)
   queue.outgoingEnqueueCombi = (subs: QueuedSub[], packet: QueuedPacket): Promise<void> => {
-    const queued = packet.topic.charCodeAt(0) === 36 ? subs.filter((sub) => !startsWithWildcard(sub.topic)) : subs
+    // A stored `$share/` filter is a shared subscription's name, never matched literally (shared-subscriptions.ts queues for those).
+    const queued = packet.topic.charCodeAt(0) === 36 ? subs.filter((sub) => !startsWithWildcard(sub.topic) && !sub.topic.startsWith('$share/')) : subs
     if (queued.length === 0) return Promise.resolve()
     // A copy: the same packet object goes on to live delivery and the published hook.
     return enqueue(queued, packet.retain === true ? { ...packet, retain: false } : packet)

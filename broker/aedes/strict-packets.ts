@@ -25,6 +25,7 @@ import { STRING_PROBLEM_TEXT, stringProblem } from './mqtt-strings.js'
 import { filterProblem } from './topic-syntax.js'
 import { DISCONNECT_RECEIVE_MAXIMUM, endForProtocolError, noteConnect, noteDisconnect } from './mqtt5.js'
 import { cleanIncomingOfCleanSessions, fixBrokerRegressions, fixClientRegressions, INBOUND_QOS2_WINDOW, shieldProtoFilters } from './regressions.js'
+import { shieldSharedFilters, type SharedSubscribeLike } from './shared-subscriptions.js'
 import mqttPacket from 'mqtt-packet'
 
 interface ParserInternals {
@@ -209,13 +210,17 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
       case 'disconnect':
         noteDisconnect(client, packet as { reasonCode?: number })
         break
-      case 'subscribe':
+      case 'subscribe': {
+        // `$share/` filters first (shared-subscriptions.ts): a refused one never reaches the checks below.
+        const shared = shieldSharedFilters(client, packet as SharedSubscribeLike)
+        if (shared !== null) return this._emitError(Object.assign(protocolError(`SUBSCRIBE: ${shared.reason}`), { reasonCode: shared.reasonCode }))
         for (const sub of (packet as { subscriptions: Array<{ topic: string }> }).subscriptions) {
           const problem = filterProblem(sub.topic)
           if (problem !== null) return this._emitError(protocolError(`SUBSCRIBE: ${problem}`))
         }
         shieldProtoFilters((packet as { subscriptions: Array<{ topic: string }> }).subscriptions)
         break
+      }
       case 'unsubscribe':
         for (const filter of (packet as { unsubscriptions: string[] }).unsubscriptions) {
           const problem = filterProblem(filter)

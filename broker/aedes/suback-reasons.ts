@@ -14,6 +14,10 @@
  * No Reason String for a client that set Request Problem Information to 0
  * [MQTT-3.1.2-29], nor where it would take the SUBACK over the client's
  * Maximum Packet Size [MQTT-3.9.2-1].
+ *
+ * The same window carries what shared-subscriptions.ts owes a connection:
+ * the reason codes of the `$share/` filters it kept from Aedes (a SUBACK by
+ * Packet Identifier) and Shared Subscription Available on its CONNACK.
  */
 import type { Aedes } from 'aedes'
 import mqttPacket from 'mqtt-packet'
@@ -24,6 +28,8 @@ interface Mutable { writeToStream: WriteToStream }
 const codec = mqttPacket as unknown as Mutable
 /** What writes when no refusal is pending: taken at install (publish-encoding.ts may have replaced mqtt-packet's). */
 let original: WriteToStream = codec.writeToStream
+/** Whether explainedWrite is in the write path (in place, or inside a wrapper installed after it). */
+let inChain = false
 
 interface SubscribingClient {
   version: number
@@ -33,26 +39,66 @@ interface SubscribingClient {
   conn: { once(event: 'close', fn: () => void): unknown }
 }
 
-interface SubAckLike { cmd?: string, granted?: number[], properties?: Record<string, unknown> }
+interface SubAckLike { cmd?: string, messageId?: number, granted?: number[], properties?: Record<string, unknown> }
 
-/** Reason Strings owed, by connection (the stream Aedes writes the SUBACK to). */
-const pending = new Map<unknown, { client: SubscribingClient, reasons: string[] }>()
+/** A reason code for the filter at `index` of a SUBSCRIBE, which Aedes never saw (it is not in Aedes' SUBACK). */
+export interface OwedCode { index: number, code: number, reason: string }
+
+interface Owed {
+  client: SubscribingClient
+  /** Reason Strings for the next SUBACK. */
+  reasons: string[]
+  /** Codes to put into the SUBACK with that Packet Identifier. */
+  codes: Map<number, OwedCode[]> | null
+  /** A fix for the CONNACK. */
+  connack: ((packet: { properties?: Record<string, unknown> }) => void) | null
+}
+
+/** What is owed, by connection (the stream Aedes writes to). */
+const pending = new Map<unknown, Owed>()
 
 function explainedWrite (packet: unknown, stream: unknown, opts?: unknown): boolean {
   const p = packet as SubAckLike
-  const owed = p.cmd === 'suback' ? pending.get(stream) : undefined
-  if (owed !== undefined) {
-    settle(stream)
+  // Every other packet (PUBLISH above all) pays two compares while something is owed.
+  if (p.cmd !== 'suback' && p.cmd !== 'connack') return original(packet, stream, opts)
+  const owed = pending.get(stream)
+  if (owed === undefined) return original(packet, stream, opts)
+  if (p.cmd === 'connack') {
+    owed.connack?.(p)
+    owed.connack = null
+  } else {
+    const codes = p.messageId === undefined ? undefined : owed.codes?.get(p.messageId)
     const granted = p.granted ?? []
-    const reason = owed.reasons.join('; ')
-    if (granted.some((code) => code >= 0x80) && fits(owed.client, reason, granted.length)) p.properties = { ...p.properties, reasonString: reason }
+    const reasons = owed.reasons
+    owed.reasons = []
+    if (codes !== undefined) {
+      owed.codes!.delete(p.messageId!)
+      // In ascending index order, each at the place its filter had in the SUBSCRIBE.
+      for (const { index, code, reason } of codes) {
+        granted.splice(Math.min(index, granted.length), 0, code)
+        reasons.push(reason)
+      }
+      p.granted = granted
+    }
+    const reason = reasons.join('; ')
+    if (reason !== '' && explains(owed.client) && granted.some((code) => code >= 0x80) && fits(owed.client, reason, granted.length)) {
+      p.properties = { ...p.properties, reasonString: reason }
+    }
   }
+  if (owed.reasons.length === 0 && owed.connack === null && (owed.codes === null || owed.codes.size === 0)) settle(stream)
   return original(packet, stream, opts)
 }
 
+/** A Reason String goes to a connected MQTT 5 client that did not turn them off [MQTT-3.1.2-29]. */
+const explains = (client: SubscribingClient): boolean => client.version === 5 && client._requestProblemInformation !== false
+
 function settle (stream: unknown): void {
   pending.delete(stream)
-  if (pending.size === 0) codec.writeToStream = original
+  // Put back only when nothing wrapped it since; inside another wrapper it stays, passing through.
+  if (pending.size === 0 && codec.writeToStream === explainedWrite) {
+    codec.writeToStream = original
+    inChain = false
+  }
 }
 
 /** Whether the SUBACK with this Reason String stays within the client's Maximum Packet Size. */
@@ -62,20 +108,39 @@ function fits (client: SubscribingClient, reason: string, grantedCount: number):
   return client.maximumPacketSize === undefined || size <= client.maximumPacketSize
 }
 
-function owe (client: SubscribingClient, reason: string): void {
+function owedTo (client: SubscribingClient): Owed {
   const owed = pending.get(client.conn)
-  if (owed !== undefined) {
-    owed.reasons.push(reason)
-    return
+  if (owed !== undefined) return owed
+  const fresh: Owed = { client, reasons: [], codes: null, connack: null }
+  if (!inChain) {
+    // Whatever writes now (publish-encoding.ts, or a later wrapper) is what runs under this one.
+    original = codec.writeToStream
+    codec.writeToStream = explainedWrite
+    inChain = true
   }
-  pending.set(client.conn, { client, reasons: [reason] })
-  client.conn.once('close', () => { if (pending.has(client.conn)) settle(client.conn) })
-  codec.writeToStream = explainedWrite
+  pending.set(client.conn, fresh)
+  client.conn.once('close', () => { if (pending.get(client.conn) === fresh) settle(client.conn) })
+  return fresh
+}
+
+function owe (client: SubscribingClient, reason: string): void {
+  owedTo(client).reasons.push(reason)
+}
+
+/** The SUBACK answering SUBSCRIBE `messageId` gets `codes` (ascending `index`) at their filters' places. */
+export function oweSubackCodes (client: object, messageId: number, codes: OwedCode[]): void {
+  const owed = owedTo(client as SubscribingClient)
+  owed.codes ??= new Map()
+  owed.codes.set(messageId, codes)
+}
+
+/** The CONNACK of this connection goes through `fix` before it is written. */
+export function oweConnackFix (client: object, fix: (packet: { properties?: Record<string, unknown> }) => void): void {
+  owedTo(client as SubscribingClient).connack = fix
 }
 
 /** Wrap the broker's (composed) authorizeSubscribe once: a refusal of an MQTT 5 client's filter is explained in its SUBACK. */
 export function explainSubscribeRefusals (broker: Aedes): void {
-  if (pending.size === 0) original = codec.writeToStream
   const authorize = broker.authorizeSubscribe.bind(broker)
   broker.authorizeSubscribe = (client, subscription, callback) => {
     authorize(client, subscription, (err, sub) => {

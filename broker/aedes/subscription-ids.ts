@@ -15,6 +15,7 @@
 import type { Aedes, Client } from 'aedes'
 import { topicMatches } from '../topic-match.js'
 import { subscriptionsOf } from './client-fields.js'
+import { realFilter } from './shared-subscriptions.js'
 
 type Ids = number | number[]
 
@@ -24,7 +25,7 @@ function matchingIds (client: Client, topic: string): number[] {
   const subs = subscriptionsOf(client) as Record<string, { si?: number } | undefined>
   for (const filter in subs) {
     const si = subs[filter]?.si
-    if (si !== undefined && topicMatches(filter, topic) && !ids.includes(si)) ids.push(si)
+    if (si !== undefined && topicMatches(realFilter(filter), topic) && !ids.includes(si)) ids.push(si)
   }
   return ids
 }

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { AedesPublishPacket, Client, PublishPacket, Subscription } from 'aedes'
-import { clientSlot, connectWill, liveClients, subscriptionsOf } from '../../broker/aedes/index.js'
+import { clientSlot, connectWill, liveClients, realFilter, subscriptionsOf } from '../../broker/aedes/index.js'
 import { certificateCommonName, remoteAddress, setAuthenticatedUsername } from '../../broker/client-identity.js'
 import { ConnackCode, ConnectRefused, errorMessage, PublishDenied, VigilError } from '../../broker/errors.js'
 import type { PluginContext, PluginHooks } from '../../broker/plugin-types.js'
@@ -146,7 +146,7 @@ export class AuthAdapter implements AuthService {
       }
       if (acl !== null) {
         state.acl = compileClientAcl(acl, { clientId: client.id, username: state.username }, this.#brokerRules(client.id, state.username))
-        state.partial = Object.keys(subscriptionsOf(client)).some((filter) => state.acl!.subscribe(filter) !== 'full')
+        state.partial = Object.keys(subscriptionsOf(client)).some((filter) => state.acl!.subscribe(realFilter(filter)) !== 'full')
       }
     }
     this.#ctx.log.info({ users: users?.size ?? null, kicked }, 'auth files reloaded')

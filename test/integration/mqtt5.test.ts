@@ -213,12 +213,13 @@ t.test('a PUBLISH that ends a 3.1.1 connection ends an MQTT 5 one too, with DISC
   t.equal(offline.reason, 'protocol_error')
 })
 
-t.test('CONNACK to an MQTT 5 client: Receive Maximum 1000 (the inbound QoS 2 window), shared subscriptions not available', async (t) => {
+t.test('CONNACK to an MQTT 5 client: Receive Maximum 1000 (the inbound QoS 2 window), shared subscriptions available', async (t) => {
   const broker = await startBroker(t)
   const connack = await rawConnack5(t, broker.ports.mqtt, { clientId: 'v5-caps' })
   t.equal(connack.reasonCode, 0)
   t.equal(connack.properties?.receiveMaximum, 1000)
-  t.equal(connack.properties?.sharedSubscriptionAvailable, false)
+  // Memory mode (test/integration/shared-subscriptions.test.ts; Redis mode says 0).
+  t.equal(connack.properties?.sharedSubscriptionAvailable, true)
 })
 
 t.test('MQTT 5 and 3.1.1 clients together on TCP, TLS and WebSocket: one DISCONNECT 0x04 each, every will stamped graceful_with_will', async (t) => {

@@ -9,20 +9,25 @@
  * - regressions.ts 5: a several-filter SUBSCRIBE with `__proto__` gets its
  *   SUBACK through the shield (without it the beta's `_dedupe` throws a
  *   TypeError out of the connection's stack).
+ * - shared-subscriptions.ts: the beta refuses a `$share/` filter by its
+ *   prefix only (a stand-in passes) and advertises Shared Subscription
+ *   Available 0, which the patch turns into 1.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { Aedes } from 'aedes'
 import mqttPacket from 'mqtt-packet'
 import t from 'tap'
-import { explainConnackRefusals, explainSubscribeRefusals, installStrictPackets, unshieldProtoFilters } from '../../broker/aedes/index.js'
+import { Registry } from 'prom-client'
+import memoryPersistence from 'aedes-persistence'
+import { explainConnackRefusals, explainSubscribeRefusals, installSharedSubscriptions, installStrictPackets, unshieldProtoFilters } from '../../broker/aedes/index.js'
 import { rawSocket, waitFor } from '../helpers/clients.js'
 
 import type { Teardown } from '../support/teardown.js'
 
 const v5 = { protocolVersion: 5 as const }
 
-async function bare (t: Teardown, setup: (broker: Aedes) => void): Promise<number> {
-  const broker = new Aedes({ heartbeatInterval: 60_000 })
+async function bare (t: Teardown, setup: (broker: Aedes) => void, persistence?: object): Promise<number> {
+  const broker = new Aedes({ heartbeatInterval: 60_000, ...(persistence === undefined ? {} : { persistence: persistence as never }) })
   setup(broker)
   await broker.listen()
   const sockets = new Set<Socket>()
@@ -82,4 +87,23 @@ t.test('regressions 5: shielded, a several-filter SUBSCRIBE with __proto__ gets 
   fixed.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '__proto__', qos: 1 }, { topic: 'a', qos: 0 }] } as mqttPacket.ISubscribePacket, v5))
   const suback = await waitFor(() => fixed.got.find((p) => p.cmd === 'suback') as mqttPacket.ISubackPacket | undefined, 5000, 'SUBACK')
   t.same(suback.granted, [1, 0], 'a code per filter, in order')
+})
+
+t.test('shared-subscriptions: the beta refuses `$share/` by its prefix alone and says Shared Subscription Available 0; the stand-in passes and the CONNACK is fixed', async (t) => {
+  const plain = await bare(t, () => {})
+  const before = await raw5(t, plain, 'pin-share-bare')
+  t.equal((before.got.find((p) => p.cmd === 'connack') as mqttPacket.IConnackPacket).properties?.sharedSubscriptionAvailable, false, 'the beta advertises 0')
+  before.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/x', qos: 1 }, { topic: '\u0000share/g/x', qos: 1 }] } as mqttPacket.ISubscribePacket, v5))
+  const bareAck = await waitFor(() => before.got.find((p) => p.cmd === 'suback') as mqttPacket.ISubackPacket | undefined, 5000, 'SUBACK')
+  t.same(bareAck.granted, [0x9e, 1], '0x9E for the prefix, the stand-in (shared-subscriptions.ts) subscribed like any filter')
+  const persistence = (memoryPersistence as unknown as typeof memoryPersistence.default)()
+  const vigil = await bare(t, (broker) => {
+    installStrictPackets(broker, { refused: () => {} })
+    installSharedSubscriptions(broker, { persistence, redis: false, registry: new Registry(), onError: (err) => { throw err } })
+  }, persistence)
+  const after = await raw5(t, vigil, 'pin-share')
+  t.equal((after.got.find((p) => p.cmd === 'connack') as mqttPacket.IConnackPacket).properties?.sharedSubscriptionAvailable, true, 'fixed to 1')
+  after.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '$share/g/x', qos: 1 }, { topic: '$share/+/x', qos: 1 }] } as mqttPacket.ISubscribePacket, v5))
+  const ack = await waitFor(() => after.got.find((p) => p.cmd === 'suback') as mqttPacket.ISubackPacket | undefined, 5000, 'SUBACK')
+  t.same(ack.granted, [1, 0x8f], 'granted, and 0x8F at the place of the invalid ShareName')
 })
