@@ -184,6 +184,9 @@ export function installSharedSubscriptions (broker: Aedes, options: {
     })
   }
 
+  /** Client ids whose session a new connection is taking over (aedes.js registerClient). */
+  const takingOver = (broker as unknown as { _takingOver: Set<string> })._takingOver
+  if (!(takingOver instanceof Set)) throw new Error('aedes has no _takingOver set; shared subscriptions cannot tell a takeover from a disconnect')
   const groups = new Map<string, Group>()
   const store = options.persistence as QueueStore
   const subscribe = b.subscribe.bind(broker)
@@ -299,8 +302,10 @@ export function installSharedSubscriptions (broker: Aedes, options: {
       if (member.func !== func) continue
       group.online.delete(id)
       const c = member.client as unknown as { closed: boolean, clean: boolean }
-      // A connection ending with its session kept: the member stays, offline (UNSUBSCRIBE removes it from the session).
-      if (c.closed && !c.clean) group.offline.set(id, { clientId: id, qos: member.qos })
+      // A connection ending with its session kept: the member stays, offline (UNSUBSCRIBE removes it
+      // from the session). Not when a new connection is taking the session over: it restored the
+      // subscription (and is the member now) or started clean.
+      if (c.closed && !c.clean && !takingOver.has(id)) group.offline.set(id, { clientId: id, qos: member.qos })
       break
     }
     endIfEmpty(group, done)

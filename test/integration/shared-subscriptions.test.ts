@@ -227,6 +227,25 @@ t.test('a persistent member keeps its shared subscription; with nobody connected
   t.same(back.payloads(), ['queued', 'after'], 'the restored shared subscription delivers again; the QoS 0 one never came')
 })
 
+t.test('a session taken over keeps one member: the new connection if it resumed, none if it started clean', async (t) => {
+  const broker = await startBroker(t)
+  const session = { ...v5, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const pub = await connectClient(t, broker.url, v5)
+  const old = await member(t, broker.url, 'take-a', ['$share/tk/s14/t'], 1, session)
+  const resumed = await member(t, broker.url, 'take-a', [], 1, session)
+  await waitFor(() => !old.client.connected, 5000, 'the old connection taken over')
+  for (const m of ['1', '2']) await pub.publishAsync('s14/t', m, { qos: 1 })
+  await barrier(pub, resumed)
+  t.same(resumed.payloads(), ['1', '2'], 'the resumed connection is the member')
+  const fresh = await member(t, broker.url, 'take-a', [], 1, { ...v5, clean: true })
+  await waitFor(() => !resumed.client.connected, 5000, 'taken over again')
+  await pub.publishAsync('s14/t', 'nobody', { qos: 1 })
+  await barrier(pub, fresh)
+  t.same(fresh.payloads(), [], 'a clean start ended the membership')
+  t.equal(await metricValue(broker.metrics, 'vigil_shared_queued_total'), 0, 'nothing queued for a session that is gone')
+  t.equal(await metricValue(broker.metrics, 'vigil_shared_dropped_total'), 0, 'and no group left to drop it')
+})
+
 t.test('the ACL judges the real filter of a shared subscription', async (t) => {
   const broker = await startBroker(t, { auth: { aclFile: aclFile(t, 'topic readwrite s11/open/#\ntopic readwrite barrier/#\ntopic read $share/#\n'), allowAnonymous: true } })
   const raw = await raw5(t, broker.ports.mqtt, { clientId: 'acl-member' })
