@@ -11,7 +11,7 @@ import { defaultPlugins } from '../plugins/index.js'
 import { LocalFirstEmitter } from './local-first-emitter.js'
 import { boundEmitterDepth, encodePublishesWhole, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
 import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
-import { installSharedSubscriptions } from './aedes/index.js'
+import { installSharedSubscriptions, type SharedSubscriptions } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -89,6 +89,7 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
   let connectionLog: ConnectionLog | null = null
   const scrape = options.scrape?.(metrics)
   let retainedLookup: RetainedLookupHandle | null = null
+  let shared: SharedSubscriptions | null = null
 
   const ready = async (): Promise<{ ok: boolean, reason?: string }> => {
     if (shuttingDown) return { ok: false, reason: 'shutting down' }
@@ -215,12 +216,18 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         // MQTT 5: every CONNACK refusal of the hooks above carries a Reason String (outermost wrapper).
         explainConnackRefusals(aedes)
         explainSubscribeRefusals(aedes)
-        // MQTT 5 shared subscriptions (broker/aedes/shared-subscriptions.ts); refused in Redis mode.
-        installSharedSubscriptions(aedes, { persistence: bundle.persistence, redis: bundle.redis !== null, registry: metrics, onError: (err) => vigil.reportError(err, 'shared subscription') })
+        // MQTT 5 shared subscriptions (broker/aedes/shared-subscriptions.ts); across the nodes in Redis mode.
+        shared = installSharedSubscriptions(aedes, {
+          persistence: bundle.persistence,
+          redis: bundle.redis === null ? null : { node: nodeId, commands: bundle.redis, subscriber: bundle.connection('shared-subscriptions')! },
+          registry: metrics,
+          onError: (err) => vigil.reportError(err, 'shared subscription')
+        })
         unshieldProtoFilters(aedes)
         // Redis mode: the persistence reads the stored subscriptions only once this node gets the
         // others' subscription updates (broker/local-first-emitter.ts: no subscription falls between).
         if (bundle.mq instanceof LocalFirstEmitter) await bundle.mq.subscribed
+        await shared.ready
         await aedes.listen()
         await host.beforeListen()
         listeners = await startListeners(aedes, config.mqtt, log)
@@ -271,6 +278,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         stopCluster()
         connectionLog?.close()
         retainedLookup?.close()
+        const sharing = shared
+        if (sharing !== null) await bounded('shared subscriptions close', 250, () => sharing.close())
         const server = app
         if (server !== null) await bounded('http close', 250, () => server.close())
         const open = listeners

@@ -49,4 +49,4 @@ export { markRedeliveries, resumeQueuedSessions } from './session-resume.js'
 export { applyReceiveMaximum, HELD_MAX } from './receive-maximum.js'
 export { releaseOncePerSession } from './outgoing-release.js'
 // MQTT 5 shared subscriptions `$share/{ShareName}/{filter}` (issue 20, [MQTT-4.8.2]).
-export { installSharedSubscriptions, realFilter } from './shared-subscriptions.js'
+export { installSharedSubscriptions, realFilter, type SharedSubscriptions } from './shared-subscriptions.js'

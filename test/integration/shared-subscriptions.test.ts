@@ -10,11 +10,10 @@ import { spawn } from 'node:child_process'
 import type { Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import type { IClientOptions, MqttClient } from 'mqtt'
-import { disconnected, publishFromBroker, startBroker, subscribed, type TestBroker } from '../helpers/broker.js'
+import { disconnected, publishFromBroker, startBroker, subscribed } from '../helpers/broker.js'
 import { aclFile } from '../helpers/auth.js'
 import { connectClient, rawSocket, waitFor } from '../helpers/clients.js'
 import { metricValue } from '../support/prom-text.js'
-import { startRedis } from '../helpers/redis.js'
 
 import type { Teardown } from '../support/teardown.js'
 
@@ -272,14 +271,4 @@ t.test('mosquitto_sub (MQTT 5) shares a group with an mqtt.js member', async (t)
   const mosq = out.split('\n').filter((l) => l.startsWith('s12/t ')).map((l) => l.slice('s12/t '.length))
   t.same([...mosq, ...js.payloads()].sort(), ['p1', 'p2', 'p3', 'p4'], 'each once across both members')
   t.equal(mosq.length, 2, 'mosquitto_sub had its two turns')
-})
-
-t.test('Redis mode refuses $share/ with 0x9E and a Reason String, and says so in CONNACK', async (t) => {
-  const redis = await startRedis(t)
-  const broker: TestBroker = await startBroker(t, { persistence: { redis: redis.url } })
-  const raw = await raw5(t, broker.ports.mqtt, { clientId: 'share-redis' })
-  t.equal(raw.connack.properties?.sharedSubscriptionAvailable, false, 'Shared Subscription Available 0')
-  const ack = await suback(raw, 1, [{ topic: '$share/g/s13/t', qos: 1 }, { topic: 's13/t', qos: 1 }])
-  t.same(ack.granted, [0x9e, 1], '0x9E for the shared one, the plain one granted')
-  t.match(ack.properties?.reasonString, /Redis mode/, 'the Reason String says why')
 })

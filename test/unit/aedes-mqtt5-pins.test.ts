@@ -99,7 +99,7 @@ t.test('shared-subscriptions: the beta refuses `$share/` by its prefix alone and
   const persistence = (memoryPersistence as unknown as typeof memoryPersistence.default)()
   const vigil = await bare(t, (broker) => {
     installStrictPackets(broker, { refused: () => {} })
-    installSharedSubscriptions(broker, { persistence, redis: false, registry: new Registry(), onError: (err) => { throw err } })
+    installSharedSubscriptions(broker, { persistence, redis: null, registry: new Registry(), onError: (err) => { throw err } })
   }, persistence)
   const after = await raw5(t, vigil, 'pin-share')
   t.equal((after.got.find((p) => p.cmd === 'connack') as mqttPacket.IConnackPacket).properties?.sharedSubscriptionAvailable, true, 'fixed to 1')
