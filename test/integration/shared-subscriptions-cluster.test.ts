@@ -114,6 +114,36 @@ t.test('a member leaving on one node leaves the turn on the other', { timeout: 9
   t.same(b1.got, [], 'nothing to the one that unsubscribed')
 })
 
+t.test('a persistent member away from one node: a message published on the other waits in its session, and it is a member again on either node', { timeout: 90_000 }, async (t) => {
+  const { redis, a, b } = await twoNodes(t)
+  const r = redis.client()
+  const filter = '$share/keep/c4/t'
+  const session = { ...v5, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const first = await connectClient(t, b.url, { ...session, clientId: 'c4-m' })
+  await first.subscribeAsync(filter, { qos: 1 })
+  await stored(redis, { 'sh-b': 1 })
+  first.end()
+  await waitFor(async () => (await r.hget('vigil:share:sh-b', `${filter}\u0000c4-m`)) === JSON.stringify([1, false, true]), 10_000, 'stored as offline')
+  const pubA = await connectClient(t, a.url, v5)
+  await pubA.publishAsync('c4/t', 'waiting', { qos: 1 })
+  const queued = async (): Promise<number> => await metricValue(a.metrics, 'vigil_shared_queued_total') + await metricValue(b.metrics, 'vigil_shared_queued_total')
+  await waitFor(async () => await queued() === 1, 10_000, 'queued in the session')
+  const back = await connectClient(t, a.url, { ...session, clientId: 'c4-m' })
+  const got: string[] = []
+  back.on('message', (_topic, payload) => got.push(payload.toString()))
+  await waitFor(() => got.includes('waiting'), 10_000, 'the queued message on the other node')
+  // Node B learns that it is connected on node A (and forgets its own offline entry).
+  await waitFor(async () => await r.hlen('vigil:share:sh-b') === 0 && await r.hget('vigil:share:sh-a', `${filter}\u0000c4-m`) === JSON.stringify([1, true, true]), 10_000, 'the member on node A')
+  const pubB = await connectClient(t, b.url, v5)
+  await waitFor(async () => {
+    await pubB.publishAsync('c4/t', 'live', { qos: 1 })
+    await waitFor(() => got.includes('live') || null, 2000, 'live').catch(() => {})
+    return got.includes('live')
+  }, 20_000, 'a live message from node B', 200)
+  t.same(got.slice(0, 2), ['waiting', 'live'], 'queued first, then live through the restored shared subscription')
+  t.equal(await metricValue(a.metrics, 'vigil_shared_dropped_total') + await metricValue(b.metrics, 'vigil_shared_dropped_total'), 0, 'nothing dropped')
+})
+
 t.test('Redis mode says Shared Subscription Available in CONNACK', async (t) => {
   const redis = await startRedis(t)
   const broker = await startBroker(t, { persistence: { redis: redis.url } })
