@@ -135,8 +135,14 @@ export function shareAcrossNodes (options: { node: string, commands: Redis, subs
     commands.expire(own, TTL_S).then(() => reload()).catch((err: unknown) => { if (!closed) onError(err) })
   }
 
+  // Subscribing before the connection's ready check (INFO) has answered fails that check, and
+  // ioredis then reconnects again and again: no message ever arrived (seen under load).
+  const whenReady = async (): Promise<void> => {
+    if (subscriber.status !== 'ready') await new Promise<void>((resolve) => subscriber.once('ready', () => resolve()))
+  }
   // A restarted node has none of its old members: what its last run wrote is gone.
   const ready = commands.del(own)
+    .then(whenReady)
     .then(async () => await subscriber.subscribe(SHARE_CHANNEL, directChannel(node)))
     .then(async () => await reload())
   let subReady = subscriber.status === 'ready'
