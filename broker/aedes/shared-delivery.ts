@@ -127,8 +127,10 @@ export class SharedGroups implements ClusterSink {
   }
 
   replace (members: Map<string, ClusterMember[]>, touched: ReadonlySet<string>): void {
+    const snapshot = new Set<string>()
+    for (const [name, list] of members) for (const m of list) snapshot.add(`${memberKey(name, m.node, m.clientId)}\u0000${String(m.online)}`)
     const read = (name: string, node: string, id: string, online: boolean): boolean =>
-      touched.has(memberKey(name, node, id)) || (members.get(name) ?? []).some((x) => x.node === node && x.clientId === id && x.online === online)
+      touched.has(memberKey(name, node, id)) || snapshot.has(`${memberKey(name, node, id)}\u0000${String(online)}`)
     for (const group of [...this.#groups.values()]) {
       for (const id of [...group.online.ids()]) {
         const m = group.online.get(id)!

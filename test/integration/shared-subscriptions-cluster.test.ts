@@ -144,6 +144,29 @@ t.test('a persistent member away from one node: a message published on the other
   t.equal(await metricValue(a.metrics, 'vigil_shared_dropped_total') + await metricValue(b.metrics, 'vigil_shared_dropped_total'), 0, 'nothing dropped')
 })
 
+t.test('when a node stops, the members left on the other take every message', { timeout: 90_000 }, async (t) => {
+  const { redis, a, b } = await twoNodes(t)
+  const filter = '$share/stop/c5/t'
+  const a1 = await member(t, a, 'c5-a1', filter)
+  const b1 = await member(t, b, 'c5-b1', filter)
+  await stored(redis, { 'sh-a': 1, 'sh-b': 1 })
+  const pubA = await connectClient(t, a.url, v5)
+  await waitFor(async () => {
+    a1.got.length = 0
+    b1.got.length = 0
+    await pubA.publishAsync('c5/t', 'warm', { qos: 1 })
+    await pubA.publishAsync('c5/t', 'warm', { qos: 1 })
+    await waitFor(() => a1.got.length + b1.got.length >= 2, 5000, 'warm-up')
+    return b1.got.includes('warm')
+  }, 30_000, 'node A knowing the member on node B', 200)
+  await b.close()
+  a1.got.length = 0
+  for (const m of ['1', '2', '3', '4']) await pubA.publishAsync('c5/t', m, { qos: 1 })
+  await waitFor(() => a1.got.includes('4'), 10_000, 'the last one at a1')
+  t.same(a1.got, ['1', '2', '3', '4'], 'all four to the member left, none lost to the stopped node')
+  t.equal(await metricValue(a.metrics, 'vigil_shared_dropped_total'), 0, 'nothing dropped')
+})
+
 t.test('Redis mode says Shared Subscription Available in CONNACK', async (t) => {
   const redis = await startRedis(t)
   const broker = await startBroker(t, { persistence: { redis: redis.url } })
