@@ -37,6 +37,14 @@ export interface SharedGroupsOptions {
   /** Puts a group's listener on the emitter (and takes it off); in Redis mode on this node only. */
   listen(filter: string, fn: Deliver, done?: () => void): void
   unlisten(filter: string, fn: Deliver, done?: () => void): void
+  /**
+   * Redis mode: a fresh broker counter for each copy put in a session. The
+   * Redis persistence stores a message once, by broker id and counter, with
+   * the number of sessions holding it, and each enqueue of the same message
+   * sets that number anew: a member's enqueue after enqueueOffline's left the
+   * other sessions' count at 1, and the member's PUBACK deleted their copy.
+   */
+  nextCounter: (() => number) | null
   dropped: Counter
   queued: Counter
   onError(err: unknown): void
@@ -217,8 +225,8 @@ export class SharedGroups implements ClusterSink {
     if (member.node === null) return this.#deliverLocal(group, member, packet, false, done)
     // [MQTT-3.8.4-8] at most the QoS granted to this member.
     const p = packet.qos > member.qos ? { ...packet, qos: member.qos } as AedesPublishPacket : packet
-    const send = (queued: boolean): void => {
-      this.#cluster!.direct(member.node, group.name, member.clientId, p, queued, hops).then((taken) => {
+    const send = (copy: AedesPublishPacket, queued: boolean): void => {
+      this.#cluster!.direct(member.node, group.name, member.clientId, copy, queued, hops).then((taken) => {
         if (taken) return done()
         // No node listens there: it is gone. Its members go, and another one is chosen.
         group.online.delete(member.clientId)
@@ -228,9 +236,10 @@ export class SharedGroups implements ClusterSink {
     }
     if (p.qos > 0 && member.persistent) {
       // In its session first (the persistence is Redis, shared by the nodes): kept even if the hand-over is lost.
-      this.#o.store.outgoingEnqueueCombi([{ clientId: member.clientId, topic: group.filter, qos: p.qos }], p).then(() => send(true), (err: unknown) => this.#failed(err, done))
+      const own = this.#own(p)
+      this.#o.store.outgoingEnqueueCombi([{ clientId: member.clientId, topic: group.filter, qos: own.qos }], own).then(() => send(own, true), (err: unknown) => this.#failed(err, done))
     } else {
-      send(false)
+      send(p, false)
     }
   }
 
@@ -243,8 +252,9 @@ export class SharedGroups implements ClusterSink {
       return
     }
     // In the session first, as enqueueOffline does for every persistent subscriber: Aedes updates it when sending.
-    this.#o.store.outgoingEnqueueCombi([{ clientId: client.id, topic: group.filter, qos: member.qos }], p)
-      .then(() => member.func(p, done), (err: unknown) => this.#failed(err, done))
+    const own = this.#own(p)
+    this.#o.store.outgoingEnqueueCombi([{ clientId: client.id, topic: group.filter, qos: own.qos }], own)
+      .then(() => member.func(own, done), (err: unknown) => this.#failed(err, done))
   }
 
   /** No member connected: a QoS 1/2 message waits in one offline member's session (in turn); else it is dropped, counted. */
@@ -253,7 +263,7 @@ export class SharedGroups implements ClusterSink {
       const member = group.offline.next()!
       const qos = Math.min(packet.qos, member.qos)
       if (qos === 0) continue
-      const p = qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket
+      const p = this.#own(qos === packet.qos ? packet : { ...packet, qos } as AedesPublishPacket)
       this.#o.store.outgoingEnqueueCombi([{ clientId: member.clientId, topic: group.filter, qos }], p).then(() => {
         this.#o.queued.inc()
         done()
@@ -262,6 +272,12 @@ export class SharedGroups implements ClusterSink {
     }
     this.#o.dropped.inc()
     done()
+  }
+
+  /** The copy a session keeps (see nextCounter). */
+  #own (p: AedesPublishPacket): AedesPublishPacket {
+    const next = this.#o.nextCounter
+    return next === null ? p : { ...p, brokerCounter: next() } as AedesPublishPacket
   }
 
   #failed (err: unknown, done: () => void): void {

@@ -116,6 +116,8 @@ export function installSharedSubscriptions (broker: Aedes, options: {
   installed.add(broker)
   const b = broker as unknown as {
     id: string
+    /** What aedes-packet numbers each message with (per broker id). */
+    counter: number
     mq: object
     subscribe(topic: string, func: Deliver, done?: () => void): void
     unsubscribe(topic: string, func: Deliver, done?: () => void): void
@@ -139,6 +141,7 @@ export function installSharedSubscriptions (broker: Aedes, options: {
     store,
     listen: options.redis === null ? subscribe : (filter, fn, done) => { localEmitter.on.call(b.mq, filter, fn, done) },
     unlisten: options.redis === null ? unsubscribe : (filter, fn, done) => { localEmitter.removeListener.call(b.mq, filter, fn, done) },
+    nextCounter: options.redis === null ? null : () => ++b.counter,
     dropped,
     queued,
     onError: options.onError

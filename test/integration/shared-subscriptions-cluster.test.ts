@@ -167,6 +167,27 @@ t.test('when a node stops, the members left on the other take every message', { 
   t.equal(await metricValue(a.metrics, 'vigil_shared_dropped_total'), 0, 'nothing dropped')
 })
 
+t.test('in Redis mode a persistent member\'s copy is its own: acknowledging it loses no other session\'s copy of the message', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis(t)
+  const broker = await startBroker(t, { persistence: { redis: redis.url } })
+  const session = { ...v5, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const plain = await connectClient(t, broker.url, { ...session, clientId: 'c6-plain' })
+  await plain.subscribeAsync('c6/t', { qos: 1 })
+  plain.end()
+  const persistent = await connectClient(t, broker.url, { ...session, clientId: 'c6-worker2' })
+  const got: string[] = []
+  persistent.on('message', (_topic, payload) => got.push(payload.toString()))
+  await persistent.subscribeAsync('$share/own/c6/t', { qos: 1 })
+  const pub = await connectClient(t, broker.url, v5)
+  await pub.publishAsync('c6/t', 'both', { qos: 1 })
+  await waitFor(() => got.includes('both'), 10_000, 'the message at the shared member (acknowledged by mqtt.js)')
+  const back = await connectClient(t, broker.url, { ...session, clientId: 'c6-plain' })
+  const plainGot: string[] = []
+  back.on('message', (_topic, payload) => plainGot.push(payload.toString()))
+  await waitFor(() => plainGot.includes('both'), 10_000, 'the plain persistent subscriber\'s queued copy')
+  t.pass('both sessions had the message')
+})
+
 t.test('Redis mode says Shared Subscription Available in CONNACK', async (t) => {
   const redis = await startRedis(t)
   const broker = await startBroker(t, { persistence: { redis: redis.url } })
