@@ -124,6 +124,7 @@ export function installSharedSubscriptions (broker: Aedes, options: {
     preConnect: Aedes['preConnect']
   }
   const store = options.persistence as SessionStore
+  if (typeof b.counter !== 'number') throw new Error('aedes has no message counter; shared subscriptions cannot number their copies')
   const subscribe = b.subscribe.bind(broker)
   const unsubscribe = b.unsubscribe.bind(broker)
   const dropped = new Counter({
