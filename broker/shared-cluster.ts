@@ -43,6 +43,8 @@ export interface ClusterSink {
    * read, so the announcement is the newer word.
    */
   replace(members: Map<string, ClusterMember[]>, touched: ReadonlySet<string>): void
+  /** This node's own members, to write again (Redis came back, perhaps empty). */
+  own(): Array<{ group: string, clientId: string, qos: number, online: boolean, persistent: boolean }>
   /**
    * A message the publishing node chose `clientId` of this node for; `queued`:
    * already in its session; `hops`: how often it was handed on (a node whose
@@ -131,9 +133,29 @@ export function shareAcrossNodes (options: { node: string, commands: Redis, subs
     if (!closed) sink.replace(members, touched)
   }
 
-  const renew = (): void => {
-    commands.expire(own, TTL_S).then(() => reload()).catch((err: unknown) => { if (!closed) onError(err) })
+  /** This node's members, all of them, in place of what Redis holds (after Redis came back). */
+  async function writeOwn (): Promise<void> {
+    const multi = commands.multi().del(own)
+    const members = sink.own()
+    for (const m of members) multi.hset(own, field(m.group, m.clientId), JSON.stringify([m.qos, m.online, m.persistent]))
+    if (members.length > 0) multi.expire(own, TTL_S)
+    await multi.exec()
+    // The others read it at their next reload.
   }
+
+  const renew = (): void => {
+    commands.expire(own, TTL_S)
+      // 0: the hash is gone (a Redis that restarted empty) although this node may have members.
+      .then(async (kept) => { if (kept === 0 && sink.own().length > 0) await writeOwn() })
+      .then(async () => await reload())
+      .catch((err: unknown) => { if (!closed) onError(err) })
+  }
+  let commandsReady = commands.status === 'ready'
+  commands.on('ready', () => {
+    // Changes made while Redis was away never reached it.
+    if (commandsReady && !closed) writeOwn().catch(onError)
+    commandsReady = true
+  })
 
   // Subscribing before the connection's ready check (INFO) has answered fails that check, and
   // ioredis then reconnects again and again: no message ever arrived (seen under load).

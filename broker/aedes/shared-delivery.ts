@@ -109,6 +109,21 @@ export class SharedGroups implements ClusterSink {
 
   // ---- the other nodes' members (ClusterSink) ---------------------------------
 
+  own (): Array<{ group: string, clientId: string, qos: number, online: boolean, persistent: boolean }> {
+    const out: Array<{ group: string, clientId: string, qos: number, online: boolean, persistent: boolean }> = []
+    for (const group of this.#groups.values()) {
+      for (const id of group.online.ids()) {
+        const m = group.online.get(id)!
+        if (m.node === null) out.push({ group: group.name, clientId: id, qos: m.qos, online: true, persistent: !fields(m.client).clean })
+      }
+      for (const id of group.offline.ids()) {
+        const m = group.offline.get(id)!
+        if (m.node === null) out.push({ group: group.name, clientId: id, qos: m.qos, online: false, persistent: true })
+      }
+    }
+    return out
+  }
+
   set (name: string, m: ClusterMember): void {
     const group = this.#groupFor(name)
     const here = group.online.get(m.clientId)

@@ -188,6 +188,27 @@ t.test('in Redis mode a persistent member\'s copy is its own: acknowledging it l
   t.pass('both sessions had the message')
 })
 
+t.test('after Redis restarts empty, each node writes its members again and the group spans both nodes again', { timeout: 90_000 }, async (t) => {
+  const { redis, a, b } = await twoNodes(t)
+  const filter = '$share/again/c7/t'
+  const a1 = await member(t, a, 'c7-a1', filter)
+  const b1 = await member(t, b, 'c7-b1', filter)
+  await stored(redis, { 'sh-a': 1, 'sh-b': 1 })
+  await redis.restart()
+  // The nodes reconnect and write their members again (the restarted Redis has none).
+  await stored(redis, { 'sh-a': 1, 'sh-b': 1 })
+  const pubA = await connectClient(t, a.url, v5)
+  await waitFor(async () => {
+    a1.got.length = 0
+    b1.got.length = 0
+    await pubA.publishAsync('c7/t', 'again', { qos: 1 }).catch(() => {})
+    await pubA.publishAsync('c7/t', 'again', { qos: 1 }).catch(() => {})
+    await waitFor(() => a1.got.length + b1.got.length >= 2, 3000, 'both').catch(() => {})
+    return b1.got.includes('again')
+  }, 45_000, 'a message from node A at the member on node B', 500)
+  t.pass('node A hands messages to node B\'s member again')
+})
+
 t.test('Redis mode says Shared Subscription Available in CONNACK', async (t) => {
   const redis = await startRedis(t)
   const broker = await startBroker(t, { persistence: { redis: redis.url } })
