@@ -24,6 +24,8 @@ interface Group {
   noDollar: boolean
   online: RoundRobin<Member>
   offline: RoundRobin<Offline>
+  /** Redis mode: clients connected here that another node says it now holds (a takeover there): theirs once this connection leaves. */
+  movedAway: Map<string, Member & { node: string }>
   dispatch: Deliver
 }
 
@@ -69,6 +71,7 @@ export class SharedGroups implements ClusterSink {
     const group = this.#groupFor(name, done)
     const id = fields(client).id
     group.offline.delete(id)
+    group.movedAway.delete(id)
     group.online.set(id, { client, func, qos, node: null })
     this.#cluster?.set(name, id, qos, true, !fields(client).clean)
   }
@@ -84,7 +87,13 @@ export class SharedGroups implements ClusterSink {
       const member = group.online.get(id)!
       if (member.node !== null || member.func !== func) continue
       group.online.delete(id)
-      if (keepSession(member.client)) {
+      const moved = group.movedAway.get(id)
+      if (moved !== undefined) {
+        // Taken over on another node: that connection is the member; this node keeps no entry.
+        group.movedAway.delete(id)
+        group.online.set(id, moved)
+        this.#cluster?.delete(name, id)
+      } else if (keepSession(member.client)) {
         group.offline.set(id, { clientId: id, qos: member.qos, node: null })
         this.#cluster?.set(name, id, member.qos, false, true)
       } else {
@@ -128,7 +137,10 @@ export class SharedGroups implements ClusterSink {
     const group = this.#groupFor(name)
     const here = group.online.get(m.clientId)
     // This node's connection of that client is the member until it leaves (a takeover elsewhere ends it).
-    if (here !== undefined && here.node === null) return
+    if (here !== undefined && here.node === null) {
+      if (m.online) group.movedAway.set(m.clientId, { node: m.node, clientId: m.clientId, qos: m.qos, persistent: m.persistent })
+      return
+    }
     if (m.online) {
       // The session is back on another node: this node's offline entry for it is no longer the member.
       if (group.offline.get(m.clientId)?.node === null) this.#cluster?.delete(name, m.clientId)
@@ -146,6 +158,7 @@ export class SharedGroups implements ClusterSink {
     if (group === undefined) return
     if (group.online.get(clientId)?.node === node) group.online.delete(clientId)
     if (group.offline.get(clientId)?.node === node) group.offline.delete(clientId)
+    if (group.movedAway.get(clientId)?.node === node) group.movedAway.delete(clientId)
     this.#endIfEmpty(group)
   }
 
@@ -211,6 +224,7 @@ export class SharedGroups implements ClusterSink {
       noDollar: startsWithWildcard(filter),
       online: new RoundRobin(),
       offline: new RoundRobin(),
+      movedAway: new Map(),
       dispatch: (packet, cb) => this.#dispatch(group, packet, cb)
     }
     this.#groups.set(name, group)

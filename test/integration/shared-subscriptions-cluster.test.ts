@@ -209,6 +209,28 @@ t.test('after Redis restarts empty, each node writes its members again and the g
   t.pass('node A hands messages to node B\'s member again')
 })
 
+t.test('a member that reconnects on the other node (a takeover there) is a member there only, and gets live messages from both', { timeout: 90_000 }, async (t) => {
+  const { redis, a, b } = await twoNodes(t)
+  const r = redis.client()
+  const filter = '$share/move/c8/t'
+  const session = { ...v5, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const first = await connectClient(t, b.url, { ...session, clientId: 'c8-m' })
+  await first.subscribeAsync(filter, { qos: 1 })
+  await stored(redis, { 'sh-b': 1 })
+  const moved = await connectClient(t, a.url, { ...session, clientId: 'c8-m' })
+  const got: string[] = []
+  moved.on('message', (_topic, payload) => got.push(payload.toString()))
+  await waitFor(() => !first.connected, 10_000, 'the connection on node B taken over')
+  await waitFor(async () => await r.hlen('vigil:share:sh-b') === 0 && await r.hget('vigil:share:sh-a', `${filter}\u0000c8-m`) === JSON.stringify([1, true, true]),
+    10_000, 'the member on node A only')
+  const pubB = await connectClient(t, b.url, v5)
+  await pubB.publishAsync('c8/t', 'from-b', { qos: 1 })
+  const pubA = await connectClient(t, a.url, v5)
+  await pubA.publishAsync('c8/t', 'from-a', { qos: 1 })
+  await waitFor(() => got.includes('from-b') && got.includes('from-a'), 10_000, 'both live messages')
+  t.equal(await metricValue(a.metrics, 'vigil_shared_queued_total') + await metricValue(b.metrics, 'vigil_shared_queued_total'), 0, 'none waited in the session')
+})
+
 t.test('Redis mode says Shared Subscription Available in CONNACK', async (t) => {
   const redis = await startRedis(t)
   const broker = await startBroker(t, { persistence: { redis: redis.url } })
