@@ -51,6 +51,7 @@ Common options:
 
 fanin:    --publishers 10 --qos 0 --payload 64 --rate 0 (msg/s total, 0 = flat out) --duration 5 --max-messages 200000
 fanout:   --subscribers 50 --qos 0 --payload 64 --rate 1000 --duration 5 --max-messages 20000
+          --shared 1: the subscribers are one MQTT 5 shared subscription group ($share/bench/...), each message to one
 connect:  --clients 1000 --parallelism 50 --keepalive 60
 retained: --messages 10000 --payload 64 --qos 1 --timeout 60
 fleet:    --devices 200 --heartbeat 2 (s) --jitter 0.1 --keepalive 4 (s) --freeze 0.05 --drop 0.05 --vanish 0.05
@@ -90,7 +91,7 @@ export function parseArgs (argv: string[]): { scenario: string | null, flags: Fl
 const COMMON = new Set(['targets', 'url', 'reps', 'json', 'html', 'workers', 'quiet', 'help'])
 const KNOWN: Record<string, string[]> = {
   fanin: ['publishers', 'qos', 'payload', 'rate', 'duration', 'max-messages'],
-  fanout: ['subscribers', 'qos', 'payload', 'rate', 'duration', 'max-messages'],
+  fanout: ['subscribers', 'qos', 'payload', 'rate', 'duration', 'max-messages', 'shared'],
   connect: ['clients', 'parallelism', 'keepalive'],
   retained: ['messages', 'payload', 'qos', 'timeout'],
   fleet: ['devices', 'heartbeat', 'jitter', 'keepalive', 'freeze', 'drop', 'vanish', 'graceful', 'storm', 'storm-reconnects', 'parallelism', 'warmup', 'commands', 'grace'],

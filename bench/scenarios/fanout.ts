@@ -9,7 +9,7 @@ import { rate, summarizeLatencies } from '../stats.js'
 import { client, endAll, nowMs, num, pool, qosFlag, readStamp, sleep, type Context, type Flags, type RunResult, type Scenario } from './common.js'
 import { LATENCY_METRICS } from './fanin.js'
 
-export interface FanoutOptions { subscribers: number, qos: 0 | 1 | 2, payload: number, rate: number, durationMs: number, maxMessages: number }
+export interface FanoutOptions { subscribers: number, qos: 0 | 1 | 2, payload: number, rate: number, durationMs: number, maxMessages: number, shared: boolean }
 
 export const fanout: Scenario<FanoutOptions> = {
   name: 'fanout',
@@ -26,7 +26,9 @@ export const fanout: Scenario<FanoutOptions> = {
       payload: num(f, 'payload', 64, 16, 256 * 1024),
       rate: num(f, 'rate', 1000, 0, 1_000_000),
       durationMs: num(f, 'duration', 5, 0.1, 120) * 1000,
-      maxMessages: num(f, 'max-messages', 20_000, 1, 1_000_000)
+      maxMessages: num(f, 'max-messages', 20_000, 1, 1_000_000),
+      // The subscribers as one shared subscription group: each message to one of them [MQTT-4.8.2].
+      shared: num(f, 'shared', 0, 0, 1) === 1
     }
   },
   async run (ctx: Context, o: FanoutOptions): Promise<RunResult> {
@@ -49,7 +51,7 @@ export const fanout: Scenario<FanoutOptions> = {
           lastRx = now
           latencies.push(now - s.sentAt)
         })
-        await c.subscribeAsync('bench/fanout', { qos: o.qos })
+        await c.subscribeAsync(o.shared ? '$share/bench/bench/fanout' : 'bench/fanout', { qos: o.qos })
       })
       const monitor = new Monitor({ brokerPids: () => ctx.target.pids(), workerPids: () => workerPids }).begin()
       const progress = setInterval(() => ctx.progress(`fanout ${ctx.target.name} rep ${ctx.rep}: ${received} delivered`), 2000)
@@ -59,7 +61,7 @@ export const fanout: Scenario<FanoutOptions> = {
           url: ctx.target.url, first: 0, count: 1, topicTemplate: 'bench/fanout', qos: o.qos, payloadBytes: o.payload,
           rate: o.rate, durationMs: o.durationMs, window: 64, maxPerPublisher: o.maxMessages
         }, Math.min(ctx.workers, 1), (pids) => workerPids.push(...pids))
-        const expected = pub.sent * o.subscribers
+        const expected = pub.sent * (o.shared ? 1 : o.subscribers)
         const drainEnd = Date.now() + 5000
         while (received < expected && Date.now() < drainEnd) {
           const before = received
