@@ -48,3 +48,7 @@ export { forwardAllSubscriptionIds } from './subscription-ids.js'
 export { markRedeliveries, resumeQueuedSessions } from './session-resume.js'
 export { applyReceiveMaximum, HELD_MAX } from './receive-maximum.js'
 export { releaseOncePerSession } from './outgoing-release.js'
+// [MQTT-3.3.2-18] User Properties forwarded in the order received (issue 20); a server DISCONNECT
+// reaches the client before its connection closes (issue 20, the DISCONNECT 0x93 after a flood).
+export { keepUserPropertyOrder, orderedUserProperties, userPropertiesWith, userPropertyPairs, type UserProperties } from './user-property-order.js'
+export { flushDisconnects, DISCONNECT_LINGER_MS } from './disconnect-flush.js'
