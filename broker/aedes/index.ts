@@ -11,7 +11,8 @@
  *   client's parser (through broker.handle), emitter-depth.ts on the emitter,
  *   queued-dollar.ts, queue-limit.ts, retained-visibility.ts, will-deletes.ts and
  *   outgoing-release.ts on the persistence, publish-drop.ts, redis-gate.ts and session-replay.ts
- *   around publishing and delivery.
+ *   around publishing and delivery; user-property-order.ts on mqtt-packet's parser and
+ *   writer and on msgpack-lite, disconnect-flush.ts on each client's disconnect().
  * - test/unit/aedes-boundary.test.ts pins every internal these rely on for the
  *   installed versions; test/unit/aedes-boundary-imports.test.ts fails on any
  *   read of one outside this folder.
