@@ -5,12 +5,16 @@
  * of 8: here it runs eight times in a row over raw sockets that write 1,001
  * unreleased QoS 2 PUBLISH (and more behind them) before reading anything.
  * Then the other reason codes Vigil ends a connection with: 0x81 (malformed),
- * 0x95 (mqtt.maxPacketSize) after a flood of QoS 1 PUBLISH, 0x98 (a kick).
+ * 0x95 (mqtt.maxPacketSize) after a flood of QoS 1 PUBLISH, 0x98 (a kick, on TCP, TLS
+ * and WebSocket), and a client that never closes its side.
  */
+import { connect as netConnect } from 'node:net'
 import t, { type Test } from 'tap'
+import { DISCONNECT_LINGER_MS } from '../../broker/aedes/index.js'
 import { startBroker } from '../helpers/broker.js'
+import { makeCerts } from '../helpers/certs.js'
 import { connectClient, subscribe, waitFor } from '../helpers/clients.js'
-import { DISCONNECT, PUBREC, rawConnect5, type RawSession5 } from '../support/raw-mqtt5.js'
+import { DISCONNECT, PUBREC, RawSession5, rawConnect5 } from '../support/raw-mqtt5.js'
 import { expectNothingBefore } from '../support/wait.js'
 
 const WINDOW = 1000
@@ -69,4 +73,44 @@ t.test('DISCONNECT 0x81 (malformed), 0x95 (over mqtt.maxPacketSize after a flood
   const kicked = await rawConnect5(t, broker.ports.mqtt, 'kicked-1')
   t.equal(await broker.services.need('liveness').kick('kicked-1', 'kicked'), true, 'kicked')
   await endedWith(t, kicked, 0x98, 'kicked')
+})
+
+t.test('a kicked MQTT 5 client gets its DISCONNECT 0x98, then the close, on TCP, TLS and WebSocket (mqtt.js)', { timeout: 120_000 }, async (t) => {
+  const certs = makeCerts(t)
+  const broker = await startBroker(t, { mqtt: { tls: { port: 0, cert: certs.cert, key: certs.key } } })
+  const urls = { tcp: broker.url, tls: `mqtts://127.0.0.1:${broker.ports.tls}`, ws: broker.wsUrl }
+  for (const [name, url] of Object.entries(urls)) {
+    const id = `kick-${name}`
+    const client = await connectClient(t, url, { protocolVersion: 5, clientId: id, ca: certs.certPem, reconnectPeriod: 0 })
+    const events: string[] = []
+    client.on('disconnect', (packet) => events.push(`disconnect 0x${(packet.reasonCode ?? 0).toString(16)}`))
+    client.on('close', () => events.push('close'))
+    t.equal(await broker.services.need('liveness').kick(id, 'kicked'), true, `${name}: kicked`)
+    await waitFor(() => events.includes('close'), 20_000, `${name}: the close`)
+    t.same(events.slice(0, 2), ['disconnect 0x98', 'close'], `${name}: DISCONNECT 0x98 first, then the close`)
+  }
+})
+
+t.test('a client that keeps its side open after the DISCONNECT is closed by the broker anyway (the linger is bounded)', { timeout: 60_000 }, async (t) => {
+  const broker = await startBroker(t)
+  const socket = netConnect({ port: broker.ports.mqtt, host: '127.0.0.1', allowHalfOpen: true })
+  socket.on('error', () => {})
+  t.teardown(() => socket.destroy())
+  await new Promise<void>((resolve) => socket.once('connect', resolve))
+  const s = new RawSession5(socket)
+  s.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 60, clean: true, clientId: 'half-open' })
+  await waitFor(() => s.packets.find((p) => p.type === 2), 10_000, 'CONNACK')
+  const events: string[] = []
+  socket.on('end', () => events.push('end'))
+  socket.on('close', () => events.push('close'))
+  t.equal(await broker.services.need('liveness').kick('half-open', 'kicked'), true)
+  await waitFor(() => events.includes('end'), 10_000, 'the broker\'s FIN')
+  // Still writing after the FIN: read and dropped by the broker, never answered, until the broker
+  // closes its socket; the next write then meets a reset (how a client that keeps its side open sees the close).
+  const pinging = setInterval(() => { if (!socket.destroyed) socket.write(Buffer.from([0xc0, 0x00])) }, 100)
+  t.teardown(() => clearInterval(pinging))
+  await waitFor(() => events.includes('close'), 20_000, 'the broker closes the half-open connection')
+  clearInterval(pinging)
+  t.same(events, ['end', 'close'], `FIN after the DISCONNECT, then the close (${DISCONNECT_LINGER_MS} ms linger at most)`)
+  t.same(s.packets.slice(1).map((p) => p.type), [DISCONNECT], 'the DISCONNECT and nothing else (no PINGRESP)')
 })
