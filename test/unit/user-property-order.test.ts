@@ -11,6 +11,7 @@ import mqttPacket from 'mqtt-packet'
 import msgpack from 'msgpack-lite'
 import t from 'tap'
 import { keepUserPropertyOrder, orderedUserProperties, userPropertiesWith, userPropertyPairs } from '../../broker/aedes/index.js'
+import { encodePublish } from '../../broker/aedes/publish-encoding.js'
 import { inWireOrder, STORED_ORDER_FIELD } from '../../broker/aedes/user-property-order.js'
 import { stampProperties } from '../../plugins/wills/stamp.js'
 
@@ -180,4 +181,14 @@ t.test('the will stamp comes after the device\'s own pairs, in their order', asy
   t.same(userPropertyPairs(userPropertiesWith(forged, { 'vigil-reason': 'r', 'vigil-ts': '5' })), ['a', '1', 'vigil-reason', 'r', 'vigil-ts', '5'], 'a forged stamp is replaced')
   t.same(userPropertyPairs(userPropertiesWith({ b: ['1', '2'], a: '3' }, { z: '0' })), ['b', '1', 'b', '2', 'a', '3', 'z', '0'], 'an object without a wire order: the object\'s order')
   t.same(userPropertyPairs(userPropertiesWith(undefined, { z: '0' })), ['z', '0'])
+})
+
+t.test('publish-encoding.ts never takes a PUBLISH with User Properties (left to mqtt-packet, which keeps the order)', async (t) => {
+  const packet = parse(publishBytes(PAIRS))
+  const withMessageId = { ...packet, qos: 1 as const, messageId: 9 }
+  t.equal(encodePublish(packet, 5), null, 'the parsed object form')
+  t.equal(encodePublish(inWireOrder(packet), 5), null, 'the array form the order wrapper hands on')
+  t.equal(encodePublish(withMessageId, 5), null, 'QoS 1')
+  t.equal(encodePublish({ ...packet, properties: { userProperties: orderedUserProperties([]) } }, 5), null, 'even an empty userProperties object')
+  t.not(encodePublish({ ...packet, properties: undefined }, 5), null, 'the same PUBLISH without properties is taken')
 })
