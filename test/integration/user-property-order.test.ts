@@ -7,9 +7,10 @@
  * the will held by its Will Delay Interval). Memory mode on one broker; Redis
  * mode on two nodes of one real redis-server, so every message crosses
  * Redis' encoding (between nodes, the retained index, the offline queue, the
- * delay store). The order is read from the bytes (test/support/raw-mqtt5.ts)
+ * delay store, the will kept for node-loss recovery). The order is read from the bytes (test/support/raw-mqtt5.ts)
  * and by Debian's mosquitto_sub (%P); mqtt.js publishes and subscribes too.
  */
+import { Redis } from 'ioredis'
 import t from 'tap'
 import type { IPublishPacket } from 'mqtt'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
@@ -19,6 +20,7 @@ import { redisAvailable, startRedis } from '../helpers/redis.js'
 import { rawConnect5, type ReadPublish } from '../support/raw-mqtt5.js'
 import { retainedSync } from '../support/retained.js'
 import type { VigilConfigInput } from '../../config/schema.js'
+import { userPropertyPairs, willsInRedis, type UserProperties, type WillPacket } from '../../broker/aedes/index.js'
 
 const v5 = { protocolVersion: 5 as const }
 const PAIRS = ['a', '2', 'c', '3', 'a', '1']
@@ -28,7 +30,8 @@ const AS_SENT = [{ a: '2' }, { c: '3' }, { a: '1' }]
 for (const mode of ['memory', 'redis'] as const) {
   t.test(`[${mode}] [a=2, c=3, a=1] arrives in that order: live, retained, queued and on a stamped will`, { timeout: 120_000, skip: mode === 'redis' && !redisAvailable() ? 'no redis-server' : false }, async (t) => {
     const config: VigilConfigInput = { wills: { tsUnit: 'ms' } }
-    if (mode === 'redis') config.persistence = { redis: (await startRedis(t)).url }
+    const redisUrl = mode === 'redis' ? (await startRedis(t)).url : null
+    if (redisUrl !== null) config.persistence = { redis: redisUrl }
     const pubNode = await startBroker(t, config)
     // Redis mode: subscribers on a second node, so each message crosses Redis.
     const subNode: TestBroker = mode === 'redis' ? await startBroker(t, config) : pubNode
@@ -83,6 +86,13 @@ for (const mode of ['memory', 'redis'] as const) {
       sessionExpiryInterval: 30,
       will: { topic: willTopic, payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: false, properties: { willDelayInterval: 1, userProperties: AS_SENT } }
     })
+    if (redisUrl !== null) {
+      // The will as stored for node-loss recovery (msgpack in Redis), read back the way recovery reads it.
+      const conn = new Redis(redisUrl, { maxRetriesPerRequest: 3 })
+      t.teardown(() => { conn.disconnect() })
+      const stored = await waitFor(async () => (await willsInRedis<WillPacket>(conn, pubNode.nodeId)).find((w) => w.clientId === `uprops-dev-${mode}`), 10_000, 'the stored will')
+      t.same(userPropertyPairs(stored.properties?.userProperties as UserProperties | undefined), PAIRS, 'the will stored in Redis keeps the order')
+    }
     device.socket.destroy()
     const will = await waitFor(() => live.publishes().find((p) => p.topic === willTopic), 15_000, 'the stamped will')
     t.same(will.userProperties.slice(0, PAIRS.length), PAIRS, 'the will\'s own pairs, in their order')
