@@ -7,8 +7,9 @@
  * the will held by its Will Delay Interval). Memory mode on one broker; Redis
  * mode on two nodes of one real redis-server, so every message crosses
  * Redis' encoding (between nodes, the retained index, the offline queue, the
- * delay store, the will kept for node-loss recovery). The order is read from the bytes (test/support/raw-mqtt5.ts)
- * and by Debian's mosquitto_sub (%P); mqtt.js publishes and subscribes too.
+ * delay store, the will kept for node-loss recovery). The order is read from
+ * the bytes (test/support/raw-mqtt5.ts) and by Debian's mosquitto_sub (%P);
+ * mqtt.js publishes and subscribes too.
  */
 import { Redis } from 'ioredis'
 import t from 'tap'
