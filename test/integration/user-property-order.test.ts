@@ -81,24 +81,28 @@ for (const mode of ['memory', 'redis'] as const) {
     t.same(fromQueue.userProperties, PAIRS, 'queued for an offline session: in the order sent')
     back.ackAll()
 
-    // A will held by its Will Delay Interval (Redis mode: in the Redis delay store), then stamped.
-    const willTopic = `devices/uprops-dev-${mode}/status`
-    const device = await rawConnect5(t, pubNode.ports.mqtt, `uprops-dev-${mode}`, {
-      sessionExpiryInterval: 30,
-      will: { topic: willTopic, payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: false, properties: { willDelayInterval: 1, userProperties: AS_SENT } }
-    })
-    if (redisUrl !== null) {
-      // The will as stored for node-loss recovery (msgpack in Redis), read back the way recovery reads it.
-      const conn = new Redis(redisUrl, { maxRetriesPerRequest: 3 })
-      t.teardown(() => { conn.disconnect() })
-      const stored = await waitFor(async () => (await willsInRedis<WillPacket>(conn, pubNode.nodeId)).find((w) => w.clientId === `uprops-dev-${mode}`), 10_000, 'the stored will')
-      t.same(userPropertyPairs(stored.properties?.userProperties as UserProperties | undefined), PAIRS, 'the will stored in Redis keeps the order')
+    // A will published at once, and one held by its Will Delay Interval (Redis mode: in the Redis delay store); both stamped.
+    for (const delay of [0, 1]) {
+      const id = `uprops-dev${delay}-${mode}`
+      const willTopic = `devices/${id}/status`
+      const device = await rawConnect5(t, pubNode.ports.mqtt, id, {
+        sessionExpiryInterval: 30,
+        will: { topic: willTopic, payload: Buffer.from('{"state":"offline"}'), qos: 1, retain: false, properties: { ...(delay > 0 ? { willDelayInterval: delay } : {}), userProperties: AS_SENT } }
+      })
+      if (redisUrl !== null && delay === 0) {
+        // The will as stored for node-loss recovery (msgpack in Redis), read back the way recovery reads it.
+        const conn = new Redis(redisUrl, { maxRetriesPerRequest: 3 })
+        t.teardown(() => { conn.disconnect() })
+        const stored = await waitFor(async () => (await willsInRedis<WillPacket>(conn, pubNode.nodeId)).find((w) => w.clientId === id), 10_000, 'the stored will')
+        t.same(userPropertyPairs(stored.properties?.userProperties as UserProperties | undefined), PAIRS, 'the will stored in Redis keeps the order')
+      }
+      device.socket.destroy()
+      const what = delay > 0 ? 'a delayed will' : 'a will'
+      const will = await waitFor(() => live.publishes().find((p) => p.topic === willTopic), 15_000, `${what}, stamped`)
+      t.same(will.userProperties.slice(0, PAIRS.length), PAIRS, `${what}: its own pairs, in their order`)
+      t.same(will.userProperties.slice(PAIRS.length, PAIRS.length + 3), ['vigil-reason', 'connection_lost', 'vigil-ts'], `${what}: then the stamp`)
+      t.match(will.userProperties[PAIRS.length + 3], /^\d+$/, `${what}: vigil-ts is a time`)
+      t.equal(will.userProperties.length, PAIRS.length + 4, `${what}: nothing else`)
     }
-    device.socket.destroy()
-    const will = await waitFor(() => live.publishes().find((p) => p.topic === willTopic), 15_000, 'the stamped will')
-    t.same(will.userProperties.slice(0, PAIRS.length), PAIRS, 'the will\'s own pairs, in their order')
-    t.same(will.userProperties.slice(PAIRS.length, PAIRS.length + 3), ['vigil-reason', 'connection_lost', 'vigil-ts'], 'then the stamp')
-    t.match(will.userProperties[PAIRS.length + 3], /^\d+$/, 'vigil-ts is a time')
-    t.equal(will.userProperties.length, PAIRS.length + 4, 'nothing else')
   })
 }
