@@ -27,6 +27,10 @@
  *   whatever the client does (one unref'd timer per ending connection).
  * Aedes' close itself (will, session, `clientDisconnect`) runs as before.
  * A 3.1.1 client has no server DISCONNECT: it is closed as before.
+ * test/unit/disconnect-flush.test.ts shows the loss on a bare Aedes (the
+ * DISCONNECT held in the socket's buffer) and the patch delivering it;
+ * test/integration/mqtt5-disconnect-flush.test.ts runs the flood and the
+ * other reason codes through Vigil.
  */
 import type { Aedes, Client } from 'aedes'
 
