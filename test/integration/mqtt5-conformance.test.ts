@@ -22,10 +22,7 @@ const RUNNER = fileURLToPath(new URL('../conformance5/run.py', import.meta.url))
 const DIFFERENCES: Record<string, string> = {
   // Vigil's product rule: a clientId that connects again while its old connection is open
   // does not get the old connection's will published (no stale "offline" racing the new one).
-  session_takeover_publishes_will: 'by design: a takeover suppresses the old connection\'s will',
-  // mqtt-packet 9 decodes User Properties into an object keyed by name: values of a repeated
-  // name are grouped, so [a=2, c=3, a=1] is forwarded as [a=2, a=1, c=3].
-  user_properties_repeated_name_order: 'mqtt-packet groups the values of a repeated user property name'
+  session_takeover_publishes_will: 'by design: a takeover suppresses the old connection\'s will'
 }
 
 interface Outcome { status: 'PASS' | 'FAIL' | 'SKIP', reason?: string, seconds: number, optional?: boolean }
