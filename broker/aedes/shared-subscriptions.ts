@@ -55,12 +55,14 @@ export interface SharedSubscribeLike {
 }
 
 /**
- * On the parser, before Aedes sees a SUBSCRIBE (strict-packets.ts): what to
- * end the connection for (a Protocol Error), or null. Stands the valid
+ * On the parser, before Aedes sees a SUBSCRIBE (strict-packets.ts; the
+ * CONNECT's protocol version, since a SUBSCRIBE sent right behind the CONNECT
+ * is parsed before Aedes sets the client's): what to end the connection for
+ * (a Protocol Error), or null. Stands the valid
  * `$share/` filters in and keeps the refused ones from Aedes, owing their
  * codes to the SUBACK.
  */
-export function shieldSharedFilters (client: Client, packet: SharedSubscribeLike): { reason: string, reasonCode: number } | null {
+export function shieldSharedFilters (client: Client, packet: SharedSubscribeLike, protocolVersion: number): { reason: string, reasonCode: number } | null {
   if (!installed.has((client as unknown as { broker: object }).broker)) return null
   const subs = packet.subscriptions
   let refused: OwedCode[] | null = null
@@ -69,7 +71,7 @@ export function shieldSharedFilters (client: Client, packet: SharedSubscribeLike
     const share = parseShare(sub.topic)
     if (share === null) continue
     if ('problem' in share) {
-      (refused ??= []).push({ index: i, code: client.version === 5 ? TOPIC_FILTER_INVALID : REFUSED_311, reason: share.problem })
+      (refused ??= []).push({ index: i, code: protocolVersion === 5 ? TOPIC_FILTER_INVALID : REFUSED_311, reason: share.problem })
       continue
     }
     if (sub.nl === true) return { reason: `No Local on the shared subscription ${sub.topic} [MQTT-3.8.3-4]`, reasonCode: PROTOCOL_ERROR }

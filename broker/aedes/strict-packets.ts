@@ -212,7 +212,7 @@ export function applyStrictChecks (client: Client, hooks: StrictHooks): void {
         break
       case 'subscribe': {
         // `$share/` filters first (shared-subscriptions.ts): a refused one never reaches the checks below.
-        const shared = shieldSharedFilters(client, packet as SharedSubscribeLike)
+        const shared = shieldSharedFilters(client, packet as SharedSubscribeLike, connectInfos.get(client)?.protocolVersion ?? 4)
         if (shared !== null) return this._emitError(Object.assign(protocolError(`SUBSCRIBE: ${shared.reason}`), { reasonCode: shared.reasonCode }))
         for (const sub of (packet as { subscriptions: Array<{ topic: string }> }).subscriptions) {
           const problem = filterProblem(sub.topic)
