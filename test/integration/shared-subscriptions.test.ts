@@ -226,6 +226,23 @@ t.test('a persistent member keeps its shared subscription; with nobody connected
   t.same(back.payloads(), ['queued', 'after'], 'the restored shared subscription delivers again; the QoS 0 one never came')
 })
 
+t.test('a 3.1.1 member with CleanSession 0 keeps its shared subscription and its queued message', async (t) => {
+  const broker = await startBroker(t)
+  const session = { protocolVersion: 4 as const, clean: false }
+  const away = await member(t, broker.url, 'v4-keep', ['$share/k4/s15/t'], 1, session)
+  const gone = disconnected(broker, 'v4-keep')
+  away.client.end()
+  await gone
+  const pub = await connectClient(t, broker.url, v5)
+  await pub.publishAsync('s15/t', 'kept', { qos: 1 })
+  await waitFor(async () => await metricValue(broker.metrics, 'vigil_shared_queued_total') === 1, 5000, 'queued in the 3.1.1 session')
+  const back = await member(t, broker.url, 'v4-keep', [], 1, session)
+  await waitFor(() => back.payloads().includes('kept'), 5000, 'the queued message at reconnect')
+  await pub.publishAsync('s15/t', 'live', { qos: 1 })
+  await barrier(pub, back)
+  t.same(back.payloads(), ['kept', 'live'], 'queued, then live through the restored subscription')
+})
+
 t.test('a session taken over keeps one member: the new connection if it resumed, none if it started clean', async (t) => {
   const broker = await startBroker(t)
   const session = { ...v5, clean: false, properties: { sessionExpiryInterval: 300 } }
