@@ -176,6 +176,20 @@ t.test('each member gets the QoS it was granted, never more [MQTT-3.8.4-8]', asy
   t.same(q(one), [1, 1], 'and the QoS 1 member at QoS 1')
 })
 
+t.test('a message through a shared subscription carries its Subscription Identifier [MQTT-3.3.4-3]', async (t) => {
+  const broker = await startBroker(t)
+  const client = await connectClient(t, broker.url, { ...v5, clientId: 'sid-member' })
+  const ids: unknown[] = []
+  client.on('message', (_topic, _payload, packet) => ids.push(packet.properties?.subscriptionIdentifier))
+  await client.subscribeAsync('$share/sid/s16/t', { qos: 1, properties: { subscriptionIdentifier: 7 } })
+  await client.subscribeAsync('s16/other', { qos: 1, properties: { subscriptionIdentifier: 8 } })
+  const pub = await connectClient(t, broker.url, v5)
+  await pub.publishAsync('s16/t', 'x', { qos: 1 })
+  await pub.publishAsync('s16/other', 'y', { qos: 1 })
+  await waitFor(() => ids.length >= 2, 5000, 'both messages')
+  t.same(ids, [7, 8], 'the shared subscription\'s identifier, then the plain one\'s')
+})
+
 t.test('retained messages are not sent when a shared subscription is made', async (t) => {
   const broker = await startBroker(t)
   await publishFromBroker(broker, 's8/kept', 'retained', { retain: true })
