@@ -5,34 +5,18 @@
  * mqtt.js does not give (not acknowledging, flooding, the CONNACK itself).
  */
 import t from 'tap'
-import type { Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import type { IPublishPacket, MqttClient } from 'mqtt'
 import { startBroker } from '../helpers/broker.js'
 import { aclFile } from '../helpers/auth.js'
-import { connectClient, rawSocket, subscribe, waitFor } from '../helpers/clients.js'
+import { connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { metricValue } from '../support/prom-text.js'
 import { startRedis } from '../helpers/redis.js'
 
 import type { Teardown } from '../support/teardown.js'
+import { raw5 } from '../support/parsed-mqtt5.js'
 
 const v5 = { protocolVersion: 5 as const }
-
-/** A raw MQTT 5 connection: every packet the broker sent, in order, and whether it closed. */
-interface Raw5 { socket: Socket, packets: mqttPacket.Packet[], closed: Promise<void>, send(p: Partial<mqttPacket.Packet>): void }
-
-async function raw5 (t: Teardown, port: number, connect: Partial<mqttPacket.IConnectPacket>): Promise<Raw5 & { connack: mqttPacket.IConnackPacket }> {
-  const socket = await rawSocket(t, port)
-  const packets: mqttPacket.Packet[] = []
-  const parser = mqttPacket.parser({ protocolVersion: 5 })
-  parser.on('packet', (p) => packets.push(p))
-  socket.on('data', (d: Buffer) => parser.parse(d))
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  const send = (p: Partial<mqttPacket.Packet>): void => { socket.write(mqttPacket.generate(p as mqttPacket.Packet, { protocolVersion: 5 })) }
-  send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 60, clean: true, ...connect } as mqttPacket.IConnectPacket)
-  const connack = await waitFor(() => packets.find((p) => p.cmd === 'connack'), 5000, 'CONNACK') as mqttPacket.IConnackPacket
-  return { socket, packets, closed, send, connack }
-}
 
 interface Message { topic: string, payload: string, packet: IPublishPacket }
 

@@ -7,15 +7,15 @@
  */
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import type { Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
 import type { IClientOptions, MqttClient } from 'mqtt'
 import { disconnected, publishFromBroker, startBroker, subscribed } from '../helpers/broker.js'
 import { aclFile } from '../helpers/auth.js'
-import { connectClient, rawSocket, waitFor } from '../helpers/clients.js'
+import { connectClient, waitFor } from '../helpers/clients.js'
 import { metricValue } from '../support/prom-text.js'
 
 import type { Teardown } from '../support/teardown.js'
+import { raw5, type Raw5 } from '../support/parsed-mqtt5.js'
 
 const v5 = { protocolVersion: 5 as const }
 
@@ -41,22 +41,6 @@ async function barrier (publisher: MqttClient, ...members: Array<{ got: Got[] }>
   const topic = `barrier/${++barriers}`
   await publisher.publishAsync(topic, 'barrier', { qos: 1 })
   await waitFor(() => members.every((m) => m.got.some((g) => g.topic === topic)), 10_000, topic)
-}
-
-/** A raw MQTT 5 connection: every packet the broker sent, and whether it closed. */
-interface Raw5 { socket: Socket, packets: mqttPacket.Packet[], closed: Promise<void>, send(p: Partial<mqttPacket.Packet>): void, connack: mqttPacket.IConnackPacket }
-
-async function raw5 (t: Teardown, port: number, connect: Partial<mqttPacket.IConnectPacket>): Promise<Raw5> {
-  const socket = await rawSocket(t, port)
-  const packets: mqttPacket.Packet[] = []
-  const parser = mqttPacket.parser({ protocolVersion: 5 })
-  parser.on('packet', (p) => packets.push(p))
-  socket.on('data', (d: Buffer) => parser.parse(d))
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
-  const send = (p: Partial<mqttPacket.Packet>): void => { socket.write(mqttPacket.generate(p as mqttPacket.Packet, { protocolVersion: 5 })) }
-  send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, keepalive: 60, clean: true, ...connect } as mqttPacket.IConnectPacket)
-  const connack = await waitFor(() => packets.find((p) => p.cmd === 'connack'), 5000, 'CONNACK') as mqttPacket.IConnackPacket
-  return { socket, packets, closed, send, connack }
 }
 
 async function suback (raw: Raw5, messageId: number, subscriptions: mqttPacket.ISubscription[]): Promise<mqttPacket.ISubackPacket> {

@@ -21,7 +21,8 @@ export function str (text: Text): Buffer {
   return out
 }
 
-function remainingLength (n: number): Buffer {
+/** A Variable Byte Integer [MQTT-1.5.5] (the Remaining Length, an MQTT 5 property length). */
+export function remainingLength (n: number): Buffer {
   const out: number[] = []
   do {
     let byte = n % 128

@@ -14,6 +14,7 @@ import { keepUserPropertyOrder, orderedUserProperties, userPropertiesWith, userP
 import { encodePublish } from '../../broker/aedes/publish-encoding.js'
 import { inWireOrder, STORED_ORDER_FIELD } from '../../broker/aedes/user-property-order.js'
 import { stampProperties } from '../../plugins/wills/stamp.js'
+import { remainingLength, str } from '../support/raw-mqtt.js'
 
 keepUserPropertyOrder()
 
@@ -23,29 +24,13 @@ const unpatchedGenerate = require('mqtt-packet/generate.js') as (packet: unknown
 
 const PAIRS = ['a', '2', 'c', '3', 'a', '1']
 
-function str (s: string): Buffer {
-  const b = Buffer.from(s, 'utf8')
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
-}
-
-function varInt (n: number): Buffer {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return Buffer.from(out)
-}
-
 /** A QoS 0 MQTT 5 PUBLISH with these User Properties (0x26 pairs) in this order, and a content type before them. */
 function publishBytes (pairs: readonly string[]): Buffer {
   const props: Buffer[] = [Buffer.from([0x03]), str('text/plain')]
   for (let i = 0; i < pairs.length; i += 2) props.push(Buffer.from([0x26]), str(pairs[i]!), str(pairs[i + 1]!))
   const properties = Buffer.concat(props)
-  const body = Buffer.concat([str('t/x'), varInt(properties.length), properties, Buffer.from('hi')])
-  return Buffer.concat([Buffer.from([0x30]), varInt(body.length), body])
+  const body = Buffer.concat([str('t/x'), remainingLength(properties.length), properties, Buffer.from('hi')])
+  return Buffer.concat([Buffer.from([0x30]), remainingLength(body.length), body])
 }
 
 /** The User Properties of a PUBLISH (QoS 0) as read from its bytes, in order; and whether the Remaining Length is the real one. */
