@@ -43,6 +43,21 @@ async function twoNodes (t: Teardown): Promise<{ redis: TestRedis, a: TestBroker
   return { redis, a, b }
 }
 
+/**
+ * Two warm-up messages published on node A until one reaches node B's member
+ * (A has read B's membership).
+ */
+async function untilNodeAKnowsB (pubA: MqttClient, topic: string, a1: { got: string[] }, b1: { got: string[] }): Promise<void> {
+  await waitFor(async () => {
+    a1.got.length = 0
+    b1.got.length = 0
+    await pubA.publishAsync(topic, 'warm', { qos: 1 })
+    await pubA.publishAsync(topic, 'warm', { qos: 1 })
+    await waitFor(() => a1.got.length + b1.got.length >= 2, 5000, 'warm-up')
+    return b1.got.includes('warm')
+  }, 30_000, 'node A knowing the member on node B', 200)
+}
+
 t.test('across two nodes each message reaches exactly one member of the group, in turn, whichever node it is published on', { timeout: 90_000 }, async (t) => {
   const { redis, a, b } = await twoNodes(t)
   const filter = '$share/work/c1/t'
@@ -83,14 +98,7 @@ t.test('a member leaving on one node leaves the turn on the other', { timeout: 9
   const b1 = await member(t, b, 'c2-b1', filter)
   await stored(redis, { 'sh-a': 1, 'sh-b': 1 })
   const pubA = await connectClient(t, a.url, v5)
-  await waitFor(async () => {
-    a1.got.length = 0
-    b1.got.length = 0
-    await pubA.publishAsync('c2/t', 'warm', { qos: 1 })
-    await pubA.publishAsync('c2/t', 'warm', { qos: 1 })
-    await waitFor(() => a1.got.length + b1.got.length >= 2, 5000, 'warm-up')
-    return b1.got.includes('warm')
-  }, 30_000, 'node A knowing the member on node B', 200)
+  await untilNodeAKnowsB(pubA, 'c2/t', a1, b1)
   await b1.client.unsubscribeAsync(filter)
   await stored(redis, { 'sh-a': 1, 'sh-b': 0 })
   a1.got.length = 0
@@ -151,14 +159,7 @@ t.test('when a node stops, the members left on the other take every message', { 
   const b1 = await member(t, b, 'c5-b1', filter)
   await stored(redis, { 'sh-a': 1, 'sh-b': 1 })
   const pubA = await connectClient(t, a.url, v5)
-  await waitFor(async () => {
-    a1.got.length = 0
-    b1.got.length = 0
-    await pubA.publishAsync('c5/t', 'warm', { qos: 1 })
-    await pubA.publishAsync('c5/t', 'warm', { qos: 1 })
-    await waitFor(() => a1.got.length + b1.got.length >= 2, 5000, 'warm-up')
-    return b1.got.includes('warm')
-  }, 30_000, 'node A knowing the member on node B', 200)
+  await untilNodeAKnowsB(pubA, 'c5/t', a1, b1)
   await b.close()
   a1.got.length = 0
   for (const m of ['1', '2', '3', '4']) await pubA.publishAsync('c5/t', m, { qos: 1 })
