@@ -11,6 +11,9 @@ import { metricValue } from '../support/prom-text.js'
 
 const skip = !mosquittoAvailable()
 
+// Every case has its own broker, files and processes and mostly waits for them: three at a time.
+t.jobs = 3
+
 t.test('a mosquitto_passwd file: right password in, wrong password CONNACK 4, none CONNACK 5, each counted', { skip }, async (t) => {
   const file = passwordFile(t, { 'dev-1': 'one', 'dev-2': 'two' })
   const broker = await startBroker(t, { auth: { passwordFile: file } })
