@@ -44,9 +44,6 @@ const metricsOf = (expr: string): string[] => [...expr.matchAll(/\b(vigil_[a-z_]
 const hasValue = (r: PromResult[]): boolean =>
   r.some((s) => (s.values ?? (s.value !== undefined ? [s.value] : [])).some(([, v]) => v !== 'NaN'))
 
-// promtool's checks run beside the scrape scenario, which mostly waits for scrapes.
-t.jobs = 3
-
 t.test('the dashboard is well-formed and provisioned with the datasource its panels use', async (t) => {
   const ids = dashboard.panels.map((p) => p.id)
   t.equal(new Set(ids).size, ids.length, 'panel ids are unique')
