@@ -118,7 +118,11 @@ export class LocalFirstEmitter extends Base {
   readonly #remote = new Map<string, RemoteNode>()
   readonly #timer: NodeJS.Timeout
   #closing = false
-  /** Resolves once this node's channels are subscribed (or the attempt failed, reported on `state`). */
+  /**
+   * Resolves once this node's channels are subscribed and its publishing connection is up (or
+   * the attempt failed, reported on `state`): a subscription update sent before that would be
+   * refused (`#broadcast` fails fast while the publisher is down, rather than queue it).
+   */
   readonly subscribed: Promise<void>
   /** Subscription updates from other nodes received before the persistence listened; null once it does. */
   #early: Message[] | null = []
@@ -144,7 +148,8 @@ export class LocalFirstEmitter extends Base {
         fail(err)
       }
     })
-    this.subscribed = this.subConn.subscribe(ROUTES_CHANNEL, this.#channel, BROADCAST_CHANNEL).then(() => {}, fail)
+    const publisherUp = this.pubConn.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => this.pubConn.once('ready', () => resolve()))
+    this.subscribed = Promise.all([this.subConn.subscribe(ROUTES_CHANNEL, this.#channel, BROADCAST_CHANNEL), publisherUp]).then(() => {}, fail)
     // After a reconnect ioredis re-subscribes; what was announced meanwhile is lost: resync both ways.
     let subReady = this.subConn.status === 'ready'
     this.subConn.on('ready', () => {

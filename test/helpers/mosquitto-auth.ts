@@ -8,10 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connectClient } from './clients.js'
-import { freePort } from './redis.js'
-
 import type { Teardown } from '../support/teardown.js'
 import { waitFor } from '../support/wait.js'
+import { freePort } from '../support/ports.js'
 
 export { mosquittoAvailable } from './mosquitto.js'
 

@@ -7,10 +7,9 @@ import { connect } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort } from './redis.js'
-
 import type { Teardown } from '../support/teardown.js'
 import { waitFor } from '../support/wait.js'
+import { freePort } from '../support/ports.js'
 
 export function mosquittoAvailable (): boolean {
   return spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined

@@ -5,12 +5,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-
 import type { Teardown } from '../support/teardown.js'
 import { waitFor } from '../support/wait.js'
+import { freePort } from '../support/ports.js'
 
 export interface PromResult { metric: Record<string, string>, value?: [number, string], values?: Array<[number, string]> }
 
@@ -23,17 +22,6 @@ export interface TestPrometheus {
 
 export function havePrometheus (): boolean {
   return spawnSync('prometheus', ['--version']).status === 0
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 export async function startPrometheus (t: Teardown, opts: { targets: string[], ruleFiles: string[], scrapeIntervalS: number }): Promise<TestPrometheus> {

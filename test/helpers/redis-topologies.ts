@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis, type RedisOptions } from 'ioredis'
-import { freePort, TEST_CONNECTION } from './redis.js'
+import { TEST_CONNECTION } from './redis.js'
 import type { Teardown } from '../support/teardown.js'
 import { waitFor } from '../support/wait.js'
+import { freePort } from '../support/ports.js'
 
 function run (t: Teardown, args: string[], dir: string): ChildProcess {
   const child = spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })

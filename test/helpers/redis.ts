@@ -4,12 +4,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-
 import type { Teardown } from '../support/teardown.js'
+import { freePort } from '../support/ports.js'
 
 export interface TestRedis {
   readonly url: string
@@ -29,17 +28,6 @@ export interface RedisOptions {
 
 export function redisAvailable (): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
-}
-
-export async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /**

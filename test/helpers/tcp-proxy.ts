@@ -5,9 +5,8 @@
  * on the same port. The server behind it keeps its data.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
-import { freePort } from './redis.js'
-
 import type { Teardown } from '../support/teardown.js'
+import { freePort } from '../support/ports.js'
 
 export interface TcpProxy {
   readonly port: number

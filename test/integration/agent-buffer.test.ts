@@ -5,13 +5,13 @@
  * readings, and the ring behaves the same whether it holds 10 or 60 of them.
  * A second agent with a ring too small for the outage shows the overflow.
  */
-import { createServer } from 'node:net'
 import t from 'tap'
 import { definePlugin } from '../../broker/plugin-types.js'
 import { defaultPlugins } from '../../plugins/index.js'
 import { startAgent } from '../helpers/agent.js'
 import { startBroker, type TestBroker } from '../helpers/broker.js'
 import { sleep, waitFor } from '../helpers/clients.js'
+import { freePort } from '../support/ports.js'
 
 interface Reading { seq: number, dropped: number, ts: number, at: number }
 
@@ -30,14 +30,6 @@ function recorder (id: string, out: Reading[]) {
       }
     }
   })
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 async function brokerOn (t: Parameters<typeof startBroker>[0], port: number, id: string, out: Reading[]): Promise<TestBroker> {

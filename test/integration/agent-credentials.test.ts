@@ -5,20 +5,12 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startAgent } from '../helpers/agent.js'
 import { collect, connectClient, waitFor } from '../helpers/clients.js'
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+import { freePort } from '../support/ports.js'
 
 t.test('with --username and --password-file the agent logs in; a wrong password is refused and retried', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-agent-cred-'))

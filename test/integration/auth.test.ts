@@ -8,6 +8,7 @@ import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.j
 import { mosquittoAvailable, run, startMosquittoWith, tempDir } from '../helpers/mosquitto-auth.js'
 import { VIGIL_MAIN, envWithoutVigil, withoutTapHooks } from '../helpers/vigil-process.js'
 import { metricValue } from '../support/prom-text.js'
+import { freePort } from '../support/ports.js'
 
 const skip = !mosquittoAvailable()
 
@@ -133,7 +134,6 @@ t.test('SIGHUP reload: a removed user is kicked, others stay, a new user gets in
 
 t.test('SIGHUP to a real vigil process re-reads the password file: the removed user is disconnected', { skip }, async (t) => {
   const file = passwordFile(t, { stay: 's', leave: 'l' })
-  const { freePort } = await import('../helpers/redis.js')
   const { startVigilProcess } = await import('../helpers/vigil-process.js')
   const port = String(await freePort())
   const { child, url } = await startVigilProcess(t, {

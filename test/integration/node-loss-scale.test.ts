@@ -18,9 +18,10 @@ import { FleetProcess } from '../../bench/session-fleet-process.js'
 import { inboxTopic } from '../../bench/session-fleet.js'
 import { sysReadableAcl } from '../helpers/auth.js'
 import { connectClient, subscribe, waitFor } from '../helpers/clients.js'
-import { freePort, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { parse } from './wills-helpers.js'
+import { freePort } from '../support/ports.js'
 
 const DEVICES = Number(process.env.NODE_LOSS_DEVICES ?? 5000)
 const PREFIX = 'sd-'

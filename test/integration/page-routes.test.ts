@@ -7,8 +7,9 @@
 import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
-import { freePort } from '../helpers/prometheus.js'
+
 import { startVigilProcess } from '../helpers/vigil-process.js'
+import { freePort } from '../support/ports.js'
 
 t.test('/ and /page/* are served with a same-origin policy; unknown files are a 404', async (t) => {
   const broker = await startBroker(t, { http: { token: 'routes-test-token-0123456789' } })

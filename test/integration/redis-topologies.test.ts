@@ -9,10 +9,11 @@ import t from 'tap'
 import { startBroker } from '../helpers/broker.js'
 import { makeCerts } from '../helpers/certs.js'
 import { connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
-import { freePort } from '../helpers/redis.js'
+
 import { startSentinelSet, startTlsRedis } from '../helpers/redis-topologies.js'
 import { envWithoutVigil, startVigilProcess, VIGIL_MAIN, withoutTapHooks } from '../helpers/vigil-process.js'
 import { eventually } from '../support/wait.js'
+import { freePort } from '../support/ports.js'
 
 async function readyz (httpPort: number): Promise<number> {
   try {

@@ -10,8 +10,9 @@
 import t from 'tap'
 import { StormFleet, StormWatcher, type Seen } from '../../bench/storm-fleet.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
-import { freePort } from '../helpers/redis.js'
+
 import { startVigilProcess } from '../helpers/vigil-process.js'
+import { freePort } from '../support/ports.js'
 
 const DEVICES = 2000
 /** Mass-close rounds, then takeover races (the race is what overflowed the stack). */

@@ -12,10 +12,11 @@ import t from 'tap'
 import { sysReadableAcl } from '../helpers/auth.js'
 import { publishFromBroker, startBroker } from '../helpers/broker.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
-import { freePort, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { metricValue } from '../support/prom-text.js'
 import { JSON_WILL, parse, watch } from './wills-helpers.js'
+import { freePort } from '../support/ports.js'
 
 const CLIENTS = 50
 

@@ -9,10 +9,11 @@ import { createVigil } from '../../broker/server.js'
 import { disconnected, startBroker } from '../helpers/broker.js'
 import { waitFor } from '../helpers/clients.js'
 import { testConfig } from '../helpers/config.js'
-import { freePort, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startVigilProcess } from '../helpers/vigil-process.js'
 import { retainedOn } from '../support/retained.js'
 import { JSON_WILL, parse, willClient } from './wills-helpers.js'
+import { freePort } from '../support/ports.js'
 
 t.test('after a same-node takeover the new connection\'s will is still stored (Redis mode)', async (t) => {
   const redis = await startRedis(t)

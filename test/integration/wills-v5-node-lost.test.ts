@@ -10,10 +10,11 @@ import { existsSync } from 'node:fs'
 import t from 'tap'
 import { sysReadableAcl } from '../helpers/auth.js'
 import { connectClient, waitFor } from '../helpers/clients.js'
-import { freePort, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
 import { JSON_WILL, watch } from './wills-helpers.js'
 import { checkWillProperties, watch5, WILL_PROPERTIES } from './wills-v5-props.js'
+import { freePort } from '../support/ports.js'
 
 /** Longer than node-loss detection (about 6 s here, 12.25 s at most: 3 heartbeats of 4 s), far shorter than wills.delay. */
 const LONG_MS = 15_000

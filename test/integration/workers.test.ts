@@ -7,13 +7,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { connectClient, waitFor } from '../helpers/clients.js'
-import { freePort, startRedis } from '../helpers/redis.js'
+import { startRedis } from '../helpers/redis.js'
 import { envWithoutVigil, VIGIL_MAIN, withoutTapHooks } from '../helpers/vigil-process.js'
 import { parsePrometheusText } from '../support/prom-text.js'
 import { JSON_WILL, parse, watch } from './wills-helpers.js'
-
 import type { Teardown } from '../support/teardown.js'
 import { eventually } from '../support/wait.js'
+import { freePort } from '../support/ports.js'
 
 const DEVICES = 8
 
