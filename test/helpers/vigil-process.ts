@@ -20,7 +20,8 @@ export const envWithoutVigil = (): NodeJS.ProcessEnv =>
  * `command args` as [file, args] that start it without the NODE_OPTIONS tap gives every child
  * process of a test (an --import of its processinfo hook, which also re-adds itself to any
  * environment a spawn passes): in each Node process that hook runs a loader thread and writes a
- * record for coverage, which this project does not collect (package.json: disable-coverage).
+ * record for coverage, which this project does not collect (package.json: disable-coverage; a
+ * coverage run, `npx tap --no-disable-coverage`, leaves these processes out).
  * It nearly doubled the CPU a vigil process needs to start (0.46 -> 0.86 s). `env` execs the
  * command in place, so the pid, signals and exit code are the command's own.
  */

@@ -38,9 +38,6 @@ const tmpFile = (name: string, text: string): string => {
   return file
 }
 
-// Every case starts its own processes on free ports and mostly waits for them: three at a time.
-t.jobs = 3
-
 t.test('--help and --version', async (t) => {
   const [help, version] = await Promise.all([run(['--help']), run(['--version'])])
   t.equal(help.status, 0)
