@@ -11,6 +11,7 @@ import { defaultPlugins } from '../plugins/index.js'
 import { LocalFirstEmitter } from './local-first-emitter.js'
 import { boundEmitterDepth, encodePublishesWhole, explainConnackRefusals, explainSubscribeRefusals, gateOnRedis, guardOfflineQueue, INBOUND_QOS2_WINDOW, installOrderTolerantDedupe, installPacketSizeLimit, installStrictPackets, registerRetainedIndexMetric, replayAfterResubscribe, serveRetainedLookup, unshieldProtoFilters, type RetainedLookupHandle } from './aedes/index.js'
 import { advertiseV5Limits, applyReceiveMaximum, forwardAllSubscriptionIds, limitForwardedSize, markRedeliveries, resumeQueuedSessions } from './aedes/index.js'
+import { flushDisconnects, keepUserPropertyOrder } from './aedes/index.js'
 import { redisSubscriptionGone, trackCluster } from './cluster.js'
 import { logConnections, type ConnectionLog } from './connection-log.js'
 import { connectionLimits } from './connection-limits.js'
@@ -179,6 +180,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
       // MQTT 5 (issue 20): no more unacknowledged QoS 1/2 PUBLISH than the client's Receive Maximum
       // (broker/aedes/receive-maximum.ts); around the dedupe, which then sees each held message when it goes out.
       applyReceiveMaximum(aedes, metrics)
+      // MQTT 5 (issue 20): a server DISCONNECT is flushed before the socket closes (broker/aedes/disconnect-flush.ts).
+      flushDisconnects(aedes)
       registerRetainedIndexMetric(metrics, () => retainedLookup)
       const heartbeatMs = options.heartbeatInterval ?? BROKER_HEARTBEAT_MS
       const cluster = trackCluster(aedes, nodeId, heartbeatMs, scheduler, bundle.redis !== null && bundle.subscriber !== null
@@ -211,6 +214,8 @@ export function createVigil (config: VigilConfig, options: VigilOptions = {}): V
         }
         // An outbound PUBLISH in one write (3.1.1 and MQTT 5 alike); before the SUBACK wrapper below.
         encodePublishesWhole()
+        // [MQTT-3.3.2-18] User Properties in the order received (broker/aedes/user-property-order.ts); outside the above.
+        keepUserPropertyOrder()
         // MQTT 5: every CONNACK refusal of the hooks above carries a Reason String (outermost wrapper).
         explainConnackRefusals(aedes)
         explainSubscribeRefusals(aedes)

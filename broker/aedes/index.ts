@@ -11,7 +11,8 @@
  *   client's parser (through broker.handle), emitter-depth.ts on the emitter,
  *   queued-dollar.ts, queue-limit.ts, retained-visibility.ts, will-deletes.ts and
  *   outgoing-release.ts on the persistence, publish-drop.ts, redis-gate.ts and session-replay.ts
- *   around publishing and delivery.
+ *   around publishing and delivery; user-property-order.ts on mqtt-packet's parser and
+ *   writer and on msgpack-lite, disconnect-flush.ts on each client's disconnect().
  * - test/unit/aedes-boundary.test.ts pins every internal these rely on for the
  *   installed versions; test/unit/aedes-boundary-imports.test.ts fails on any
  *   read of one outside this folder.
@@ -48,3 +49,7 @@ export { forwardAllSubscriptionIds } from './subscription-ids.js'
 export { markRedeliveries, resumeQueuedSessions } from './session-resume.js'
 export { applyReceiveMaximum, HELD_MAX } from './receive-maximum.js'
 export { releaseOncePerSession } from './outgoing-release.js'
+// [MQTT-3.3.2-18] User Properties forwarded in the order received (issue 20); a server DISCONNECT
+// reaches the client before its connection closes (issue 20, the DISCONNECT 0x93 after a flood).
+export { keepUserPropertyOrder, orderedUserProperties, userPropertiesWith, userPropertyPairs, type UserProperties } from './user-property-order.js'
+export { flushDisconnects, DISCONNECT_LINGER_MS } from './disconnect-flush.js'

@@ -132,6 +132,8 @@ function disconnectProperties (client: { maximumPacketSize?: number }, reason: s
  * Aedes would (`clientError`, so the liveness reason stays protocol_error) and
  * the will, if any, goes out as after any server-side close. False when the
  * client is not a connected v5 one: the caller closes it the 3.1.1 way.
+ * disconnect-flush.ts makes the DISCONNECT reach the client before the socket
+ * closes, and stops anything after it being read or written.
  */
 export function endForProtocolError (client: Client, err: Error): boolean {
   const c = client as unknown as EndingClient

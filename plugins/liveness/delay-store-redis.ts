@@ -13,6 +13,7 @@
 import type { Redis } from 'ioredis'
 import type { DelayedEnd, DelayedStatus, DelayedWill, WillProperties } from './delayed-end.js'
 import type { DelayStore } from './delay-store.js'
+import { orderedUserProperties, userPropertyPairs } from '../../broker/aedes/index.js'
 
 export const DELAYED_KEY = 'vigil:delayed-ends'
 export const DELAYED_DUE_KEY = 'vigil:delayed-ends:due'
@@ -76,18 +77,22 @@ interface Part { epoch: number | null, due: number }
 type StatusPart = Part & DelayedStatus
 /** Buffers (payload, correlation data) as base64: JSON has no bytes. */
 type WillPart = Part & Omit<DelayedWill, 'payload' | 'properties'> & { payload: string, properties?: StoredProperties }
-type StoredProperties = Omit<WillProperties, 'correlationData'> & { correlationData?: string }
+/** User Properties as their pairs in wire order (JSON keeps no repeated name in place) [MQTT-3.3.2-18]. */
+type StoredProperties = Omit<WillProperties, 'correlationData' | 'userProperties'> & { correlationData?: string, userPropertyPairs?: string[] }
 
 const encodeProperties = (properties: WillProperties | undefined): StoredProperties | undefined => {
   if (properties === undefined) return undefined
-  const { correlationData, ...rest } = properties
-  return correlationData === undefined ? rest : { ...rest, correlationData: correlationData.toString('base64') }
+  const { correlationData, userProperties, ...rest } = properties
+  const out: StoredProperties = userProperties === undefined ? rest : { ...rest, userPropertyPairs: userPropertyPairs(userProperties) }
+  return correlationData === undefined ? out : { ...out, correlationData: correlationData.toString('base64') }
 }
 
 const decodeProperties = (stored: StoredProperties | undefined): WillProperties | undefined => {
   if (stored === undefined || stored === null) return undefined
-  const { correlationData, ...rest } = stored
-  return correlationData === undefined ? rest : { ...rest, correlationData: Buffer.from(correlationData, 'base64') }
+  const { correlationData, userPropertyPairs: pairs, ...rest } = stored
+  // An entry stored before the pairs were: its userProperties object, as it was.
+  const out: WillProperties = pairs === undefined ? rest : { ...rest, userProperties: orderedUserProperties(pairs) }
+  return correlationData === undefined ? out : { ...out, correlationData: Buffer.from(correlationData, 'base64') }
 }
 
 const encodeStatus = (end: DelayedEnd): string =>

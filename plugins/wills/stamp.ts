@@ -11,6 +11,7 @@
  * - Anything else (binary, text without placeholders, empty) passes unchanged.
  */
 import { isUtf8 } from 'node:buffer'
+import { userPropertiesWith } from '../../broker/aedes/user-property-order.js'
 import { objectLayout } from './json-members.js'
 
 export type TsUnit = 's' | 'ms'
@@ -122,11 +123,7 @@ export interface StampedProperties {
  * properties stay, in their order, before Vigil's; a new object, the input is not changed.
  */
 export function stampProperties (properties: StampedProperties | undefined, death: Pick<Death, 'reason' | 'at'>): StampedProperties {
-  const own = properties?.userProperties
-  const userProperties: Record<string, string | string[]> = { ...own }
-  delete userProperties['vigil-reason']
-  delete userProperties['vigil-ts']
-  userProperties['vigil-reason'] = death.reason
-  userProperties['vigil-ts'] = String(Math.floor(death.at))
+  // In their wire order, a repeated name included [MQTT-3.3.2-18] (broker/aedes/user-property-order.ts).
+  const userProperties = userPropertiesWith(properties?.userProperties, { 'vigil-reason': death.reason, 'vigil-ts': String(Math.floor(death.at)) })
   return { ...properties, userProperties }
 }
