@@ -1,4 +1,3 @@
-/// <reference path="../types/qlobber.d.ts" />
 /// <reference path="../types/msgpack-lite.d.ts" />
 /**
  * Redis mode's message router, local first. mqemitter-redis sends every
@@ -18,8 +17,9 @@
  * version; the others apply a change whose version follows the one they hold
  * and reload the set whenever one is missing (a message lost while Redis or
  * the connection was away), when a periodic hello says another version, and
- * after their own subscriber connection reconnects. A node's routes expire
- * with its hellos (a dead node's sets vanish after ROUTES_TTL_S).
+ * after their own subscriber connection reconnects (broker/remote-routes.ts
+ * keeps and matches the other nodes' routes). A node's routes expire with
+ * its hellos (a dead node's sets vanish after ROUTES_TTL_S).
  *
  * Consistency is what Redis pub/sub gives: a SUBSCRIBE is acknowledged once its
  * route is announced, and other nodes see it within a Redis round trip, so a
@@ -45,11 +45,8 @@ import { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
 import MQEmitter from 'mqemitter'
 import msgpack from 'msgpack-lite'
-import { QlobberDedup } from 'qlobber'
+import { ROUTES_CHANNEL, HELLO_MS, RemoteRoutes, routesKey, versionKey, type Announcement } from './remote-routes.js'
 
-export const ROUTES_CHANNEL = 'vigil:routes'
-export const routesKey = (node: string): string => `vigil:routes:${node}`
-export const versionKey = (node: string): string => `vigil:routes-version:${node}`
 export const nodeChannel = (node: string): string => `vigil:mq:${node}`
 /** Every node's channel for what all nodes must get whatever their routes: [origin node, message]. */
 export const BROADCAST_CHANNEL = 'vigil:mq'
@@ -57,17 +54,12 @@ export const BROADCAST_CHANNEL = 'vigil:mq'
 const PERSISTENCE_TOPICS = '$SYS/sub/'
 /** Updates kept for the persistence until it listens (it does during start-up; this only bounds a broken one). */
 const EARLY_MAX = 100_000
-const HELLO_MS = 5000
 const ROUTES_TTL_S = 30
-/** A node not heard from (hello or change) for this long is dropped from the routes. */
-const FORGET_MS = 3 * HELLO_MS + 2000
 
 type Message = MQEmitter.Message
 type Listener = (message: Message, done: () => void) => void
 type Callback = (error?: Error) => void
 
-/** Route announcements on ROUTES_CHANNEL: [kind, node, version, filter?]. */
-type Announcement = ['+' | '-', string, number, string] | ['~' | '!', string, number]
 
 export interface LocalFirstOptions {
   nodeId: string
@@ -75,15 +67,6 @@ export interface LocalFirstOptions {
   subConn: Redis
   concurrency?: number
   matchEmptyLevels?: boolean
-}
-
-interface RemoteNode {
-  version: number
-  filters: Set<string>
-  heardAt: number
-  reloading: boolean
-  /** Changes announced while a reload is in flight, applied on top of what it read. */
-  pending: Array<['+' | '-', string, number, string]>
 }
 
 // mqemitter is a constructor function with prototype methods; its prototype's
@@ -113,9 +96,8 @@ export class LocalFirstEmitter extends Base {
   /** This node's filters and how many local listeners each has. */
   readonly #filters = new Map<string, number>()
   #version = 0
-  /** Every other node's filters, for matching: value = node id. */
-  readonly #routes: QlobberDedup<string>
-  readonly #remote = new Map<string, RemoteNode>()
+  /** Every other node's filters. */
+  readonly #others: RemoteRoutes
   readonly #timer: NodeJS.Timeout
   #closing = false
   /**
@@ -134,16 +116,16 @@ export class LocalFirstEmitter extends Base {
     this.#channel = nodeChannel(options.nodeId)
     this.pubConn = options.pubConn
     this.subConn = options.subConn
-    this.#routes = new QlobberDedup<string>({ separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: matchEmptyLevels })
     const fail = (err: unknown): void => { if (!this.#closing) this.state.emit('error', err) }
     this.#fail = fail
+    this.#others = new RemoteRoutes(this.#node, this.pubConn, matchEmptyLevels, fail)
 
     this.subConn.on('messageBuffer', (channel: Buffer, payload: Buffer) => {
       try {
         const name = channel.toString()
         if (name === this.#channel) this.#deliver(payload)
         else if (name === BROADCAST_CHANNEL) this.#broadcastReceived(payload)
-        else if (name === ROUTES_CHANNEL) this.#announced(JSON.parse(payload.toString()) as Announcement)
+        else if (name === ROUTES_CHANNEL) this.#others.announced(JSON.parse(payload.toString()) as Announcement)
       } catch (err) {
         fail(err)
       }
@@ -215,7 +197,7 @@ export class LocalFirstEmitter extends Base {
       this.#broadcast(message, callback)
       return
     }
-    const nodes = this.#routes.match(message.topic)
+    const nodes = this.#others.match(message.topic)
     if (nodes.size === 0) {
       local.emit.call(this, message, callback)
       return
@@ -259,14 +241,12 @@ export class LocalFirstEmitter extends Base {
 
   /** The other nodes a message on `topic` goes to now (diagnostics and tests). */
   routedNodes (topic: string): string[] {
-    return [...this.#routes.match(topic)].sort()
+    return [...this.#others.match(topic)].sort()
   }
 
   /** How many other nodes have routes, and how many filters in all (for tests and metrics). */
   routeCounts (): { nodes: number, filters: number } {
-    let filters = 0
-    for (const node of this.#remote.values()) filters += node.filters.size
-    return { nodes: this.#remote.size, filters }
+    return this.#others.counts()
   }
 
   // ---- this node's routes ---------------------------------------------------
@@ -294,127 +274,20 @@ export class LocalFirstEmitter extends Base {
   }
 
   #hello (): void {
-    const now = Date.now()
-    for (const [node, remote] of this.#remote) {
-      if (now - remote.heardAt > FORGET_MS) this.#drop(node)
-    }
+    this.#others.forgetSilent(Date.now())
     this.pubConn.multi().expire(routesKey(this.#node), ROUTES_TTL_S).expire(versionKey(this.#node), ROUTES_TTL_S)
       .publish(ROUTES_CHANNEL, JSON.stringify(['~', this.#node, this.#version] satisfies Announcement))
       .exec().catch(this.#fail)
   }
 
-  // ---- the other nodes' routes ----------------------------------------------
-
+  /** Write this node's routes and read every other node's (broker/remote-routes.ts). */
   #resync (): void {
     this.#writeOwn()
-    this.#scan().catch(this.#fail)
+    this.#others.scan().catch(this.#fail)
   }
 
-  async #scan (): Promise<void> {
-    const prefix = versionKey('')
-    let cursor = '0'
-    do {
-      const [next, keys] = await this.pubConn.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
-      cursor = next
-      for (const key of keys) {
-        const node = key.slice(prefix.length)
-        if (node !== this.#node) this.#reload(node)
-      }
-    } while (cursor !== '0')
-  }
+  // ---- subscription updates and routed messages ------------------------------
 
-  #announced (message: Announcement): void {
-    const [kind, node, version] = message
-    if (node === this.#node) return
-    if (kind === '!') {
-      this.#drop(node)
-      if (version >= 0) this.#reload(node)
-      return
-    }
-    const remote = this.#remote.get(node)
-    if (remote === undefined) {
-      this.#reload(node)
-      return
-    }
-    remote.heardAt = Date.now()
-    if (remote.reloading) {
-      // The reload's snapshot may be older than this change (its reply and this announcement
-      // come on different connections): dropping the change lost the route until the next
-      // hello, and with it every message to that node meanwhile (seen under a connect flood).
-      if (kind === '+' || kind === '-') remote.pending.push(message as ['+' | '-', string, number, string])
-      return
-    }
-    if (kind === '~') {
-      if (version !== remote.version) this.#reload(node)
-      return
-    }
-    this.#apply(node, remote, message as ['+' | '-', string, number, string])
-  }
-
-  /** One announced change, in version order; a gap means one was missed: reload. */
-  #apply (node: string, remote: RemoteNode, message: ['+' | '-', string, number, string]): void {
-    const [kind, , version, filter] = message
-    if (version <= remote.version) return
-    if (version !== remote.version + 1) {
-      this.#reload(node)
-      return
-    }
-    remote.version = version
-    if (kind === '+') {
-      if (!remote.filters.has(filter)) {
-        remote.filters.add(filter)
-        this.#routes.add(filter, node)
-      }
-    } else if (remote.filters.delete(filter)) {
-      this.#routes.remove(filter, node)
-    }
-  }
-
-  #reload (node: string): void {
-    let remote = this.#remote.get(node)
-    if (remote === undefined) {
-      remote = { version: -1, filters: new Set(), heardAt: Date.now(), reloading: false, pending: [] }
-      this.#remote.set(node, remote)
-    }
-    if (remote.reloading) return
-    remote.reloading = true
-    const target = remote
-    this.pubConn.multi().get(versionKey(node)).smembers(routesKey(node)).exec().then((results) => {
-      target.reloading = false
-      if (this.#remote.get(node) !== target || results === null) return
-      const [versionResult, membersResult] = results as [[Error | null, string | null], [Error | null, string[]]]
-      if (versionResult[0] !== null || membersResult[0] !== null) throw versionResult[0] ?? membersResult[0]
-      if (versionResult[1] === null) {
-        this.#drop(node)
-        return
-      }
-      const filters = new Set(membersResult[1])
-      for (const filter of target.filters) if (!filters.has(filter)) this.#routes.remove(filter, node)
-      for (const filter of filters) if (!target.filters.has(filter)) this.#routes.add(filter, node)
-      target.filters = filters
-      target.version = Number(versionResult[1])
-      target.heardAt = Date.now()
-      const pending = target.pending
-      target.pending = []
-      for (const change of pending) {
-        if (target.reloading) break
-        this.#apply(node, target, change)
-      }
-    }).catch((err: unknown) => {
-      target.reloading = false
-      target.pending = []
-      this.#fail(err)
-    })
-  }
-
-  #drop (node: string): void {
-    const remote = this.#remote.get(node)
-    if (remote === undefined) return
-    this.#remote.delete(node)
-    for (const filter of remote.filters) this.#routes.remove(filter, node)
-  }
-
-  /** A message another node routed here: deliver it to this node's subscribers. */
   /** Here at once, and to every other node through BROADCAST_CHANNEL, whatever the routes say. */
   #broadcast (message: Message, callback?: Callback): void {
     const settle = settleAfter(2, callback)
@@ -434,6 +307,7 @@ export class LocalFirstEmitter extends Base {
     else if (this.#early.length < EARLY_MAX) this.#early.push(message)
   }
 
+  /** A message another node routed here: deliver it to this node's subscribers. */
   #deliver (payload: Buffer): void {
     const message = msgpack.decode(payload) as Message
     local.emit.call(this, message)

@@ -30,11 +30,14 @@ t.test('a device that acks gets 200 acked with its result and latency; the recor
   const broker = await commandBroker(t)
   t.same(await outcomes(broker), { acked: 0, failed: 0, timeout: 0, rejected_offline: 0 }, 'every outcome exists at 0 from start-up')
   const device = await simDevice(t, broker.url, 'dev-ack', () => [{ status: 'ok', result: { rebooted: true } }])
+  const sentAt = Date.now()
   const reply = await post(broker, 'dev-ack', { command: 'reboot', args: { delay: 1 } })
+  const roundTrip = Date.now() - sentAt
   t.equal(reply.status, 200)
   t.match(reply.body, { status: 'acked', result: { rebooted: true }, attempts: 1 })
   t.type(reply.body.latencyMs, 'number')
-  t.ok(reply.body.latencyMs >= 0 && reply.body.latencyMs < 300, 'latency is measured from send to ack')
+  // Inside the HTTP request's own round trip (a bound that holds on a loaded machine).
+  t.ok(reply.body.latencyMs >= 0 && reply.body.latencyMs <= roundTrip, `latency is measured from send to ack (${reply.body.latencyMs} ms of a ${roundTrip} ms request)`)
   t.equal(reply.body.silent, undefined, 'an online device is not marked silent')
   t.equal(device.commands.length, 1)
   t.match(device.commands[0], { id: reply.body.id, command: 'reboot', args: { delay: 1 } })
