@@ -7,8 +7,12 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
+import { withoutTapHooks } from '../helpers/vigil-process.js'
 
-const run = promisify(execFile)
+const execFileAsync = promisify(execFile)
+/** The script and the brokers it starts, without tap's per-process hooks (test/helpers/vigil-process.ts). */
+const run = async (command: string, args: string[], options: { timeout: number }): Promise<{ stdout: string, stderr: string }> =>
+  await execFileAsync(...withoutTapHooks(command, args), { ...options, encoding: 'utf8' })
 const script = 'dist/bench/liveness-overhead.js'
 
 t.test('a tiny on/off run prints throughput, CPU and hook-path ratios', { skip: existsSync(script) ? false : 'not built (npm test builds it)' }, async (t) => {

@@ -9,8 +9,12 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
+import { withoutTapHooks } from '../helpers/vigil-process.js'
 
-const run = promisify(execFile)
+const execFileAsync = promisify(execFile)
+/** The script and the brokers it starts, without tap's per-process hooks (test/helpers/vigil-process.ts). */
+const run = async (command: string, args: string[], options: { timeout: number }): Promise<{ stdout: string, stderr: string }> =>
+  await execFileAsync(...withoutTapHooks(command, args), { ...options, encoding: 'utf8' })
 const script = 'dist/bench/mqtt5-overhead.js'
 const built = existsSync(script) && existsSync('dist/broker/main.js')
 

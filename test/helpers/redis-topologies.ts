@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis, type RedisOptions } from 'ioredis'
+import { TEST_CONNECTION } from './redis.js'
 import type { Teardown } from '../support/teardown.js'
 import { waitFor } from '../support/wait.js'
 import { freePort } from '../support/ports.js'
@@ -22,7 +23,7 @@ function run (t: Teardown, args: string[], dir: string): ChildProcess {
 
 async function answers (options: RedisOptions, what: string, ms = 10_000): Promise<void> {
   const pings = async (): Promise<boolean> => {
-    const conn = new Redis({ lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...options })
+    const conn = new Redis({ ...TEST_CONNECTION, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...options })
     conn.on('error', () => {})
     try {
       await conn.connect()
@@ -122,7 +123,7 @@ export async function startSentinelSet (t: Teardown): Promise<SentinelSet> {
       const promoted = async (): Promise<number | null> => {
         const port = await masterPort().catch(() => oldPort)
         if (port === oldPort) return null
-        const conn = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+        const conn = new Redis({ ...TEST_CONNECTION, host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
         conn.on('error', () => {})
         try {
           await conn.connect()

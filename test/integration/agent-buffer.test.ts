@@ -39,6 +39,9 @@ async function brokerOn (t: Parameters<typeof startBroker>[0], port: number, id:
 
 const fast = ['--reconnect-min', '0.2', '--reconnect-max', '0.5']
 
+// The two outages share nothing (own brokers, ports and agents) and mostly wait: side by side.
+t.jobs = 2
+
 t.test('broker stopped while the agent keeps producing telemetry -> after reconnect every buffered reading arrives once, in order', async (t) => {
   const port = await freePort()
   const readings: Reading[] = []

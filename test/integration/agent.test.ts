@@ -25,6 +25,9 @@ async function observer (t: Parameters<typeof startBroker>[0], broker: TestBroke
   return { client, seen, on }
 }
 
+// Every case has its own broker and agent and mostly waits on the agent's timers: three at a time.
+t.jobs = 3
+
 t.test('birth carries fw and boot; heartbeats carry heartbeat_interval in the simulator\'s key order', async (t) => {
   const broker = await startBroker(t)
   const obs = await observer(t, broker, 'gw-birth')

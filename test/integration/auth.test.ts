@@ -6,11 +6,14 @@ import { startBroker } from '../helpers/broker.js'
 import { aclFile, connackCode, grantedQos, passwordFile } from '../helpers/auth.js'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { mosquittoAvailable, run, startMosquittoWith, tempDir } from '../helpers/mosquitto-auth.js'
-import { VIGIL_MAIN, envWithoutVigil } from '../helpers/vigil-process.js'
+import { VIGIL_MAIN, envWithoutVigil, withoutTapHooks } from '../helpers/vigil-process.js'
 import { metricValue } from '../support/prom-text.js'
 import { freePort } from '../support/ports.js'
 
 const skip = !mosquittoAvailable()
+
+// Every case has its own broker, files and processes and mostly waits for them: three at a time.
+t.jobs = 3
 
 t.test('a mosquitto_passwd file: right password in, wrong password CONNACK 4, none CONNACK 5, each counted', { skip }, async (t) => {
   const file = passwordFile(t, { 'dev-1': 'one', 'dev-2': 'two' })
@@ -57,7 +60,7 @@ t.test('anonymous clients are refused when allowAnonymous is false; $SYS is clos
 })
 
 t.test('a non-loopback listener with no auth stops start-up with exit 2 and one line saying what to set', async (t) => {
-  const child = spawn(process.execPath, [VIGIL_MAIN], { env: { ...envWithoutVigil(), VIGIL_MQTT_HOST: '0.0.0.0', VIGIL_MQTT_PORT: '0', VIGIL_HTTP: 'null', VIGIL_MQTT_WS: 'null' }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(...withoutTapHooks(process.execPath, [VIGIL_MAIN]), { env: { ...envWithoutVigil(), VIGIL_MQTT_HOST: '0.0.0.0', VIGIL_MQTT_PORT: '0', VIGIL_HTTP: 'null', VIGIL_MQTT_WS: 'null' }, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
@@ -69,12 +72,12 @@ t.test('a non-loopback listener with no auth stops start-up with exit 2 and one 
 t.test('vigil passwd writes files a real mosquitto accepts, and reads mosquitto_passwd files', { skip }, async (t) => {
   const dir = tempDir(t)
   const file = join(dir, 'passwd')
-  t.equal((await run(process.execPath, [VIGIL_MAIN, 'passwd', '--stdin', file, 'vigil-made'], 'from vigil\n')).code, 0)
+  t.equal((await run(...withoutTapHooks(process.execPath, [VIGIL_MAIN, 'passwd', '--stdin', file, 'vigil-made']), 'from vigil\n')).code, 0)
   t.equal((await run('mosquitto_passwd', ['-b', file, 'mosq-made', 'from mosquitto'])).code, 0)
-  t.equal((await run(process.execPath, [VIGIL_MAIN, 'passwd', '--stdin', file, 'gone'], 'x\n')).code, 0)
-  t.equal((await run(process.execPath, [VIGIL_MAIN, 'passwd', '--delete', file, 'gone'])).code, 0)
+  t.equal((await run(...withoutTapHooks(process.execPath, [VIGIL_MAIN, 'passwd', '--stdin', file, 'gone']), 'x\n')).code, 0)
+  t.equal((await run(...withoutTapHooks(process.execPath, [VIGIL_MAIN, 'passwd', '--delete', file, 'gone']))).code, 0)
   t.notMatch(readFileSync(file, 'utf8'), /from vigil|gone/, 'no clear password, deleted user gone')
-  t.equal((await run(process.execPath, [VIGIL_MAIN, 'passwd', file])).code, 2, 'no terminal and no --stdin: usage error')
+  t.equal((await run(...withoutTapHooks(process.execPath, [VIGIL_MAIN, 'passwd', file]))).code, 2, 'no terminal and no --stdin: usage error')
   const mosquitto = await startMosquittoWith(t, ['allow_anonymous false', `password_file ${file}`], { username: 'vigil-made', password: 'from vigil' })
   t.equal(await connackCode(mosquitto.url, { clientId: 'm1', username: 'vigil-made', password: 'from vigil' }), 0, 'mosquitto accepts a Vigil-made line')
   t.not(await connackCode(mosquitto.url, { clientId: 'm2', username: 'vigil-made', password: 'nope' }), 0)

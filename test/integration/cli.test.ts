@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { collect, connectClient, subscribe, waitFor } from '../helpers/clients.js'
 import { startBroker } from '../helpers/broker.js'
-import { envWithoutVigil, VIGIL_MAIN } from '../helpers/vigil-process.js'
+import { envWithoutVigil, VIGIL_MAIN, withoutTapHooks } from '../helpers/vigil-process.js'
 
 // `npm test` builds first (pretest), so the CLI is tested as users run it.
 const MAIN = VIGIL_MAIN
@@ -22,7 +22,7 @@ const run = async (args: string[], env: Record<string, string> = {}): Promise<Ra
   await exec(process.execPath, [MAIN, ...args], { env: { ...cleanEnv, ...env }, timeout: 20_000 })
 
 const exec = async (cmd: string, args: string[], options: { env: NodeJS.ProcessEnv, timeout: number, cwd?: string }): Promise<Ran> => await new Promise((resolve, reject) => {
-  const child = spawn(cmd, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(...withoutTapHooks(cmd, args), { ...options, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
@@ -78,7 +78,7 @@ t.test('SIGTERM on a running vigil exits 0 within 10 s and publishes the wills',
   const observer = await startBroker(t)
   void observer
   const file = tmpFile('run.yaml', 'mqtt:\n  port: 0\n  ws: null\nhttp:\n  port: 0\nlog:\n  level: info\n')
-  const child: ChildProcess = spawn(process.execPath, [MAIN, '--config', file], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(...withoutTapHooks(process.execPath, [MAIN, '--config', file]), { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => { child.kill('SIGKILL') })
   let output = ''
   child.stdout!.on('data', (d: Buffer) => { output += d.toString() })
@@ -110,7 +110,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url))
 
 /** `npm start` as a user runs it (--ignore-scripts skips the prestart build: the suite built already). */
 async function npmStart (t: Teardown, file: string): Promise<{ npm: ChildProcess, brokerPid: number, url: string, output: () => string }> {
-  const npm = spawn('npm', ['start', '--ignore-scripts', '--silent'], { cwd: REPO, env: { ...cleanEnv, VIGIL_CONFIG: file },
+  const npm = spawn(...withoutTapHooks('npm', ['start', '--ignore-scripts', '--silent']), { cwd: REPO, env: { ...cleanEnv, VIGIL_CONFIG: file },
     stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   npm.stdout!.on('data', (d: Buffer) => { output += d.toString() })

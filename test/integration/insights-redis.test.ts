@@ -4,6 +4,8 @@ import { startRedis } from '../helpers/redis.js'
 import { api, device, insightScenarios, metric, startInsights, until } from './insights-scenarios.js'
 import { eventually } from '../support/wait.js'
 
+// Every case has its own broker (and Redis) and mostly waits: four at a time.
+t.jobs = 4
 insightScenarios(t, 'redis')
 
 type H = { transitions: Array<{ state: string, reason: string | null, epoch: number, node: string }> }

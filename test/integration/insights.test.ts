@@ -4,6 +4,8 @@ import type { ClientStatus } from '../../plugins/liveness/service.js'
 import { waitFor } from '../helpers/clients.js'
 import { api, device, insightScenarios, startInsights, until } from './insights-scenarios.js'
 
+// Every case has its own broker (and Redis) and mostly waits: four at a time.
+t.jobs = 4
 insightScenarios(t, 'memory')
 
 t.test('[memory] the liveness events of GET /api/events carry the insight fields too', async (t) => {

@@ -24,6 +24,9 @@ async function lossSeenEverywhere (nodes: Fleet[], clientId: string, obs: Observ
 
 const willOf = (id: string) => ({ topic: `wills/${id}`, payload: Buffer.from('{"state":"offline","ts":0}'), qos: 1 as const, retain: false })
 
+// Every case has its own Redis and nodes and mostly waits on heartbeats: two at a time.
+t.jobs = 2
+
 t.test('the same clientId connecting to another node: online with epoch + 1 there, no offline for the old connection', async (t) => {
   const redis = await startRedis(t)
   const a = await startFleet(t, 'redis', {}, redis.url)

@@ -35,6 +35,9 @@ const statusOf = (received: Array<{ topic: string, payload: Buffer, retain?: boo
   return m === undefined ? undefined : parse(m.payload)
 }
 
+// Every case has its own broker (and Redis) and mostly waits on expiry and delay intervals: four at a time.
+t.jobs = 4
+
 t.test('an MQTT 5 client and a 3.1.1 client on the same listener see each other\'s messages', async (t) => {
   const broker = await startBroker(t)
   const old = await watch(t, broker.url, 'mixed/#')

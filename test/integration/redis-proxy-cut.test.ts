@@ -28,6 +28,9 @@ async function connackOf (url: string, clientId: string, within: number): Promis
   return { code, ms: Date.now() - started }
 }
 
+// The two cuts share nothing (own Redis, proxy and brokers) and mostly wait: side by side.
+t.jobs = 2
+
 t.test('a 3 s cut between the nodes and Redis: nothing acknowledged is lost; a CONNECT during it gets CONNACK 3', { timeout: 90_000 }, async (t) => {
   const redis = await startRedis(t, { aof: true })
   const proxy = await startTcpProxy(t, redis.port)

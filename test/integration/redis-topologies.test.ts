@@ -11,7 +11,7 @@ import { makeCerts } from '../helpers/certs.js'
 import { connectClient, sleep, subscribe, waitFor } from '../helpers/clients.js'
 
 import { startSentinelSet, startTlsRedis } from '../helpers/redis-topologies.js'
-import { envWithoutVigil, startVigilProcess, VIGIL_MAIN } from '../helpers/vigil-process.js'
+import { envWithoutVigil, startVigilProcess, VIGIL_MAIN, withoutTapHooks } from '../helpers/vigil-process.js'
 import { eventually } from '../support/wait.js'
 import { freePort } from '../support/ports.js'
 
@@ -51,7 +51,7 @@ t.test('rediss://: sessions live in a TLS Redis whose certificate is checked', {
   t.equal(got, 'kept', 'the queued QoS 1 message of an offline session was kept in the TLS Redis')
 
   // The same server without its CA: the certificate is refused and the broker does not start on it.
-  const untrusted = spawn(process.execPath, [VIGIL_MAIN], { env: { ...envWithoutVigil(), ...(await vars()) }, stdio: ['ignore', 'ignore', 'pipe'] })
+  const untrusted = spawn(...withoutTapHooks(process.execPath, [VIGIL_MAIN]), { env: { ...envWithoutVigil(), ...(await vars()) }, stdio: ['ignore', 'ignore', 'pipe'] })
   t.teardown(() => { untrusted.kill('SIGKILL') })
   let stderr = ''
   untrusted.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })

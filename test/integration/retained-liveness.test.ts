@@ -16,6 +16,9 @@ function keepAlive (t: Teardown, client: MqttClient, topic: string): void {
   t.teardown(() => clearInterval(timer))
 }
 
+// Every case has its own broker (and Redis) and mostly waits on forgetAfter and expiry sweeps: three at a time.
+t.jobs = 3
+
 t.test('the status of a client offline longer than forgetAfter is cleared; an online or silent client\'s never is', async (t) => {
   const broker = await startBroker(t, {
     liveness: { silentAfter: '500ms', forgetAfter: '1s' },

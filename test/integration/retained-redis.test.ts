@@ -5,6 +5,9 @@ import { startRedis } from '../helpers/redis.js'
 import { STORED_KEY } from '../../plugins/retained/store-redis.js'
 import { metricValue } from '../support/prom-text.js'
 
+// The two cases share nothing (own Redis and brokers) and mostly wait on sweeps: side by side.
+t.jobs = 2
+
 t.test('Redis mode: store times survive a broker restart and expiry is still on time afterwards', async (t) => {
   const redis = await startRedis(t)
   const db = redis.client()

@@ -11,6 +11,9 @@ import { metricValue } from '../support/prom-text.js'
 import { retainedOn } from '../support/retained.js'
 import { dropConnection, JSON_WILL, nextOn, parse, watch, willBarrier, willClient } from './wills-helpers.js'
 
+// Every case has its own Redis and nodes and mostly waits: three at a time.
+t.jobs = 3
+
 t.test('server_shutdown: the will of a client of a stopping node arrives stamped on the other node', async (t) => {
   const redis = await startRedis(t)
   const a = await startBroker(t, { persistence: { redis: redis.url }, wills: { tsUnit: 'ms' } })

@@ -17,6 +17,9 @@ import { checkWillProperties, watch5, WILL_PROPERTIES } from './wills-v5-props.j
 
 const v5 = { protocolVersion: 5 as const }
 
+// Every case has its own broker (and Redis) and mostly waits out a 1 s delay: three at a time.
+t.jobs = 3
+
 for (const mode of ['memory', 'redis'] as const) {
   for (const by of ['Will Delay Interval', 'wills.delay'] as const) {
     t.test(`[${mode}] a will delayed by its ${by} keeps its MQTT 5 properties`, { timeout: 60_000 }, async (t) => {

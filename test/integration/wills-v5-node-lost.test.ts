@@ -16,8 +16,8 @@ import { JSON_WILL, watch } from './wills-helpers.js'
 import { checkWillProperties, watch5, WILL_PROPERTIES } from './wills-v5-props.js'
 import { freePort } from '../support/ports.js'
 
-/** Longer than node-loss detection (a few 4 s heartbeats), far shorter than wills.delay. */
-const LONG_MS = 25_000
+/** Longer than node-loss detection (about 6 s here, 12.25 s at most: 3 heartbeats of 4 s), far shorter than wills.delay. */
+const LONG_MS = 15_000
 const WILLS_DELAY = '300s'
 
 async function node (t: Parameters<typeof startVigilProcess>[0], id: string, redisUrl: string, acl: string): Promise<{ url: string, child: Awaited<ReturnType<typeof startVigilProcess>>['child'] }> {

@@ -12,6 +12,9 @@ import { dropConnection, JSON_WILL, nextOn, parse, watch, willBarrier, willClien
 
 const ms = { wills: { tsUnit: 'ms' as const } }
 
+// Every case has its own broker and mostly waits (keep-alive, silence, wills.delay): four at a time.
+t.jobs = 4
+
 t.test('connection_lost: a JSON will with ts 0 arrives stamped with the time of death (seconds), reason and last_seen', async (t) => {
   const broker = await startBroker(t)
   const w = await watch(t, broker.url, 'devices/+/status')

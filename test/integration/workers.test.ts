@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { connectClient, waitFor } from '../helpers/clients.js'
 import { startRedis } from '../helpers/redis.js'
-import { envWithoutVigil, VIGIL_MAIN } from '../helpers/vigil-process.js'
+import { envWithoutVigil, VIGIL_MAIN, withoutTapHooks } from '../helpers/vigil-process.js'
 import { parsePrometheusText } from '../support/prom-text.js'
 import { JSON_WILL, parse, watch } from './wills-helpers.js'
 import type { Teardown } from '../support/teardown.js'
@@ -18,7 +18,7 @@ import { freePort } from '../support/ports.js'
 const DEVICES = 8
 
 async function startPrimary (t: Teardown, vars: Record<string, string>): Promise<{ child: ChildProcess, output(): string }> {
-  const child = spawn(process.execPath, [VIGIL_MAIN, '--workers', '2'], {
+  const child = spawn(...withoutTapHooks(process.execPath, [VIGIL_MAIN, '--workers', '2']), {
     env: { ...envWithoutVigil(), ...vars }, stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -154,7 +154,7 @@ t.test('two workers share the ports, report the cluster\'s sum, restart a killed
 })
 
 t.test('more than one worker without persistence.redis is refused with exit code 2', async (t) => {
-  const child = spawn(process.execPath, [VIGIL_MAIN, '--workers', '2'], {
+  const child = spawn(...withoutTapHooks(process.execPath, [VIGIL_MAIN, '--workers', '2']), {
     env: { ...envWithoutVigil(), VIGIL_MQTT_PORT: '0', VIGIL_MQTT_WS: 'null', VIGIL_HTTP: 'null' }, stdio: ['ignore', 'ignore', 'pipe']
   })
   let stderr = ''
